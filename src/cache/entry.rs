@@ -1,0 +1,208 @@
+//! A stored response: the body as served (already transformed), the
+//! headers prepared once at fill time, and its freshness.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use sha2::{Digest, Sha256};
+
+use super::freshness::{Freshness, Staleness};
+
+/// Upstream headers that describe one response, not the stored
+/// representation: they are set anew for each response served.
+const PER_RESPONSE_HEADERS: &[&str] = &[
+    "x-openstack-request-id",
+    "date",
+    "age",
+    "etag",
+    "content-length",
+    "cache-status",
+    "set-cookie",
+];
+
+/// Fixed memory cost of an entry beyond its bytes (struct, map slots,
+/// moka bookkeeping), for the weigher.
+const ENTRY_OVERHEAD: usize = 320;
+
+/// One cached image representation for one identity.
+#[derive(Debug)]
+pub struct Entry {
+    /// The body exactly as served; hits clone the `Bytes` handle only.
+    pub body: Bytes,
+    /// Headers to serve: upstream's end-to-end headers, `Content-Length`
+    /// and our `ETag`.
+    pub headers: HeaderMap,
+    /// Strong validator over `body`.
+    pub etag: HeaderValue,
+    /// When the response arrived.
+    pub stored_at: Instant,
+    /// Age the upstream reported for it (`Age`), usually zero.
+    pub initial_age: Duration,
+    /// Its windows.
+    pub freshness: Freshness,
+    /// The image's generation when the fill began (invalidation check).
+    pub generation: u64,
+    /// The cache's epoch when the fill began (purge-all / mode change).
+    pub epoch: u64,
+}
+
+impl Entry {
+    /// Prepares an entry from the upstream's headers and the served body.
+    pub fn new(
+        upstream_headers: &HeaderMap,
+        body: Bytes,
+        freshness: Freshness,
+        stamp: (u64, u64),
+        stored_at: Instant,
+        initial_age: Duration,
+    ) -> Entry {
+        let etag = strong_etag(&body);
+        let mut headers = HeaderMap::with_capacity(upstream_headers.len() + 2);
+        for (name, value) in upstream_headers {
+            if !PER_RESPONSE_HEADERS.contains(&name.as_str()) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        headers.insert(header::ETAG, etag.clone());
+        let (generation, epoch) = stamp;
+        Entry {
+            body,
+            headers,
+            etag,
+            stored_at,
+            initial_age,
+            freshness,
+            generation,
+            epoch,
+        }
+    }
+
+    /// How old the entry is at `now`.
+    pub fn age(&self, now: Instant) -> Duration {
+        self.initial_age + now.saturating_duration_since(self.stored_at)
+    }
+
+    /// Where the entry stands at `now`.
+    pub fn staleness(&self, now: Instant) -> Staleness {
+        self.freshness.judge(self.age(now))
+    }
+
+    /// How much longer it is worth keeping at all.
+    pub fn remaining_life(&self, now: Instant) -> Duration {
+        self.freshness.keep_for().saturating_sub(self.age(now))
+    }
+
+    /// Approximate bytes this entry holds, for the cache's byte bound.
+    pub fn weight(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 48)
+            .sum();
+        self.body.len() + headers + ENTRY_OVERHEAD
+    }
+}
+
+/// `"<32 hex digits>"`: the first 128 bits of SHA-256 over the body.
+pub fn strong_etag(body: &[u8]) -> HeaderValue {
+    let digest = Sha256::digest(body);
+    let mut text = String::with_capacity(34);
+    text.push('"');
+    for byte in &digest[..16] {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text.push('"');
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// Whether an `If-None-Match` list matches `etag` (weak comparison, as
+/// RFC 9110 §13.1.2 asks for this header; `*` matches anything).
+pub fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag.as_bytes();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|tag| tag.trim_ascii())
+        .any(|tag| tag == b"*" || tag.strip_prefix(b"W/").unwrap_or(tag) == ours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn freshness() -> Freshness {
+        Freshness {
+            lifetime: Duration::from_secs(60),
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::from_secs(600),
+        }
+    }
+
+    /// Per-response upstream headers are not stored; Content-Length and
+    /// ETag describe the stored body.
+    #[test]
+    fn prepared_headers() {
+        let mut upstream = HeaderMap::new();
+        upstream.insert("content-type", HeaderValue::from_static("application/json"));
+        upstream.insert("content-length", HeaderValue::from_static("999"));
+        upstream.insert("x-openstack-request-id", HeaderValue::from_static("req-1"));
+        upstream.insert("x-custom", HeaderValue::from_static("kept"));
+        let body = Bytes::from_static(b"{\"id\": \"a\"}");
+        let entry = Entry::new(
+            &upstream,
+            body,
+            freshness(),
+            (1, 2),
+            Instant::now(),
+            Duration::ZERO,
+        );
+        assert_eq!(entry.headers["content-length"], "11");
+        assert_eq!(entry.headers["content-type"], "application/json");
+        assert_eq!(entry.headers["x-custom"], "kept");
+        assert!(entry.headers.get("x-openstack-request-id").is_none());
+        assert_eq!(entry.headers["etag"], entry.etag);
+        assert_eq!(entry.etag.len(), 34);
+        assert!(entry.weight() > 11);
+    }
+
+    /// The ETag changes with the body and If-None-Match matches it,
+    /// weakly, in lists, and as `*`.
+    #[test]
+    fn etags() {
+        let a = strong_etag(b"a");
+        assert_ne!(a, strong_etag(b"b"));
+        let mut headers = HeaderMap::new();
+        assert!(!if_none_match(&headers, &a));
+        let tag = a.to_str().expect("ascii");
+        headers.insert(
+            "if-none-match",
+            HeaderValue::from_str(&format!("\"x\", W/{tag}")).expect("v"),
+        );
+        assert!(if_none_match(&headers, &a));
+        headers.insert("if-none-match", HeaderValue::from_static("\"nope\""));
+        assert!(!if_none_match(&headers, &a));
+        headers.insert("if-none-match", HeaderValue::from_static("*"));
+        assert!(if_none_match(&headers, &a));
+    }
+
+    /// Age counts from the stored time plus the upstream's Age.
+    #[test]
+    fn age_and_life() {
+        let now = Instant::now();
+        let born = now.checked_sub(Duration::from_secs(30)).unwrap_or(now);
+        let entry = Entry::new(
+            &HeaderMap::new(),
+            Bytes::new(),
+            freshness(),
+            (0, 0),
+            born,
+            Duration::from_secs(5),
+        );
+        let age = entry.age(now);
+        assert!(age >= Duration::from_secs(35) || born == now, "{age:?}");
+        assert!(entry.remaining_life(now) <= Duration::from_secs(625));
+    }
+}

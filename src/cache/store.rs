@@ -1,0 +1,226 @@
+//! The bounded in-memory store: a moka cache of image id → slot, where a
+//! slot holds that image's entries for every identity. Keeping an image's
+//! identities together makes "drop every entry of this image" one removal.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use moka::future::Cache;
+use moka::notification::RemovalCause;
+use moka::ops::compute::Op;
+
+use super::entry::Entry;
+use super::generation::Generations;
+use super::key::{CacheKey, Identity};
+use crate::route::ImageId;
+
+/// Entries per image beyond which the oldest are dropped at the next
+/// fill (tokens rotate; old identities must not pile up).
+const MAX_IDENTITIES_PER_IMAGE: usize = 256;
+/// Fixed cost of a slot, for the weigher.
+const SLOT_OVERHEAD: usize = 128;
+
+/// All identities' entries for one image.
+#[derive(Default)]
+struct Slot {
+    entries: Vec<(Identity, Arc<Entry>)>,
+    weight: u32,
+}
+
+impl Slot {
+    fn find(&self, identity: &Identity) -> Option<&Arc<Entry>> {
+        self.entries
+            .iter()
+            .find(|(i, _)| i == identity)
+            .map(|(_, e)| e)
+    }
+
+    /// A new slot: `old` less the replaced, dead and surplus entries,
+    /// plus `entry`.
+    fn with(old: Option<&Slot>, identity: Identity, entry: Arc<Entry>, now: Instant) -> Slot {
+        let mut entries: Vec<(Identity, Arc<Entry>)> = old
+            .map(|slot| {
+                slot.entries
+                    .iter()
+                    .filter(|(i, e)| *i != identity && !e.remaining_life(now).is_zero())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if entries.len() >= MAX_IDENTITIES_PER_IMAGE {
+            entries.sort_by_key(|(_, e)| e.stored_at);
+            entries.drain(..=entries.len() - MAX_IDENTITIES_PER_IMAGE);
+        }
+        entries.push((identity, entry));
+        let weight = SLOT_OVERHEAD + entries.iter().map(|(_, e)| e.weight()).sum::<usize>();
+        Slot {
+            entries,
+            weight: u32::try_from(weight).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn remaining_life(&self, now: Instant) -> Duration {
+        self.entries
+            .iter()
+            .map(|(_, e)| e.remaining_life(now))
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// Expires a slot when its longest-lived entry is no longer worth keeping.
+struct SlotExpiry;
+
+impl Expiry<ImageId, Arc<Slot>> for SlotExpiry {
+    fn expire_after_create(&self, _: &ImageId, slot: &Arc<Slot>, now: Instant) -> Option<Duration> {
+        Some(slot.remaining_life(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &ImageId,
+        slot: &Arc<Slot>,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(slot.remaining_life(now))
+    }
+}
+
+/// Counters the store keeps about itself.
+#[derive(Default)]
+pub struct StoreCounters {
+    /// Entries currently held (all identities).
+    pub entries: AtomicI64,
+    /// Slots removed to respect `cache.max_bytes`.
+    pub evictions: AtomicU64,
+}
+
+/// The store; share it behind an `Arc`.
+pub struct Store {
+    slots: Cache<ImageId, Arc<Slot>>,
+    generations: Generations,
+    epoch: AtomicU64,
+    counters: Arc<StoreCounters>,
+}
+
+impl Store {
+    /// A store holding at most about `max_bytes` of entries.
+    pub fn new(max_bytes: u64) -> Store {
+        let counters = Arc::new(StoreCounters::default());
+        let listener_counters = counters.clone();
+        let slots = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_: &ImageId, slot: &Arc<Slot>| slot.weight)
+            .expire_after(SlotExpiry)
+            .eviction_listener(move |_, slot: Arc<Slot>, cause| {
+                let n = i64::try_from(slot.entries.len()).unwrap_or(i64::MAX);
+                listener_counters.entries.fetch_sub(n, Ordering::Relaxed);
+                if cause == RemovalCause::Size {
+                    listener_counters.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build();
+        Store {
+            slots,
+            generations: Generations::default(),
+            epoch: AtomicU64::new(0),
+            counters,
+        }
+    }
+
+    /// The generation and epoch a fill must record when it starts.
+    pub fn stamp(&self, id: &ImageId) -> (u64, u64) {
+        (
+            self.generations.current(id),
+            self.epoch.load(Ordering::Acquire),
+        )
+    }
+
+    fn is_current(&self, id: &ImageId, entry: &Entry) -> bool {
+        (entry.generation, entry.epoch) == self.stamp(id)
+    }
+
+    /// The valid entry for a key, whatever its freshness.
+    pub async fn get(&self, key: &CacheKey) -> Option<Arc<Entry>> {
+        let slot = self.slots.get(&key.image_id).await?;
+        let entry = slot.find(&key.identity)?;
+        self.is_current(&key.image_id, entry).then(|| entry.clone())
+    }
+
+    /// Stores an entry unless a write or purge happened since its fill
+    /// began; returns whether it was stored.
+    pub async fn insert(&self, key: CacheKey, entry: Arc<Entry>) -> bool {
+        if !self.is_current(&key.image_id, &entry) {
+            return false;
+        }
+        let CacheKey { image_id, identity } = key;
+        let stored = self
+            .slots
+            .entry(image_id.clone())
+            .and_compute_with(|old| {
+                // Checked again under the per-key lock: the write path
+                // bumps the generation before it removes the slot.
+                let op = if self.is_current(&image_id, &entry) {
+                    let old = old.map(|e| e.into_value());
+                    let slot = Slot::with(old.as_deref(), identity, entry, Instant::now());
+                    Op::Put(Arc::new(slot))
+                } else {
+                    Op::Nop
+                };
+                std::future::ready(op)
+            })
+            .await;
+        match stored {
+            moka::ops::compute::CompResult::Inserted(slot)
+            | moka::ops::compute::CompResult::ReplacedWith(slot) => {
+                let n = i64::try_from(slot.value().entries.len()).unwrap_or(i64::MAX);
+                self.counters.entries.fetch_add(n, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops every identity's entry of an image and makes any fill in
+    /// flight for it unstorable; returns how many entries were dropped.
+    pub async fn invalidate(&self, id: &ImageId) -> usize {
+        self.generations.bump(id);
+        self.slots
+            .remove(id)
+            .await
+            .map_or(0, |slot| slot.entries.len())
+    }
+
+    /// Drops everything, including fills in flight; returns how many
+    /// entries there were.
+    pub async fn invalidate_all(&self) -> usize {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let before = self.entry_count();
+        self.slots.invalidate_all();
+        self.slots.run_pending_tasks().await;
+        usize::try_from(before).unwrap_or(0)
+    }
+
+    /// Entries held, over all images and identities.
+    pub fn entry_count(&self) -> u64 {
+        u64::try_from(self.counters.entries.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Bytes held, as the weigher counts them.
+    pub fn weighted_bytes(&self) -> u64 {
+        self.slots.weighted_size()
+    }
+
+    /// Slots evicted for space since start.
+    pub fn evictions(&self) -> u64 {
+        self.counters.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Lets moka apply pending evictions now (tests, stats).
+    pub async fn settle(&self) {
+        self.slots.run_pending_tasks().await;
+    }
+}

@@ -1,0 +1,231 @@
+//! Reads typed settings out of the layered sources (file < env < flags),
+//! collecting every problem instead of stopping at the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::units::{parse_bytes, parse_duration};
+
+/// Environment variables that are not `IMGCACHE_<SECTION>_<KEY>` settings.
+const NON_SETTING_ENV: &[&str] = &["IMGCACHE_LOG", "IMGCACHE_CONFIG"];
+
+/// The raw inputs a [`super::Config`] is built from.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// The parsed config file, if any.
+    pub file: toml::Table,
+    /// Where `file` came from, for messages.
+    pub file_name: Option<PathBuf>,
+    /// `IMGCACHE_*` environment variables (tests pass an in-memory map).
+    pub env: BTreeMap<String, String>,
+    /// Values from command-line flags, keyed by `(section, key)`.
+    pub flags: BTreeMap<(String, String), String>,
+}
+
+impl Sources {
+    /// Keeps only the `IMGCACHE_*` variables of an environment.
+    pub fn with_env(mut self, env: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.env = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("IMGCACHE_"))
+            .collect();
+        self
+    }
+}
+
+/// One setting's raw value and where it came from.
+enum Raw<'a> {
+    Toml(&'a toml::Value, String),
+    Text(&'a str, String),
+}
+
+/// Reads settings one by one; each reader method returns the default when
+/// the value is absent or bad, and records the problem.
+pub struct Reader<'a> {
+    sources: &'a Sources,
+    problems: Vec<String>,
+    read: BTreeSet<(String, String)>,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading; a non-table section in the file is reported at once.
+    pub fn new(sources: &'a Sources) -> Self {
+        let mut reader = Reader {
+            sources,
+            problems: Vec::new(),
+            read: BTreeSet::new(),
+        };
+        for (name, value) in &sources.file {
+            if !value.is_table() {
+                reader.problem(format!("{}: `{name}` must be a [section]", reader.file()));
+            }
+        }
+        reader
+    }
+
+    /// Records a problem found outside the typed getters (cross-field checks).
+    pub fn problem(&mut self, message: String) {
+        self.problems.push(message);
+    }
+
+    fn file(&self) -> String {
+        self.sources
+            .file_name
+            .as_ref()
+            .map_or_else(|| "config".to_owned(), |p| p.display().to_string())
+    }
+
+    fn raw(&mut self, section: &str, key: &str) -> Option<Raw<'a>> {
+        self.read.insert((section.to_owned(), key.to_owned()));
+        let sources = self.sources;
+        if let Some(text) = sources.flags.get(&(section.to_owned(), key.to_owned())) {
+            return Some(Raw::Text(text, format!("flag for {section}.{key}")));
+        }
+        let env_name = env_name(section, key);
+        if let Some(text) = sources.env.get(&env_name) {
+            return Some(Raw::Text(text, env_name));
+        }
+        let value = sources.file.get(section)?.as_table()?.get(key)?;
+        Some(Raw::Toml(
+            value,
+            format!("{}: {section}.{key}", self.file()),
+        ))
+    }
+
+    /// Reads a value through `parse`, which sees the text of string values
+    /// (and of env/flag values); other TOML types go to `from_toml`.
+    fn typed<T>(
+        &mut self,
+        section: &str,
+        key: &str,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+        from_toml: impl Fn(&toml::Value) -> Option<Result<T, String>>,
+    ) -> T {
+        let (result, origin) = match self.raw(section, key) {
+            None => return default,
+            Some(Raw::Text(text, origin)) => (parse(text), origin),
+            Some(Raw::Toml(toml::Value::String(text), origin)) => (parse(text), origin),
+            Some(Raw::Toml(value, origin)) => match from_toml(value) {
+                Some(result) => (result, origin),
+                None => (Err(format!("`{value}` has the wrong type")), origin),
+            },
+        };
+        result.unwrap_or_else(|message| {
+            self.problem(format!("{origin}: {message}"));
+            default
+        })
+    }
+
+    /// A free-form string.
+    pub fn string(&mut self, section: &str, key: &str, default: &str) -> String {
+        self.typed(
+            section,
+            key,
+            default.to_owned(),
+            |t| Ok(t.to_owned()),
+            |_| None,
+        )
+    }
+
+    /// A duration such as `300ms`, `5s`, `2m`.
+    pub fn duration(&mut self, section: &str, key: &str, default: Duration) -> Duration {
+        self.typed(section, key, default, parse_duration, |v| {
+            v.as_integer()
+                .filter(|n| *n == 0)
+                .map(|_| Ok(Duration::ZERO))
+        })
+    }
+
+    /// A byte size: an integer or a string such as `64KiB`.
+    pub fn bytes(&mut self, section: &str, key: &str, default: u64) -> u64 {
+        self.typed(section, key, default, parse_bytes, |v| {
+            v.as_integer()
+                .map(|n| u64::try_from(n).map_err(|_| format!("`{n}` must not be negative")))
+        })
+    }
+
+    /// A non-negative whole number.
+    pub fn count(&mut self, section: &str, key: &str, default: u64) -> u64 {
+        let parse = |t: &str| {
+            t.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{t}` is not a whole number"))
+        };
+        self.typed(section, key, default, parse, |v| {
+            v.as_integer()
+                .map(|n| u64::try_from(n).map_err(|_| format!("`{n}` must not be negative")))
+        })
+    }
+
+    /// `true` or `false`.
+    pub fn boolean(&mut self, section: &str, key: &str, default: bool) -> bool {
+        let parse = |t: &str| match t.trim() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            other => Err(format!("`{other}` is not true or false")),
+        };
+        self.typed(section, key, default, parse, |v| v.as_bool().map(Ok))
+    }
+
+    /// A list of strings: a TOML array, or comma-separated text from the
+    /// environment or a flag.
+    pub fn list(&mut self, section: &str, key: &str, default: &[&str]) -> Vec<String> {
+        let default: Vec<String> = default.iter().map(|s| (*s).to_owned()).collect();
+        let split = |t: &str| {
+            Ok(t.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect())
+        };
+        self.typed(section, key, default, split, |v| {
+            let items = v.as_array()?;
+            Some(
+                items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| format!("`{item}` in the list is not a string"))
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    /// Reports keys nobody read (typos), then returns every problem.
+    pub fn finish(mut self) -> Vec<String> {
+        let sources = self.sources;
+        for (section, value) in &sources.file {
+            let Some(table) = value.as_table() else {
+                continue;
+            };
+            for key in table.keys() {
+                if !self.read.contains(&(section.clone(), key.clone())) {
+                    let file = self.file();
+                    self.problem(format!("{file}: unknown setting `{section}.{key}`"));
+                }
+            }
+        }
+        // A variable naming a known section but no known key is a typo;
+        // other IMGCACHE_* names belong to scripts and are left alone.
+        let known: BTreeSet<String> = self.read.iter().map(|(s, k)| env_name(s, k)).collect();
+        let sections: BTreeSet<String> = self.read.iter().map(|(s, _)| env_name(s, "")).collect();
+        for name in sources.env.keys() {
+            let in_a_section = sections
+                .iter()
+                .any(|prefix| name.starts_with(prefix.as_str()));
+            if in_a_section && !known.contains(name) && !NON_SETTING_ENV.contains(&name.as_str()) {
+                self.problem(format!("unknown environment variable `{name}`"));
+            }
+        }
+        self.problems
+    }
+}
+
+/// `cache.max_bytes` → `IMGCACHE_CACHE_MAX_BYTES`.
+pub fn env_name(section: &str, key: &str) -> String {
+    format!("IMGCACHE_{section}_{key}").to_ascii_uppercase()
+}

@@ -1,0 +1,173 @@
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn sources(file: &str, env: &[(&str, &str)]) -> Sources {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Sources {
+        file: file.parse().expect("test TOML"),
+        file_name: Some(PathBuf::from("test.toml")),
+        ..Sources::default()
+    }
+    .with_env(env)
+}
+
+/// The documented defaults are valid on their own.
+#[test]
+fn defaults_are_valid() {
+    let config = Config::from_sources(&Sources::default()).expect("defaults");
+    assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(config.cache.ttl, DEFAULT_TTL);
+    assert_eq!(
+        config.cache.identity_headers.len(),
+        DEFAULT_IDENTITY_HEADERS.len()
+    );
+    assert_eq!(config.transform.mode, Mode::Passthrough);
+    assert!(config.admin.token.is_none());
+}
+
+/// The shipped config/imgcache.toml parses, and says exactly the defaults.
+#[test]
+fn shipped_file_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/imgcache.toml");
+    let text = std::fs::read_to_string(path).expect("config/imgcache.toml");
+    let config = Config::from_sources(&sources(&text, &[])).expect("shipped file");
+    let defaults = Config::defaults();
+    assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+}
+
+/// File values apply; env overrides the file; flags override env.
+#[test]
+fn layering() {
+    let mut s = sources(
+        "[cache]\nttl = \"2m\"\n[upstream]\nurl = \"https://ims.example.com/image/\"\n",
+        &[
+            ("IMGCACHE_CACHE_TTL", "30s"),
+            ("IMGCACHE_SERVER_LISTEN", "127.0.0.1:1"),
+        ],
+    );
+    s.flags = BTreeMap::from([(
+        ("server".to_owned(), "listen".to_owned()),
+        "127.0.0.1:2".to_owned(),
+    )]);
+    let config = Config::from_sources(&s).expect("valid");
+    assert_eq!(config.cache.ttl, Duration::from_secs(30));
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:2");
+    assert_eq!(
+        config.upstream.origin.to_string(),
+        "https://ims.example.com/"
+    );
+    assert_eq!(config.upstream.base_path, "/image");
+}
+
+/// Env lists are comma-separated; sizes and booleans parse from text.
+#[test]
+fn env_types() {
+    let s = sources(
+        "",
+        &[
+            (
+                "IMGCACHE_CACHE_IDENTITY_HEADERS",
+                "X-Auth-Token, X-Project-Id",
+            ),
+            ("IMGCACHE_CACHE_MAX_BYTES", "64MiB"),
+            ("IMGCACHE_UPSTREAM_HTTP2", "true"),
+            ("IMGCACHE_TRANSFORM_MODE", "typed"),
+        ],
+    );
+    let config = Config::from_sources(&s).expect("valid");
+    let names: Vec<&str> = config
+        .cache
+        .identity_headers
+        .iter()
+        .map(|h| h.as_str())
+        .collect();
+    assert_eq!(names, ["x-auth-token", "x-project-id"]);
+    assert_eq!(config.cache.max_bytes, 64 << 20);
+    assert!(config.upstream.http2);
+    assert_eq!(config.transform.mode, Mode::Typed);
+}
+
+/// Every problem is reported in one go: bad types, bad values, unknown
+/// keys and sections, unknown env variables, cross-field conflicts.
+#[test]
+fn all_problems_at_once() {
+    let file = r#"
+        [server]
+        listen = "nowhere"
+        max_connections = -1
+        [cache]
+        ttl = "5 minutes"
+        max_bytes = "1KiB"
+        max_object_bytes = "1MiB"
+        identity_headers = ["x-auth-token", "bad header"]
+        colour = "blue"
+        [upstream]
+        url = "ftp://ims"
+        [transform]
+        mode = "fancy"
+        [log]
+        format = "xml"
+        [nonsense]
+        a = 1
+    "#;
+    let s = sources(
+        file,
+        &[
+            ("IMGCACHE_CACHE_TTLL", "5s"),
+            ("IMGCACHE_ADMIN_LISTEN", "127.0.0.1:8080"),
+        ],
+    );
+    let problems = Config::from_sources(&s).expect_err("invalid");
+    let all = problems.join("\n");
+    for needle in [
+        "server.listen",
+        "server.max_connections",
+        "cache.ttl",
+        "bad header",
+        "cache.colour",
+        "upstream.url",
+        "transform.mode",
+        "log.format",
+        "nonsense.a",
+        "IMGCACHE_CACHE_TTLL",
+        "max_object_bytes is larger",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    assert!(problems.len() >= 11, "{all}");
+}
+
+/// The listener and the admin API cannot share a port.
+#[test]
+fn admin_needs_its_own_port() {
+    let s = sources("[admin]\nlisten = \"127.0.0.1:8080\"\n", &[]);
+    let problems = Config::from_sources(&s).expect_err("conflict");
+    assert!(problems[0].contains("own port"), "{problems:?}");
+}
+
+/// Upstream URLs: scheme, host and base path.
+#[test]
+fn upstream_urls() {
+    let (origin, base) = parse_upstream_url("http://127.0.0.1:9292").expect("ok");
+    assert_eq!(
+        (origin.to_string().as_str(), base.as_str()),
+        ("http://127.0.0.1:9292/", "")
+    );
+    let (_, base) = parse_upstream_url("https://h/image/").expect("ok");
+    assert_eq!(base, "/image");
+    assert!(parse_upstream_url("ims.example.com").is_err());
+    assert!(parse_upstream_url("http://h/?x=1").is_err());
+}
+
+/// The admin token never shows in Debug output (`--check-config` prints it).
+#[test]
+fn token_is_redacted() {
+    let s = sources("[admin]\ntoken = \"s3cret-admin-token\"\n", &[]);
+    let config = Config::from_sources(&s).expect("valid");
+    assert_eq!(config.admin.token.as_deref(), Some("s3cret-admin-token"));
+    assert!(!format!("{config:?}").contains("s3cret"));
+}

@@ -1,0 +1,34 @@
+//! imgcache: a caching reverse proxy for the OpenStack Glance v2
+//! image-details call (`GET /v2/images/{id}`) as Huawei Cloud / Open
+//! Telekom Cloud IMS serves it.
+//!
+//! # Layout
+//!
+//! - [`config`]: file + env + flags → a validated [`config::Config`].
+//! - [`server`]: the listener, connection cap, graceful drain.
+//! - [`proxy`]: the request phases, in order.
+//! - [`cache`]: keys, entries, freshness, coalescing, invalidation.
+//! - [`route`]: image read / image write / other, as pure functions.
+//! - [`upstream`]: the pooled upstream client, TLS, header rewriting.
+//! - [`body`]: the body type used in both directions.
+//! - [`error`]: the proxy's own errors and their statuses.
+//! - [`access_log`]: one event per request.
+//! - [`transform`]: extension-field modes.
+//! - [`telemetry`]: logging setup.
+//! - [`sample`]: the embedded sample image service (demo, tests, benches).
+//! - [`app`]: wiring for the binary, and `--demo`.
+#![forbid(unsafe_code)]
+
+pub mod access_log;
+pub mod app;
+pub mod body;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod proxy;
+pub mod route;
+pub mod sample;
+pub mod server;
+pub mod telemetry;
+pub mod transform;
+pub mod upstream;

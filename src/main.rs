@@ -1,0 +1,39 @@
+//! The `imgcache` binary: flags → config → logging → runtime → run.
+
+use std::process::ExitCode;
+
+use imgcache::config::EXIT_BAD_CONFIG;
+use imgcache::config::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_or_exit();
+    let (config, sources) = match cli.load(std::env::vars()) {
+        Ok(loaded) => loaded,
+        Err(problems) => {
+            eprintln!(
+                "imgcache: the configuration has {} problem(s):",
+                problems.len()
+            );
+            for problem in &problems {
+                eprintln!("  - {problem}");
+            }
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    if cli.check_config {
+        println!("configuration ok\n{config:#?}");
+        return ExitCode::SUCCESS;
+    }
+    imgcache::telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("imgcache: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(imgcache::app::run(config, sources, cli.demo))
+}

@@ -1,0 +1,184 @@
+//! A cache fill: one upstream request for a key, run in its own task with
+//! its own timeout, so a waiter that hangs up cancels nothing for the
+//! others. Its outcome goes to every waiter; a storable image is stored.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+
+use super::{Forward, Settings, Shared};
+use crate::body::{IdleTimeout, ProxyBody};
+use crate::cache::entry::Entry;
+use crate::cache::flight::FlightGuard;
+use crate::cache::key::CacheKey;
+use crate::cache::{Fetched, FetchedKind, FlightKey, policy};
+use crate::config::units::format_duration;
+use crate::error::ProxyError;
+use crate::upstream::headers::{REQUEST_ID, strip_hop_by_hop};
+
+/// Bodies up to this size are held for sharing among waiters even when
+/// larger than `cache.max_object_bytes` (then shared, not stored).
+const MIN_SHARE_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Request headers a fill does not forward: it wants the whole,
+/// unencoded representation to judge and store, whatever this one client
+/// asked for (conditionals are answered by the proxy from the entry).
+const NOT_FORWARDED_ON_FILL: &[HeaderName] = &[
+    header::ACCEPT_ENCODING,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::RANGE,
+    header::IF_RANGE,
+];
+
+/// One fill, ready to run.
+pub(super) struct Fill {
+    shared: Arc<Shared>,
+    key: CacheKey,
+    settings: Arc<Settings>,
+    /// Generation and epoch when the fill began: a write after this
+    /// point makes the result unstorable.
+    stamp: (u64, u64),
+}
+
+impl Fill {
+    /// Prepares the fill and its upstream request from the leader's request.
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        forward: &Forward<'_>,
+        key: CacheKey,
+        settings: Arc<Settings>,
+    ) -> Result<(Fill, Request<ProxyBody>), ProxyError> {
+        let stamp = shared.cache.store.stamp(&key.image_id);
+        let mut headers = forward.headers.clone();
+        for name in NOT_FORWARDED_ON_FILL {
+            headers.remove(name);
+        }
+        let copy = Forward {
+            method: Method::GET,
+            path: forward.path,
+            query: None,
+            headers,
+            version: forward.version,
+            client: forward.client,
+        };
+        let request = copy.into_request(&shared.upstream, ProxyBody::empty())?;
+        let fill = Fill {
+            shared,
+            key,
+            settings,
+            stamp,
+        };
+        Ok((fill, request))
+    }
+
+    /// Runs the fill to its end and hands the outcome to every waiter.
+    pub(super) async fn run(
+        self,
+        request: Request<ProxyBody>,
+        guard: FlightGuard<FlightKey, Arc<Fetched>>,
+    ) {
+        let timeout = self.shared.upstream.response_timeout();
+        let fetched = match tokio::time::timeout(timeout, self.fetch(request)).await {
+            Ok(fetched) => fetched,
+            Err(_) => failed(ProxyError::GatewayTimeout(format_duration(timeout))),
+        };
+        guard.finish(Arc::new(fetched));
+    }
+
+    async fn fetch(self, request: Request<ProxyBody>) -> Fetched {
+        let response = match self.shared.upstream.send(request).await {
+            Ok(response) => response,
+            Err(err) => return failed(err),
+        };
+        let (mut parts, incoming) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        let upstream_status = parts.status.as_u16();
+        let request_id = parts.headers.get(&REQUEST_ID).cloned();
+        let limit = self.settings.cache.max_object_bytes.max(MIN_SHARE_BUFFER);
+        let idle = self.shared.upstream.idle_timeout();
+        let kind = match read_body(incoming, limit, idle).await {
+            Ok(body) => {
+                let received = Instant::now();
+                self.decide(parts.status, parts.headers, body, received)
+                    .await
+            }
+            Err(BodyError::TooLarge) => FetchedKind::TooLarge,
+            Err(BodyError::Broken(why)) => FetchedKind::Failed(ProxyError::BadGateway(format!(
+                "the upstream response body broke off: {why}"
+            ))),
+        };
+        Fetched {
+            upstream_status,
+            request_id,
+            kind,
+        }
+    }
+
+    /// Stores a storable image; anything else is passed on as received.
+    async fn decide(
+        self,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        received: Instant,
+    ) -> FetchedKind {
+        let image_id = self.key.image_id.clone();
+        let cache = &self.settings.cache;
+        let freshness = match policy::storable(status, &headers, &body, image_id.as_str(), cache) {
+            Ok(freshness) => freshness,
+            Err(reason) => {
+                tracing::debug!(image = %image_id, %reason, "not stored");
+                return FetchedKind::Passed {
+                    status,
+                    headers,
+                    body,
+                };
+            }
+        };
+        let age = policy::upstream_age(&headers);
+        let entry = Arc::new(Entry::new(
+            &headers, body, freshness, self.stamp, received, age,
+        ));
+        let stored = self
+            .shared
+            .cache
+            .store
+            .insert(self.key, entry.clone())
+            .await;
+        if !stored {
+            tracing::debug!(image = %image_id, "not stored: a write overtook the fill");
+        }
+        FetchedKind::Entry { entry, stored }
+    }
+}
+
+fn failed(err: ProxyError) -> Fetched {
+    Fetched {
+        upstream_status: 0,
+        request_id: None,
+        kind: FetchedKind::Failed(err),
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Broken(String),
+}
+
+/// Reads a whole body, at most `limit` bytes, failing if it stalls.
+async fn read_body(incoming: Incoming, limit: usize, idle: Duration) -> Result<Bytes, BodyError> {
+    let body = Limited::new(IdleTimeout::new(incoming, idle), limit);
+    match body.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(err) => Err(BodyError::Broken(err.to_string())),
+    }
+}

@@ -1,0 +1,262 @@
+//! The request phases, in order: check → classify → (cache | invalidate)
+//! → forward → respond → log. Every failure becomes a response here; the
+//! service never returns an error to hyper, so a connection is never
+//! dropped while a response can still be sent.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderMap, Method, Request, Response, Version, header};
+use hyper::body::Incoming;
+
+use arc_swap::ArcSwap;
+
+use crate::access_log::AccessLog;
+use crate::body::ProxyBody;
+use crate::cache::Cache;
+use crate::config::{CacheConfig, Config, TransformConfig};
+use crate::error::ProxyError;
+use crate::route::{self, ImageId, Route};
+use crate::upstream::Upstream;
+use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
+
+mod fill;
+mod read;
+mod respond;
+
+/// A response plus what the access log wants to know about how it was made.
+pub struct Answer {
+    /// The response to send.
+    pub response: Response<ProxyBody>,
+    /// The upstream's status, when the upstream was asked.
+    pub upstream_status: Option<u16>,
+}
+
+impl Answer {
+    fn from_error(err: ProxyError) -> Answer {
+        Answer {
+            response: err.into_response(),
+            upstream_status: None,
+        }
+    }
+}
+
+/// The proxy service; clones share everything.
+#[derive(Clone)]
+pub struct Proxy {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    upstream: Upstream,
+    cache: Cache,
+    settings: ArcSwap<Settings>,
+    path_prefix: String,
+    max_header_bytes: usize,
+}
+
+/// The settings that a reload may change while requests are in flight;
+/// each request works with one snapshot of them.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `[cache]`.
+    pub cache: CacheConfig,
+    /// `[transform]`.
+    pub transform: TransformConfig,
+}
+
+impl Settings {
+    fn of(config: &Config) -> Settings {
+        Settings {
+            cache: config.cache.clone(),
+            transform: config.transform.clone(),
+        }
+    }
+}
+
+impl Proxy {
+    /// Builds the proxy's upstream client and state from a config.
+    pub fn new(config: &Config) -> Result<Proxy, String> {
+        let shared = Shared {
+            upstream: Upstream::new(&config.upstream)?,
+            cache: Cache::new(config.cache.max_bytes),
+            settings: ArcSwap::from_pointee(Settings::of(config)),
+            path_prefix: config.server.path_prefix.clone(),
+            max_header_bytes: config.server.max_header_bytes,
+        };
+        Ok(Proxy {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The cache (for stats, purges and tests).
+    pub fn cache(&self) -> &Cache {
+        &self.shared.cache
+    }
+
+    /// Serves one request from `client`; never fails.
+    pub async fn handle(
+        self,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Result<Response<ProxyBody>, Infallible> {
+        let started = Instant::now();
+        let mut log = AccessLog::new(request.method().clone(), request.uri().clone(), started);
+        let answer = match self.route(request, client).await {
+            Ok(answer) => answer,
+            Err(err) => Answer::from_error(err),
+        };
+        let response = answer.response;
+        log.respond(
+            response.status().as_u16(),
+            response.headers().get("cache-status"),
+            answer.upstream_status,
+        );
+        Ok(response.map(|body| body.with_log(log)))
+    }
+
+    /// Checks the request, classifies it and sends it down its path.
+    async fn route(
+        &self,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Result<Answer, ProxyError> {
+        check_request(&request, self.shared.max_header_bytes)?;
+        let (parts, body) = request.into_parts();
+        let path =
+            route::strip_prefix(parts.uri.path(), &self.shared.path_prefix).ok_or_else(|| {
+                ProxyError::NotFound(format!(
+                    "the path is outside the configured prefix {}",
+                    self.shared.path_prefix
+                ))
+            })?;
+        let body = if http_body::Body::is_end_stream(&body) {
+            ProxyBody::empty()
+        } else {
+            ProxyBody::stream(body, self.shared.upstream.idle_timeout())
+        };
+        let forward = Forward {
+            method: parts.method.clone(),
+            path,
+            query: parts.uri.query(),
+            headers: parts.headers,
+            version: parts.version,
+            client,
+        };
+        match route::classify(&forward.method, forward.path, forward.query) {
+            // A GET with a body is not a plain image read: not ours to cache.
+            Route::ImageRead(id) if http_body::Body::is_end_stream(&body) => {
+                self.read_image(forward, body, id).await
+            }
+            Route::ImageRead(_) => self.forward(forward, body).await,
+            Route::Other => self.forward(forward, body).await,
+            Route::ImageWrite(ids) => self.write(forward, body, &ids).await,
+        }
+    }
+
+    /// An image write: forwarded, with the image's cache entries dropped
+    /// before and again after the upstream answers.
+    async fn write(
+        &self,
+        forward: Forward<'_>,
+        body: ProxyBody,
+        ids: &[ImageId],
+    ) -> Result<Answer, ProxyError> {
+        self.invalidate(ids).await;
+        let answer = self.forward(forward, body).await;
+        // Again once the upstream has answered (or failed: the write may
+        // have happened all the same): a read that reached the upstream
+        // before the write and stored the old body is dropped here.
+        self.invalidate(ids).await;
+        answer
+    }
+
+    /// Drops every identity's entries of these images.
+    async fn invalidate(&self, ids: &[ImageId]) {
+        for id in ids {
+            let dropped = self.shared.cache.store.invalidate(id).await;
+            tracing::debug!(image = %id, dropped, "invalidated");
+        }
+    }
+
+    /// Sends a request upstream as it is and streams the response back.
+    async fn forward(&self, forward: Forward<'_>, body: ProxyBody) -> Result<Answer, ProxyError> {
+        let upstream = &self.shared.upstream;
+        let request = forward.into_request(upstream, body)?;
+        let response = upstream.send(request).await?;
+        let (mut parts, incoming) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        let upstream_status = Some(parts.status.as_u16());
+        let body = ProxyBody::stream(incoming, upstream.idle_timeout());
+        Ok(Answer {
+            response: Response::from_parts(parts, body),
+            upstream_status,
+        })
+    }
+}
+
+/// The parts of a client request that are sent on.
+pub(crate) struct Forward<'a> {
+    pub(crate) method: Method,
+    /// The path with the listen prefix removed.
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) version: Version,
+    pub(crate) client: SocketAddr,
+}
+
+impl Forward<'_> {
+    /// The upstream request: the upstream's URI, rewritten headers.
+    fn into_request(
+        self,
+        upstream: &Upstream,
+        body: ProxyBody,
+    ) -> Result<Request<ProxyBody>, ProxyError> {
+        let uri = upstream.uri(self.path, self.query)?;
+        let mut headers = self.headers;
+        rewrite_request(&mut headers, self.client.ip(), self.version);
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+}
+
+/// Rejects what cannot be forwarded: tunnels, non-path targets, headers
+/// past the limit.
+fn check_request(request: &Request<Incoming>, max_header_bytes: usize) -> Result<(), ProxyError> {
+    if request.method() == Method::CONNECT {
+        return Err(ProxyError::BadRequest("CONNECT is not supported".into()));
+    }
+    if !request.uri().path().starts_with('/') {
+        return Err(ProxyError::BadRequest(
+            "the request target must be an absolute path".into(),
+        ));
+    }
+    if header_bytes(request) > max_header_bytes {
+        return Err(ProxyError::HeadersTooLarge(max_header_bytes));
+    }
+    if request.headers().get_all(header::HOST).iter().count() > 1 {
+        return Err(ProxyError::BadRequest("more than one Host header".into()));
+    }
+    Ok(())
+}
+
+/// The size of the request line and headers as sent (`name: value\r\n`).
+fn header_bytes<B>(request: &Request<B>) -> usize {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(1, |p| p.as_str().len());
+    let line = request.method().as_str().len() + target + 12;
+    request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + line
+}

@@ -1,0 +1,121 @@
+//! Building responses on the cache path: from a stored entry (hit, stored
+//! miss, collapsed wait) or from an upstream response that was not stored.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode};
+
+use super::Answer;
+use crate::body::ProxyBody;
+use crate::cache::entry::{Entry, if_none_match};
+use crate::cache::freshness::Staleness;
+use crate::cache::status::{self, CACHE_STATUS};
+use crate::upstream::headers::{MAX_REQUEST_ID_LEN, REQUEST_ID};
+
+/// A fresh entry served without asking the upstream.
+pub fn hit(entry: &Entry, now: Instant, request: &HeaderMap) -> Answer {
+    let age = entry.age(now);
+    let cache_status = status::hit(entry.freshness.ttl_seconds(age));
+    from_entry(
+        entry,
+        cache_status,
+        Some(age),
+        request,
+        request_id_for(request),
+        None,
+    )
+}
+
+/// Whether an entry may be served as a hit at `now`.
+pub fn is_fresh(entry: &Entry, now: Instant) -> bool {
+    matches!(entry.staleness(now), Staleness::Fresh { .. })
+}
+
+/// An entry's response: its prepared headers and body, or a 304 when the
+/// request's `If-None-Match` matches its ETag.
+pub fn from_entry(
+    entry: &Entry,
+    cache_status: HeaderValue,
+    age: Option<Duration>,
+    request: &HeaderMap,
+    request_id: HeaderValue,
+    upstream_status: Option<u16>,
+) -> Answer {
+    let mut response = if if_none_match(request, &entry.etag) {
+        not_modified(entry)
+    } else {
+        let mut response = Response::new(ProxyBody::full(entry.body.clone()));
+        *response.headers_mut() = entry.headers.clone();
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert(CACHE_STATUS, cache_status);
+    headers.insert(REQUEST_ID.clone(), request_id);
+    if let Some(age) = age {
+        headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
+    }
+    Answer {
+        response,
+        upstream_status,
+    }
+}
+
+/// A 304 carries the validator and the headers a 200 would, less the body
+/// and its framing (RFC 9110 §15.4.5).
+fn not_modified(entry: &Entry) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::empty());
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    let headers = response.headers_mut();
+    for (name, value) in &entry.headers {
+        if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    response
+}
+
+/// An upstream response that was not stored, as the upstream sent it;
+/// a follower gets its own request id instead of the leader's.
+pub fn passed(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &Bytes,
+    cache_status: HeaderValue,
+    follower_request_id: Option<HeaderValue>,
+) -> Answer {
+    let mut response = Response::new(ProxyBody::full(body.clone()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers.clone();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_STATUS, cache_status);
+    if let Some(id) = follower_request_id {
+        headers.insert(REQUEST_ID.clone(), id);
+    }
+    Answer {
+        response,
+        upstream_status: Some(status.as_u16()),
+    }
+}
+
+/// The request id for a response the upstream did not make for this
+/// request: the client's own if it sent a sane one, else a fresh one
+/// (replaying another request's id would mislead tracing).
+pub fn request_id_for(request: &HeaderMap) -> HeaderValue {
+    match request.get(&REQUEST_ID) {
+        Some(id) if !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN => id.clone(),
+        _ => fresh_request_id(),
+    }
+}
+
+fn fresh_request_id() -> HeaderValue {
+    let mut text = String::with_capacity(40);
+    text.push_str("req-");
+    text.push_str(
+        uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("req-unknown"))
+}

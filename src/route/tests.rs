@@ -1,0 +1,131 @@
+use super::*;
+
+const ID: &str = "bc6bed6e-ba3a-4447-afcc-449174a3eb52";
+
+fn read(id: &str) -> Route {
+    Route::ImageRead(ImageId::new(id))
+}
+
+fn write(ids: &[&str]) -> Route {
+    Route::ImageWrite(ids.iter().map(|id| ImageId::new(id)).collect())
+}
+
+/// The table of reads and non-reads for GET and HEAD.
+#[test]
+fn reads() {
+    let get = Method::GET;
+    let spec_path = format!("/v2/images/{ID}");
+    let cases: &[(&str, Option<&str>, Route)] = &[
+        ("/v2/images/abc", None, read("abc")),
+        (&spec_path, None, read(ID)),
+        ("/v2.1/images/abc", None, read("abc")),
+        ("/v2.16/images/abc", None, read("abc")),
+        ("/v2/images/ABC-def", None, read("ABC-def")),
+        ("/v2/images/b%63", None, read("bc")),
+        ("/v2/%69mages/abc", None, read("abc")),
+        ("/v2/images/abc", Some("x=1"), Route::Other),
+        ("/v2/images/abc", Some(""), Route::Other),
+        ("/v2/images", None, Route::Other),
+        ("/v2/images/", None, Route::Other),
+        ("/v2/images/abc/", None, Route::Other),
+        ("/v2/images/abc/file", None, Route::Other),
+        ("/v2/images/../x", None, Route::Other),
+        ("/v2/images/..", None, Route::Other),
+        ("/v2/images/.", None, Route::Other),
+        ("/v2/images/%2e%2e", None, Route::Other),
+        ("/v2/x/../images/abc", None, Route::Other),
+        ("/v2/./images/abc", None, Route::Other),
+        ("/v2/images/a%2Fb", None, Route::Other),
+        ("//v2/images/abc", None, Route::Other),
+        ("/v2//images/abc", None, Route::Other),
+        ("/v3/images/abc", None, Route::Other),
+        ("/v2./images/abc", None, Route::Other),
+        ("/v2.x/images/abc", None, Route::Other),
+        ("/v21/images/abc", None, Route::Other),
+        ("/v2/schemas/image", None, Route::Other),
+        ("/v2/images/%ff", None, Route::Other),
+        ("*", None, Route::Other),
+        ("", None, Route::Other),
+    ];
+    for (path, query, expected) in cases {
+        assert_eq!(
+            &classify(&get, path, *query),
+            expected,
+            "GET {path} ?{query:?}"
+        );
+    }
+    assert_eq!(
+        classify(&Method::HEAD, "/v2/images/abc", None),
+        Route::Other
+    );
+}
+
+/// The table of writes: every write DESIGN.md lists, on every alias.
+#[test]
+fn writes() {
+    let cases: &[(Method, &str, Route)] = &[
+        (Method::PATCH, "/v2/images/abc", write(&["abc"])),
+        (Method::DELETE, "/v2/images/abc", write(&["abc"])),
+        (Method::PUT, "/v2/images/abc/tags/gold", write(&["abc"])),
+        (Method::DELETE, "/v2/images/abc/tags/gold", write(&["abc"])),
+        (Method::PUT, "/v2/images/abc/file", write(&["abc"])),
+        (Method::PUT, "/v2/images/abc/stage", write(&["abc"])),
+        (Method::POST, "/v2/images/abc/import", write(&["abc"])),
+        (
+            Method::POST,
+            "/v2/images/abc/actions/deactivate",
+            write(&["abc"]),
+        ),
+        (
+            Method::POST,
+            "/v2/images/abc/actions/reactivate",
+            write(&["abc"]),
+        ),
+        (Method::POST, "/v2/images/abc/locations", write(&["abc"])),
+        (Method::POST, "/v2/images/abc/members", write(&["abc"])),
+        (Method::PUT, "/v2/images/abc/members/p1", write(&["abc"])),
+        (Method::DELETE, "/v2/images/abc/members/p1", write(&["abc"])),
+        (Method::DELETE, "/v2/stores/fs/abc", write(&["abc"])),
+        (Method::PATCH, "/v2.9/images/abc", write(&["abc"])),
+        (Method::PATCH, "/v2/images/ABC", write(&["ABC"])),
+        (Method::PATCH, "/v2/images/abc/", write(&["abc"])),
+        (Method::POST, "/v2/images", Route::Other),
+        (Method::POST, "/v2/tasks", Route::Other),
+        (Method::DELETE, "/v2/stores/fs", Route::Other),
+        (Method::PUT, "/v3/images/abc", Route::Other),
+    ];
+    for (method, path, expected) in cases {
+        assert_eq!(&classify(method, path, None), expected, "{method} {path}");
+    }
+}
+
+/// Dot segments in a write invalidate both what a normalising upstream
+/// and what a literal upstream would touch.
+#[test]
+fn writes_with_dot_segments_cover_both_readings() {
+    assert_eq!(
+        classify(&Method::PATCH, "/v2/images/abc/../xyz", None),
+        write(&["xyz", "abc"])
+    );
+    assert_eq!(
+        classify(&Method::DELETE, "/v2/x/../images/abc", None),
+        write(&["abc"])
+    );
+    assert_eq!(
+        classify(&Method::PATCH, "/v2/images/%2e%2e/abc", None),
+        Route::Other
+    );
+}
+
+/// The listen prefix must match whole segments.
+#[test]
+fn prefixes() {
+    assert_eq!(
+        strip_prefix("/image/v2/images/a", "/image"),
+        Some("/v2/images/a")
+    );
+    assert_eq!(strip_prefix("/image", "/image"), Some(""));
+    assert_eq!(strip_prefix("/images/v2", "/image"), None);
+    assert_eq!(strip_prefix("/other", "/image"), None);
+    assert_eq!(strip_prefix("/v2/images/a", ""), Some("/v2/images/a"));
+}

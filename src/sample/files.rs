@@ -1,0 +1,166 @@
+//! Image data: streamed uploads (hashed and counted chunk by chunk, never
+//! buffered whole) and streamed downloads of the generated pattern.
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::body::{self, SampleBody};
+use super::control::Upload;
+use super::errors::GlanceError;
+use super::handlers::{Ctx, modify_owned, read_visible};
+use super::images::touch;
+use super::pattern;
+use super::response;
+
+type Answer = Result<Response<SampleBody>, GlanceError>;
+
+/// Uploads up to this size are kept and served back by downloads; larger
+/// ones are only hashed and counted (downloads then serve the pattern).
+pub const KEEP_UPLOAD_MAX: usize = 1024 * 1024;
+
+/// What a download of an image serves.
+enum Data {
+    Kept(Bytes),
+    Pattern(u64),
+    Nothing,
+}
+
+/// `GET /v2/images/{id}/file`: the kept upload, or `size` bytes of the
+/// pattern; 204 when the image has no data; 403 when deactivated.
+pub fn download(ctx: &Ctx<'_>, id: &str) -> Answer {
+    let data = read_visible(ctx, id, |record, _| {
+        if record.status() == "deactivated" && !ctx.caller.is_admin() {
+            let msg = "The requested image has been deactivated. Image data download is forbidden.";
+            return Err(GlanceError::new(StatusCode::FORBIDDEN, msg));
+        }
+        if matches!(record.status(), "queued" | "saving") {
+            return Ok(Data::Nothing);
+        }
+        Ok(
+            match (
+                &record.data,
+                record.fields.get("size").and_then(Value::as_u64),
+            ) {
+                (Some(kept), _) => Data::Kept(kept.clone()),
+                (None, Some(size)) => Data::Pattern(size),
+                (None, None) => Data::Nothing,
+            },
+        )
+    })??;
+    Ok(match data {
+        Data::Kept(bytes) => octet_stream(bytes.len() as u64, body::full(bytes)),
+        Data::Pattern(size) => octet_stream(size, body::pattern_file(size)),
+        Data::Nothing => response::no_content(),
+    })
+}
+
+/// A download's head in fixture 09's order: type, length, request id
+/// (Glance's `Content-MD5` is left out: the service keeps no MD5).
+fn octet_stream(len: u64, body: SampleBody) -> Response<SampleBody> {
+    let mut out = Response::new(body);
+    let headers = out.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    headers.insert(response::REQUEST_ID, response::request_id());
+    out
+}
+
+/// `PUT /v2/images/{id}/file`: only into a `queued` image (409 otherwise,
+/// as Glance). The image is `saving` meanwhile; afterwards `active` with
+/// `size`, `os_hash_algo: "sha256"`, `os_hash_value` and `checksum: null`
+/// (no MD5 here). 204.
+pub async fn upload(ctx: &Ctx<'_>, id: &str, body: Incoming) -> Answer {
+    modify_owned(ctx, id, "upload_image", |record| {
+        if record.status() != "queued" {
+            let status = record.status();
+            let msg = format!("Image status transition from {status} to saving is not allowed");
+            return Err(GlanceError::new(StatusCode::CONFLICT, msg));
+        }
+        record.fields.insert("status".into(), json!("saving"));
+        Ok(())
+    })?;
+    let Some(received) = receive(body).await else {
+        set_status(ctx, id, "queued");
+        return Err(GlanceError::new(
+            StatusCode::BAD_REQUEST,
+            "Error reading the image data.",
+        ));
+    };
+    let Received {
+        bytes,
+        sha256_hex,
+        kept,
+    } = received;
+    let stored = ctx.shared.store.modify(id, |record| {
+        let fields = &mut record.fields;
+        fields.insert("size".into(), json!(bytes));
+        fields.insert("checksum".into(), Value::Null);
+        fields.insert("os_hash_algo".into(), json!("sha256"));
+        fields.insert("os_hash_value".into(), json!(sha256_hex));
+        fields.insert("status".into(), json!("active"));
+        record.data = kept;
+        touch(record);
+        Ok::<(), GlanceError>(())
+    });
+    if stored.is_none() {
+        // Deleted while the data was arriving.
+        return Err(GlanceError::image_not_found(id));
+    }
+    let upload = Upload {
+        image_id: id.to_owned(),
+        bytes,
+        sha256_hex,
+    };
+    ctx.shared.record_upload(upload);
+    Ok(response::no_content())
+}
+
+/// What an upload delivered.
+struct Received {
+    bytes: u64,
+    sha256_hex: String,
+    /// The data itself, when it fit under [`KEEP_UPLOAD_MAX`].
+    kept: Option<Bytes>,
+}
+
+/// Hashes and counts the body chunk by chunk; None if it broke off.
+async fn receive(mut body: Incoming) -> Option<Received> {
+    let mut hasher = Sha256::new();
+    let mut bytes: u64 = 0;
+    let mut kept = Some(BytesMut::new());
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame.ok()?.into_data() else {
+            continue;
+        };
+        hasher.update(&chunk);
+        bytes += chunk.len() as u64;
+        kept = kept
+            .filter(|k| k.len() + chunk.len() <= KEEP_UPLOAD_MAX)
+            .map(|mut k| {
+                k.extend_from_slice(&chunk);
+                k
+            });
+    }
+    let sha256_hex = pattern::hex(&hasher.finalize());
+    Some(Received {
+        bytes,
+        sha256_hex,
+        kept: kept.map(BytesMut::freeze),
+    })
+}
+
+/// Puts a failed upload's image back into `status`.
+fn set_status(ctx: &Ctx<'_>, id: &str, status: &str) {
+    let _ = ctx.shared.store.modify(id, |record| {
+        record.fields.insert("status".into(), json!(status));
+        Ok::<(), ()>(())
+    });
+}

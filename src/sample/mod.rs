@@ -1,0 +1,142 @@
+//! The sample image service: an in-process fake of Glance v2 as Huawei
+//! Cloud / Open Telekom Cloud IMS serves it. `imgcache --demo`, the
+//! integration tests and the load benchmarks use it as their upstream.
+//!
+//! It imitates Glance 33 byte for byte where the recorded exchanges show
+//! bytes (`shared/fixtures/glance-33/`): Python-style JSON, the headers
+//! (`Content-Length`, `Content-Type`, `x-openstack-request-id`, nothing
+//! else), webob's error bodies per `Accept`, 404 for other projects'
+//! private images, `/v2.N/` aliases.
+//!
+//! Authentication is fake but shaped like the real thing: `X-Auth-Token:
+//! user:project:roles` (percent-encoding allowed), or trusted headers
+//! `X-Identity-Status: Confirmed` + `X-Project-Id` [+ `X-Roles`].
+//!
+//! Layout:
+//! - `server`: accept loop, [`SampleHandle`]
+//! - `handlers`: count → latency → fault → auth → route; `images`,
+//!   `patch`, `members`, `files`, `documents` answer the routes
+//! - `routes`: path and query parsing; `auth`: callers and visibility
+//! - `store`: the catalogue with cached bodies; `catalogue`: demo images
+//! - `errors`: webob error bodies; `response`: success shapes; `json`:
+//!   Python-style JSON; `body`: streamed and broken bodies; `pattern`: file
+//!   content
+//! - `control`, `control_http`, `counters`, `faults`: steering for tests
+
+mod auth;
+mod body;
+mod catalogue;
+mod clock;
+mod control;
+mod control_http;
+mod counters;
+mod documents;
+mod errors;
+mod faults;
+mod files;
+mod handlers;
+mod images;
+mod json;
+mod members;
+mod patch;
+mod pattern;
+mod response;
+mod routes;
+mod server;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+pub use control::{SampleControl, Upload};
+pub use faults::Fault;
+pub use pattern::sample_file_byte;
+pub use server::SampleHandle;
+
+use control::Shared;
+
+/// The spec's example image (public, active, protected).
+pub const EXAMPLE_IMAGE_ID: &str = "bc6bed6e-ba3a-4447-afcc-449174a3eb52";
+/// A private image of project `project-a` (active, with a 256 KiB file).
+pub const PRIVATE_IMAGE_ID: &str = "921571d2-bbb6-40bf-bd55-5fa9cdc9c10b";
+/// A shared image of `project-a`, member `project-b`.
+pub const SHARED_IMAGE_ID: &str = "6a1d3c52-7f0e-4b8e-9c11-3e5f2b7d8a90";
+/// A public queued image, byte for byte fixture 02's (tags `gold`, `centos`).
+pub const QUEUED_IMAGE_ID: &str = "cbffb74f-2516-414c-824c-9ec0ee8fd02b";
+/// A public deactivated image.
+pub const DEACTIVATED_IMAGE_ID: &str = "e0b7c5a4-3d2f-4e1a-8b6c-9f8e7d6c5b4a";
+/// A public image with tags `ubuntu`, `lts`, `server`.
+pub const TAGGED_IMAGE_ID: &str = "2f7c9e1a-5b3d-4c8e-a6f4-1d2e3f4a5b6c";
+/// A public image whose `__os_feature_list` is nested JSON text.
+pub const FEATURES_IMAGE_ID: &str = "7b3e8d2c-1a4f-4e6b-b9c8-5d7a3f1e2c4b";
+
+/// The id of the `i`-th generated image (see [`SampleService::with_generated`]).
+pub fn generated_id(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012x}")
+}
+
+/// A sample image service, not yet serving. Cheap to clone; clones share
+/// one catalogue and one set of counters.
+#[derive(Clone)]
+pub struct SampleService {
+    shared: Arc<Shared>,
+}
+
+impl SampleService {
+    /// The demo catalogue: the spec's example image plus six more (private,
+    /// shared, queued, deactivated, tagged, nested feature list).
+    pub fn demo() -> Self {
+        let shared = Arc::new(Shared::default());
+        for image in catalogue::demo_images() {
+            shared.store.insert(image);
+        }
+        for (image_id, project) in catalogue::demo_members() {
+            let _ = shared.store.modify(image_id, |record| {
+                record.members.push(store::Member {
+                    project: project.to_owned(),
+                    status: "accepted".into(),
+                    created_at: "2024-03-11T08:30:00Z".into(),
+                    updated_at: "2024-03-11T08:31:00Z".into(),
+                });
+                Ok::<(), ()>(())
+            });
+        }
+        SampleService { shared }
+    }
+
+    /// [`SampleService::demo`] plus `n` public active images in the spec
+    /// example's shape, ids [`generated_id`]`(0..n)`, listed after the demo
+    /// images.
+    pub fn with_generated(n: usize) -> Self {
+        let service = Self::demo();
+        for i in 0..n {
+            let id = generated_id(i);
+            service
+                .shared
+                .store
+                .insert(catalogue::generated_image(&id, i));
+        }
+        service
+    }
+
+    /// Serves HTTP/1.1 and h2c on `listener` until the handle is shut down
+    /// or dropped. Must be called inside a tokio runtime.
+    pub fn serve(self, listener: tokio::net::TcpListener) -> SampleHandle {
+        server::spawn(self.shared, listener)
+    }
+
+    /// Binds `127.0.0.1:0` and serves.
+    pub async fn start(self) -> std::io::Result<SampleHandle> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Ok(self.serve(listener))
+    }
+
+    /// Steers and inspects this service (also before it serves).
+    pub fn control(&self) -> SampleControl {
+        SampleControl {
+            shared: self.shared.clone(),
+        }
+    }
+}

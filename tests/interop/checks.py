@@ -1,0 +1,416 @@
+"""Interop checks: what real Glance clients see through imgcache (PROXY),
+compared with what Glance itself answers (DIRECT).
+
+    checks.py seed --direct URL --state FILE
+        create the images the checks use, through Glance's real API
+    checks.py run --mode MODE --direct URL --proxy URL --state FILE
+                  --request-log FILE [--no-proxy]
+        one pass of every check for one transform mode; prints
+        `PASS|FAIL|SKIP [mode] name[: why]` and exits 1 if any failed
+
+Every write goes through PROXY, so the proxy's cache is never stale
+because of something the harness did behind its back.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+
+from clients import (Failed, as_caller, cli, cli_ok, cli_render, cli_show, create_image, exchange, expect,
+                     get_image, parse_table, patch_image, sdk, sdk_flat)
+from identities import trusted_headers
+
+# The spec's example image (querying-image-details.rst), all `__` values
+# strings as IMS sends them; `__lazyloading` is "True" as in the real
+# capture, and `__os_feature_list` is JSON text as in DESIGN.md.
+PUBLIC_IMAGE = {
+    "name": "CentOS 7.3 64bit vivado",
+    "visibility": "public",
+    "disk_format": "raw",  # Glance 33 checks data against the format; raw takes any bytes
+    "container_format": "bare",
+    "min_disk": 100,
+    "min_ram": 2048,
+    "protected": True,
+    "virtual_env_type": "FusionCompute",
+    "__image_source_type": "uds",
+    "__isregistered": "true",
+    "__lazyloading": "True",
+    "__os_type": "Linux",
+    "__imagetype": "gold",
+    "__platform": "CentOS",
+    "__os_bit": "64",
+    "__os_version": "CentOS 7.3 64bit",
+    "__os_feature_list": '{"onekey_resetpasswd": "true"}',
+    "__support_kvm": "true",
+}
+
+# What each transform mode must make of seeded fields that no check
+# changes (DESIGN.md, "Extension fields"). `strip` removes every `__` field.
+PINNED_EXTENSIONS = {
+    "passthrough": {
+        "__isregistered": "true",
+        "__lazyloading": "True",
+        "__os_bit": "64",
+        "__os_type": "Linux",
+        "__os_feature_list": '{"onekey_resetpasswd": "true"}',
+    },
+    "normalize": {
+        "__isregistered": "true",
+        "__lazyloading": "true",
+        "__os_bit": "64",
+        "__os_type": "Linux",
+        "__os_feature_list": '{"onekey_resetpasswd":"true"}',
+    },
+    "typed": {
+        "__isregistered": True,
+        "__lazyloading": True,
+        "__os_bit": 64,
+        "__os_type": "Linux",
+        "__os_feature_list": {"onekey_resetpasswd": "true"},
+    },
+}
+
+
+# --- expectations per mode -----------------------------------------------------
+
+
+def view_problems(mode, direct, proxied, render=lambda v: v):
+    """How `proxied` (an image as seen through the proxy) differs from what
+    `mode` must make of `direct` (the same image from Glance)."""
+    problems = []
+    for key in sorted(set(direct) | set(proxied)):
+        if key.startswith("__"):
+            continue
+        if direct.get(key) != proxied.get(key):
+            problems.append(f"{key}: direct {direct.get(key)!r}, proxy {proxied.get(key)!r}")
+    direct_ext = {k: v for k, v in direct.items() if k.startswith("__")}
+    proxied_ext = {k: v for k, v in proxied.items() if k.startswith("__")}
+    if mode == "strip":
+        if proxied_ext:
+            problems.append(f"strip left {sorted(proxied_ext)}")
+        return problems
+    if mode == "passthrough":
+        if direct_ext != proxied_ext:
+            problems.append(f"`__` fields differ: direct {direct_ext}, proxy {proxied_ext}")
+        return problems
+    if set(direct_ext) != set(proxied_ext):
+        problems.append(f"`__` names differ: direct {sorted(direct_ext)}, proxy {sorted(proxied_ext)}")
+    for key, want in PINNED_EXTENSIONS[mode].items():
+        if key in direct_ext and proxied_ext.get(key) != render(want):
+            problems.append(f"{key}: want {render(want)!r}, proxy {proxied_ext.get(key)!r}")
+    if mode == "normalize":
+        problems += [f"{k} is not a string: {v!r}" for k, v in proxied_ext.items() if not isinstance(v, str)]
+    return problems
+
+
+def expect_view(mode, direct, proxied, render=lambda v: v):
+    problems = view_problems(mode, direct, proxied, render)
+    expect(not problems, "; ".join(problems))
+
+
+def extension_seen(mode, image, key, written):
+    """Whether an `__` field written as the string `written` reads back right."""
+    if mode == "strip":
+        return key not in image
+    return image.get(key) == written
+
+
+# --- checks --------------------------------------------------------------------
+
+
+class Run:
+    """One pass of the checks for one mode."""
+
+    def __init__(self, args):
+        self.mode = args.mode
+        self.label = "no-proxy" if args.no_proxy else args.mode
+        self.direct, self.proxy = args.direct, args.proxy
+        self.no_proxy = args.no_proxy
+        self.request_log = args.request_log
+        with open(args.state) as f:
+            self.seed = json.load(f)
+        self.counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+
+    def report(self, verdict, name, why=""):
+        self.counts[verdict] += 1
+        print(f"{verdict} [{self.label}] {name}" + (f": {why}" if why else ""), flush=True)
+
+    def check(self, name, fn):
+        """Run one check: it passes by returning None, is skipped by returning
+        the reason, and fails by raising."""
+        try:
+            skipped = fn()
+        except Failed as e:
+            self.report("FAIL", name, str(e))
+        except Exception as e:  # a crash in a check is a failure of that check
+            self.report("FAIL", name, f"{type(e).__name__}: {e}")
+            traceback.print_exc(file=sys.stdout)
+        else:
+            self.report("SKIP" if skipped else "PASS", name, skipped or "")
+
+    def all(self):
+        checks = [
+            ("cli-image-show", self.cli_image_show),
+            ("cli-image-list", self.cli_image_list),
+            ("sdk-get-image", self.sdk_get_image),
+            ("sdk-find-image-by-name", self.sdk_find_image),
+            ("error-fidelity", self.error_fidelity),
+            ("tenant-isolation", self.tenant_isolation),
+            ("cache-effect", self.cache_effect),
+            ("cli-image-update", self.cli_image_update),
+            ("tags", self.tags),
+            ("freshness-after-patch", self.freshness),
+            ("image-data-raw", self.image_data_raw),
+            ("image-data-cli", self.image_data_cli),
+        ]
+        if self.mode == "passthrough":
+            checks.insert(1, ("passthrough-bytes", self.passthrough_bytes))
+        for name, fn in checks:
+            self.check(name, fn)
+        return self.counts["FAIL"] == 0
+
+    # -- reads through real clients
+
+    def cli_image_show(self):
+        """`glance image-show` through PROXY prints what Glance's own answer,
+        transformed by the mode, prints (passthrough: the same text)."""
+        image_id = self.seed["public"]
+        direct = cli_show(self.direct, "admin", image_id)
+        proxied = cli_show(self.proxy, "admin", image_id)
+        expect_view(self.mode, direct, proxied, cli_render)
+
+    def cli_image_list(self):
+        """`glance image-list` through PROXY prints the same ids and names."""
+        direct = cli_ok(self.direct, "a", "image-list")
+        proxied = cli_ok(self.proxy, "a", "image-list")
+        expect(direct == proxied, f"direct:\n{direct}\nproxy:\n{proxied}")
+        expect(self.seed["private"] in proxied, "A's private image missing from A's list")
+
+    def sdk_get_image(self):
+        """openstacksdk get_image by id through PROXY; every request went to PROXY."""
+        image_id = self.seed["public"]
+        direct = sdk_flat(sdk(self.direct, "admin")[0].image.get_image(image_id))
+        conn, urls = sdk(self.proxy, "admin")
+        proxied = sdk_flat(conn.image.get_image(image_id))
+        expect(all(u.startswith(self.proxy + "/") for u in urls), f"SDK left the proxy: {urls}")
+        expect_view(self.mode, direct, proxied)
+
+    def sdk_find_image(self):
+        """openstacksdk find_image by name through PROXY (a 404 on /v2/images/{name},
+        then the ?name= list) finds the image with the mode's fields."""
+        name = PUBLIC_IMAGE["name"]
+        direct = sdk(self.direct, "admin")[0].image.find_image(name)
+        conn, urls = sdk(self.proxy, "admin")
+        proxied = conn.image.find_image(name)
+        expect(proxied is not None and proxied.id == self.seed["public"], f"find_image({name!r}) gave {proxied}")
+        expect(all(u.startswith(self.proxy + "/") for u in urls), f"SDK left the proxy: {urls}")
+        expect_view(self.mode, sdk_flat(direct), sdk_flat(proxied))
+
+    def passthrough_bytes(self):
+        """In passthrough, image show through PROXY is byte for byte Glance's."""
+        for caller, image_id in (("admin", self.seed["public"]), ("a", self.seed["private"])):
+            direct = exchange(self.direct, "GET", f"/v2/images/{image_id}", as_caller(caller))
+            proxied = exchange(self.proxy, "GET", f"/v2/images/{image_id}", as_caller(caller))
+            expect(direct.status == 200, f"direct {direct.status}")
+            expect(direct.wire() == proxied.wire(),
+                   f"{caller}: direct {direct.wire()!r}\nproxy {proxied.wire()!r}")
+
+    # -- errors and identity
+
+    def error_fidelity(self):
+        """A missing image: status, Content-Type and body bytes through PROXY
+        equal Glance's, for each Accept (*/* HTML, JSON, none: plain text)."""
+        path = f"/v2/images/{uuid.uuid4()}"
+        for accept in ("*/*", "application/json", None):
+            headers = trusted_headers("admin")
+            if accept:
+                headers["Accept"] = accept
+            direct = exchange(self.direct, "GET", path, headers)
+            expect(direct.status == 404, f"direct answered {direct.status}")
+            for attempt in (1, 2):
+                proxied = exchange(self.proxy, "GET", path, headers)
+                expect(proxied.wire() == direct.wire(),
+                       f"Accept {accept}, try {attempt}: direct {direct.wire()!r}\nproxy {proxied.wire()!r}")
+
+    def tenant_isolation(self):
+        """A reads its private image through PROXY (twice, so it is cached);
+        B, an anonymous caller and a caller with A's headers but an invalid
+        identity then get exactly Glance's own answer: 404 / 401, never A's body."""
+        image_id = self.seed["private"]
+        path = f"/v2/images/{image_id}"
+        first = exchange(self.proxy, "GET", path, as_caller("a"))
+        second = exchange(self.proxy, "GET", path, as_caller("a"))
+        for resp in (first, second):
+            expect(resp.status == 200, f"A got {resp.status}")
+            expect(resp.json()["owner"] == "project-a", f"A got {resp.body[:200]!r}")
+        expect(first.body == second.body, "A's two reads differ")
+        forged = {**trusted_headers("a"), "X-Identity-Status": "Invalid", "Accept": "application/json"}
+        others = {"B": (as_caller("b"), 404), "anonymous": ({"Accept": "application/json"}, 401),
+                  "A's headers, identity Invalid": (forged, 401)}
+        for who, (headers, status) in others.items():
+            direct = exchange(self.direct, "GET", path, headers)
+            proxied = exchange(self.proxy, "GET", path, headers)
+            expect(direct.status == status, f"{who}: Glance itself answered {direct.status}")
+            expect(b"project-a" not in proxied.body, f"{who} got A's image through the proxy")
+            expect(proxied.wire() == direct.wire(), f"{who}: direct {direct.wire()!r}\nproxy {proxied.wire()!r}")
+
+    def cache_effect(self):
+        """20 GETs of one image by one caller through PROXY reach Glance once
+        (counted in uWSGI's request log)."""
+        image_id = self.seed["public"]
+        # A caller no earlier request used, so the first GET is a miss.
+        headers = as_caller("admin", **{"X-User-Id": f"cache-probe-{uuid.uuid4()}"})
+        before = self.glance_gets(image_id)
+        bodies = {exchange(self.proxy, "GET", f"/v2/images/{image_id}", headers).body for _ in range(20)}
+        seen = self.glance_gets(image_id) - before
+        expect(len(bodies) == 1, f"{len(bodies)} different bodies")
+        if self.no_proxy:
+            expect(seen == 20, f"request-log counter is broken: Glance logged {seen} of 20 GETs")
+            return f"needs the cache; IMGCACHE_INTEROP_NO_PROXY=1 (Glance itself logged {seen} of 20 GETs)"
+        expect(seen == 1, f"Glance saw {seen} GETs for 20 through the proxy")
+
+    def glance_gets(self, image_id):
+        """How many `GET /v2/images/{id}` Glance has logged, once the log has
+        caught up: a marker request sent now must be in it first."""
+        marker = f"/versions?log-marker={uuid.uuid4()}"
+        exchange(self.direct, "GET", marker)
+        deadline = time.monotonic() + 10
+        while True:
+            with open(self.request_log) as f:
+                requests = [line.split()[:2] for line in f]  # [method, uri]
+            if ["GET", marker] in requests:
+                return requests.count(["GET", f"/v2/images/{image_id}"])
+            expect(time.monotonic() < deadline, "uWSGI request log did not catch up in 10 s")
+            time.sleep(0.02)
+
+    # -- writes through the proxy
+
+    def cli_image_update(self):
+        """`glance image-update --property __os_version=X` through PROXY, then
+        image-show through PROXY shows X (strip: shows no `__` field, Glance
+        has X). typed: glanceclient validates the typed body against Glance's
+        string schema before patching, so the update must fail, changing nothing."""
+        image_id = self.seed["public"]
+        value = f"cli-{self.label}-{uuid.uuid4().hex[:8]}"
+        before = get_image(self.direct, image_id, "admin")["__os_version"]
+        proc = cli(self.proxy, "admin", "image-update", "--property", f"__os_version={value}", image_id)
+        stored = get_image(self.direct, image_id, "admin")["__os_version"]
+        if self.mode == "typed":
+            expect(proc.returncode != 0 and "is not of type 'string'" in proc.stderr,
+                   f"want glanceclient's schema error, got exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+            expect(stored == before, f"failed update still changed __os_version to {stored!r}")
+            return None
+        expect(proc.returncode == 0, f"image-update exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        expect(stored == value, f"Glance has {stored!r}")
+        shown = cli_show(self.proxy, "admin", image_id)
+        expect(extension_seen(self.mode, shown, "__os_version", value),
+               f"image-show through the proxy: __os_version {shown.get('__os_version')!r}")
+
+    def tags(self):
+        """Adding and removing a tag through PROXY shows at once through PROXY."""
+        image_id = self.seed["tagged"]
+        tag = f"interop-{self.label}"
+        expect(get_image(self.proxy, image_id, "admin")["tags"] == get_image(self.direct, image_id, "admin")["tags"],
+               "tags differ")
+        for method, present in (("PUT", True), ("DELETE", False)):
+            resp = exchange(self.proxy, method, f"/v2/images/{image_id}/tags/{tag}", as_caller("admin"))
+            expect(resp.status == 204, f"{method} tag: {resp.status}")
+            tags = get_image(self.proxy, image_id, "admin")["tags"]
+            expect((tag in tags) == present, f"after {method} tag: {tags}")
+
+    def freshness(self):
+        """50 times: PATCH through PROXY, then GET through PROXY at once as the
+        writer and as another caller who had it cached: the new value."""
+        image_id = self.seed["public"]
+        get_image(self.proxy, image_id, "a")  # A's entry now cached too
+        for i in range(50):
+            value = f"fresh-{self.label}-{i}-{uuid.uuid4().hex[:6]}"
+            patch_image(self.proxy, image_id, "admin", {"x_interop_seq": value, "__os_version": value})
+            for caller in ("admin", "a"):
+                image = get_image(self.proxy, image_id, caller)
+                expect(image.get("x_interop_seq") == value and extension_seen(self.mode, image, "__os_version", value),
+                       f"round {i}, {caller}: x_interop_seq {image.get('x_interop_seq')!r}, "
+                       f"__os_version {image.get('__os_version')!r}, wrote {value!r}")
+
+    def image_data_raw(self):
+        """PUT /file of 3 MiB through PROXY, GET /file through PROXY: same bytes;
+        Glance's checksum and the image record agree."""
+        data = os.urandom(3 * 1024 * 1024 + 17)
+        image_id = create_image(self.proxy, "a", {"name": f"data-raw-{self.label}", "disk_format": "raw",
+                                                  "container_format": "bare", "visibility": "private"}, data)
+        image = get_image(self.proxy, image_id, "a")
+        md5 = hashlib.md5(data).hexdigest()
+        expect((image["status"], image["size"], image["checksum"]) == ("active", len(data), md5),
+               f"image after upload: {image['status']}, {image['size']}, {image['checksum']}")
+        resp = exchange(self.proxy, "GET", f"/v2/images/{image_id}/file", as_caller("a"))
+        expect(resp.status == 200, f"download: {resp.status}")
+        expect(hashlib.sha256(resp.body).digest() == hashlib.sha256(data).digest(),
+               f"downloaded {len(resp.body)} bytes differ from the {len(data)} uploaded")
+        expect(resp.headers.get("Content-MD5") == md5, f"Content-MD5 {resp.headers.get('Content-MD5')}")
+
+    def image_data_cli(self):
+        """`glance image-create --file` (a chunked upload) and `glance
+        image-download` through PROXY round-trip 2 MiB."""
+        data = os.urandom(2 * 1024 * 1024 + 5)
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst = os.path.join(tmp, "up.raw"), os.path.join(tmp, "down.raw")
+            with open(src, "wb") as f:
+                f.write(data)
+            created = parse_table(cli_ok(self.proxy, "a", "image-create", "--name", f"data-cli-{self.label}",
+                                         "--disk-format", "raw", "--container-format", "bare",
+                                         "--visibility", "private", "--file", src))
+            cli_ok(self.proxy, "a", "image-download", "--file", dst, created["id"])
+            with open(dst, "rb") as f:
+                expect(f.read() == data, "downloaded bytes differ from the uploaded ones")
+        expect(get_image(self.proxy, created["id"], "a")["checksum"] == hashlib.md5(data).hexdigest(),
+               "Glance's checksum differs")
+
+
+# --- seeding -------------------------------------------------------------------
+
+
+def seed(direct, state_path):
+    """The images every pass uses, created on Glance directly before any proxy runs.
+    All are active (image data uploaded): only active images are cached."""
+    data = bytes(range(256)) * 16  # 4 KiB
+    state = {
+        "public": create_image(direct, "admin", PUBLIC_IMAGE, data),
+        "private": create_image(direct, "a", {"name": "private-a", "visibility": "private", "disk_format": "raw",
+                                              "container_format": "bare"}, data),
+        "tagged": create_image(direct, "admin", {"name": "tagged", "visibility": "public", "disk_format": "raw",
+                                                 "container_format": "bare", "tags": ["gold", "centos"],
+                                                 "__os_type": "Linux"}, data),
+    }
+    with open(state_path, "w") as f:
+        json.dump(state, f)
+    print(f"seeded Glance: {state}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_seed = sub.add_parser("seed")
+    p_seed.add_argument("--direct", required=True)
+    p_seed.add_argument("--state", required=True)
+    p_run = sub.add_parser("run")
+    p_run.add_argument("--mode", required=True, choices=["passthrough", "strip", "normalize", "typed"])
+    p_run.add_argument("--direct", required=True)
+    p_run.add_argument("--proxy", required=True)
+    p_run.add_argument("--state", required=True)
+    p_run.add_argument("--request-log", required=True)
+    p_run.add_argument("--no-proxy", action="store_true", help="PROXY is Glance itself")
+    args = parser.parse_args()
+    if args.command == "seed":
+        seed(args.direct, args.state)
+        return 0
+    return 0 if Run(args).all() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

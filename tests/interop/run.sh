@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# Interoperability harness: a real Glance 33 (uWSGI, sqlite, file store,
+# no keystone) with imgcache in front of it, driven by the real clients
+# (python-glanceclient's `glance` CLI, openstacksdk) and by raw HTTP.
+# checks.py compares what each client sees through the proxy (PROXY) with
+# what Glance itself answers (DIRECT), once per transform mode.
+#
+# Environment:
+#   IMGCACHE_INTEROP_VENV      venv to create or reuse (default <repo>/target/interop/venv)
+#   IMGCACHE_BIN               proxy binary (default <repo>/target/release/imgcache)
+#   IMGCACHE_INTEROP_NO_PROXY  1: no proxy, PROXY = DIRECT (cache-only checks are skipped)
+#   IMGCACHE_INTEROP_PYTHON    interpreter for the venv (default python3, must be >= 3.11)
+#   IMGCACHE_INTEROP_MODES     transform modes to check (default "passthrough strip normalize typed")
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+VENV=${IMGCACHE_INTEROP_VENV:-$REPO/target/interop/venv}
+IMGCACHE_BIN=${IMGCACHE_BIN:-$REPO/target/release/imgcache}
+WITHOUT_PROXY=${IMGCACHE_INTEROP_NO_PROXY:-0}
+PYTHON=${IMGCACHE_INTEROP_PYTHON:-python3}
+read -ra MODES <<< "${IMGCACHE_INTEROP_MODES:-passthrough strip normalize typed}"
+
+# Every request of this harness goes to loopback: never through an HTTP proxy
+# that the environment may name for the package registries.
+export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+export NO_PROXY="$no_proxy"
+# Glance (via uWSGI) and checks.py import modules from this directory; leave no __pycache__ in the repo.
+export PYTHONDONTWRITEBYTECODE=1
+
+WORK=""            # temp dir: Glance config, database, store, logs
+GLANCE_PID=""      # uWSGI master
+GLANCE_WORKERS=""  # its worker pids, killed by pid if the master does not stop cleanly
+PROXY_PID=""
+
+log() { printf 'interop: %s\n' "$*"; }
+die() { printf 'interop: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- installs ----------------------------------------------------------------
+
+# missing_packages [build]: the Debian packages this run needs and lacks.
+# curl waits for servers to answer. To build the venv, pip compiles uWSGI
+# (gcc + the interpreter's headers; PCRE is optional: uWSGI builds without
+# it and Glance needs no uWSGI internal routing).
+missing_packages() {
+    local include
+    command -v curl >/dev/null || echo curl
+    [[ ${1:-} == build ]] || return 0
+    command -v gcc >/dev/null || echo gcc
+    include=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+    [[ -f $include/Python.h ]] || echo python3-dev
+    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || echo python3-venv
+}
+
+# ensure_packages [build]: apt-get runs only if something is missing.
+ensure_packages() {
+    local missing
+    mapfile -t missing < <(missing_packages "$@")
+    ((${#missing[@]} == 0)) && return 0
+    [[ $(id -u) == 0 ]] || die "missing Debian packages ${missing[*]}; install them (needs root)"
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq || die "apt-get update failed: Debian's package mirror is unreachable; nothing was tested"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        || die "apt-get install ${missing[*]} failed; nothing was tested"
+}
+
+# The stamp names the requirements and interpreter a venv was completed
+# with; a venv without a matching stamp (changed pins, interrupted install)
+# is rebuilt from scratch.
+venv_stamp() {
+    { sha256sum "$HERE/requirements.txt" | cut -d' ' -f1; "$PYTHON" -V; } | tr '\n' ' '
+}
+
+ensure_venv() {
+    local stamp pip_log
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "$("$PYTHON" -V 2>&1) is too old: glance 33 needs Python >= 3.11 (set IMGCACHE_INTEROP_PYTHON)"
+    stamp=$(venv_stamp)
+    if [[ -f $VENV/.interop-stamp && $(cat "$VENV/.interop-stamp") == "$stamp" ]]; then
+        log "reusing venv $VENV"
+        return 0
+    fi
+    if [[ -e $VENV ]]; then
+        # Only ever delete something that is a venv (IMGCACHE_INTEROP_VENV may point anywhere).
+        [[ -f $VENV/pyvenv.cfg ]] || die "$VENV exists and is not a venv; refusing to replace it"
+        rm -rf "$VENV"
+    fi
+    ensure_packages build
+    log "creating venv $VENV and installing tests/interop/requirements.txt"
+    mkdir -p "$(dirname "$VENV")"
+    "$PYTHON" -m venv "$VENV"
+    pip_log=$(mktemp)
+    if ! "$VENV/bin/pip" install --disable-pip-version-check --no-input \
+            -r "$HERE/requirements.txt" >"$pip_log" 2>&1; then
+        tail -n 25 "$pip_log" >&2
+        # Tell "no registry" (nothing our code can fix) from a broken install:
+        # can pip list glance's versions at all?
+        if ! "$VENV/bin/pip" index versions glance >/dev/null 2>&1; then
+            die "cannot reach PyPI (pip cannot even list glance's versions), so Glance and its clients cannot be installed. Nothing was tested; rerun where PyPI is reachable."
+        fi
+        die "pip install -r tests/interop/requirements.txt failed (log above) although PyPI answers; nothing was tested"
+    fi
+    rm -f "$pip_log"
+    echo "$stamp" >"$VENV/.interop-stamp"
+}
+
+versions_line() {
+    "$VENV/bin/python" - "$("$VENV/bin/uwsgi" --version)" <<'EOF'
+import importlib.metadata as md, platform, sys
+names = ["glance", "python-glanceclient", "openstacksdk"]
+parts = [f"{n} {md.version(n)}" for n in names]
+parts += [f"uwsgi {sys.argv[1]}", f"python {platform.python_version()}"]
+print("interop versions: " + ", ".join(parts))
+EOF
+}
+
+# --- processes ---------------------------------------------------------------
+
+# Three distinct free loopback ports: all sockets are held open while the
+# kernel picks, so the picks cannot collide with each other.
+free_ports() {
+    "$VENV/bin/python" -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))'
+}
+
+# wait_http NAME PID URL LOG: until URL gives any HTTP answer; fail early if PID died.
+wait_http() {
+    local name=$1 pid=$2 url=$3 logfile=$4 i
+    for ((i = 0; i < 600; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 40 "$logfile" >&2
+            die "$name exited before answering on $url (log above: $logfile)"
+        fi
+        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true) != 000 ]] && return 0
+        sleep 0.1
+    done
+    tail -n 40 "$logfile" >&2
+    die "$name did not answer on $url within 60 s"
+}
+
+# stop_pid PID: SIGTERM, up to 10 s grace, then SIGKILL. Returns 1 if it had to kill.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 1
+}
+
+stop_proxy() {
+    [[ -n $PROXY_PID ]] || return 0
+    stop_pid "$PROXY_PID" || log "proxy $PROXY_PID ignored SIGTERM; killed"
+    PROXY_PID=""
+}
+
+# uWSGI's master stops its workers on SIGTERM (--die-on-term); only if the
+# master had to be killed are the workers it leaves behind killed by pid.
+stop_glance() {
+    [[ -n $GLANCE_PID ]] || return 0
+    if ! stop_pid "$GLANCE_PID"; then
+        local pid
+        for pid in $GLANCE_WORKERS; do kill -KILL "$pid" 2>/dev/null || true; done
+    fi
+    GLANCE_PID=""
+}
+
+on_exit() {
+    local rc=$?
+    stop_proxy
+    stop_glance
+    if [[ -n $WORK ]]; then
+        if ((rc == 0)); then rm -rf "$WORK"; else log "kept $WORK (Glance and proxy logs) for inspection"; fi
+    fi
+    [[ -f $VENV/.interop-stamp ]] && { versions_line || true; }
+    exit "$rc"
+}
+
+# --- Glance --------------------------------------------------------------------
+
+# Glance config: sqlite, one `fs` backend (multi-store, as Glance 33 expects),
+# the reserved staging and tasks stores, and a paste pipeline without
+# keystone. Default policies (enforce_new_defaults) already let a project
+# member create and update its images and the admin role publicize them.
+write_glance_config() {
+    local etc=$WORK/etc
+    mkdir -p "$etc" "$WORK/images" "$WORK/staging" "$WORK/tasks"
+    cat >"$etc/glance-api.conf" <<EOF
+[DEFAULT]
+enabled_backends = fs:file
+# anonymous callers get 401 (this is Glance's default; stated for the reader)
+allow_anonymous_access = false
+
+[database]
+connection = sqlite:///$WORK/glance.sqlite
+
+[glance_store]
+default_backend = fs
+
+[fs]
+filesystem_store_datadir = $WORK/images
+
+[os_glance_staging_store]
+filesystem_store_datadir = $WORK/staging
+
+[os_glance_tasks_store]
+filesystem_store_datadir = $WORK/tasks
+
+[paste_deploy]
+config_file = $etc/glance-api-paste.ini
+flavor = interop
+EOF
+    # The `context` filter builds the request context from the trusted
+    # X-Identity-Status / X-User-Id / X-Project-Id / X-Roles headers, as
+    # behind keystonemiddleware. `tokenidentity` (identities.py) stands in for
+    # keystonemiddleware itself, so token-only clients (CLI, SDK) work.
+    # versionnegotiation makes /v2.N/ aliases of /v2/, as in Glance's stock pipeline.
+    cat >"$etc/glance-api-paste.ini" <<'EOF'
+[pipeline:glance-api-interop]
+pipeline = versionnegotiation tokenidentity context rootapp
+
+[filter:versionnegotiation]
+paste.filter_factory = glance.api.middleware.version_negotiation:VersionNegotiationFilter.factory
+
+[filter:tokenidentity]
+paste.filter_factory = identities:filter_factory
+
+[filter:context]
+paste.filter_factory = glance.api.middleware.context:ContextMiddleware.factory
+
+[composite:rootapp]
+paste.composite_factory = glance.api:root_app_factory
+/: apiversions
+/v2: apiv2app
+
+[app:apiversions]
+paste.app_factory = glance.api.versions:create_resource
+
+[app:apiv2app]
+paste.app_factory = glance.api.v2.router:API.factory
+EOF
+}
+
+start_glance() {
+    write_glance_config
+    "$VENV/bin/glance-manage" --config-file "$WORK/etc/glance-api.conf" db_sync \
+        >"$WORK/db_sync.log" 2>&1 || { tail -n 30 "$WORK/db_sync.log" >&2; die "glance-manage db_sync failed"; }
+    # --lazy-apps: each worker loads Glance itself (Glance starts threads at
+    #   load time, which would not survive uWSGI's fork).
+    # --http-chunked-input: glanceclient uploads image data chunked, in 1 MiB
+    #   parts, and uWSGI refuses parts of its --chunked-input-limit (1 MiB by
+    #   default) or more ("unable to receive chunked part", a 500): raise it.
+    # --buffer-size: real keystone tokens overflow uWSGI's 4 KiB header buffer.
+    # --req-logger/--log-format: one "METHOD URI STATUS" line per request in
+    #   requests.log, which checks.py counts to see what reached Glance.
+    # --add-header: uWSGI's http-socket closes the connection after every
+    #   response but does not say so; clients that keep connections alive
+    #   (glanceclient's requests session) then reuse dead ones. devstack adds
+    #   the same header to every uWSGI-served OpenStack API for this reason.
+    OS_GLANCE_CONFIG_DIR=$WORK/etc "$VENV/bin/uwsgi" \
+        --http-socket "127.0.0.1:$GLANCE_PORT" \
+        --module glance.wsgi.api:application \
+        --pythonpath "$HERE" \
+        --master --processes 2 --threads 4 --lazy-apps \
+        --need-app --die-on-term --no-orphans \
+        --http-chunked-input --chunked-input-limit 8388608 --buffer-size 65535 --add-header 'Connection: close' \
+        --req-logger "file:$WORK/requests.log" --log-format '%(method) %(uri) %(status)' \
+        --logto "$WORK/glance.log" &
+    GLANCE_PID=$!
+    wait_http Glance "$GLANCE_PID" "http://127.0.0.1:$GLANCE_PORT/versions" "$WORK/glance.log"
+    GLANCE_WORKERS=$(cat /proc/"$GLANCE_PID"/task/*/children 2>/dev/null || true)
+    log "Glance (uWSGI master $GLANCE_PID) on 127.0.0.1:$GLANCE_PORT"
+}
+
+# --- proxy and checks ----------------------------------------------------------
+
+start_proxy() {
+    local mode=$1 var hide=()
+    # imgcache takes every IMGCACHE_* variable as config and rejects unknown
+    # ones, so this harness's own IMGCACHE_BIN / IMGCACHE_INTEROP_* are hidden from it.
+    for var in $(compgen -e | grep -E '^IMGCACHE_(BIN$|INTEROP_)'); do hide+=(-u "$var"); done
+    # Started from the repo root, as a developer would run target/release/imgcache.
+    (cd "$REPO" && exec env "${hide[@]}" NO_COLOR=1 IMGCACHE_TRANSFORM_MODE="$mode" "$IMGCACHE_BIN" \
+        --listen "127.0.0.1:$PROXY_PORT" \
+        --upstream "http://127.0.0.1:$GLANCE_PORT" \
+        --admin-listen "127.0.0.1:$ADMIN_PORT") >"$WORK/proxy-$mode.log" 2>&1 &
+    PROXY_PID=$!
+    wait_http "imgcache ($mode)" "$PROXY_PID" "http://127.0.0.1:$PROXY_PORT/versions" "$WORK/proxy-$mode.log"
+    log "imgcache ($mode, pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT"
+}
+
+# run_checks MODE PROXY_URL [--no-proxy]: one pass of checks.py; its
+# PASS/FAIL/SKIP lines are also collected in results.txt for the totals.
+# A pass takes seconds; the timeout bounds one whose proxy hangs on every
+# request (each request would otherwise wait out its own 30 s timeout).
+run_checks() {
+    local mode=$1 proxy=$2
+    shift 2
+    timeout --kill-after=10 300 "$VENV/bin/python" "$HERE/checks.py" run --mode "$mode" "$@" \
+        --direct "http://127.0.0.1:$GLANCE_PORT" --proxy "$proxy" \
+        --state "$WORK/seed.json" --request-log "$WORK/requests.log" \
+        | tee -a "$WORK/results.txt"
+}
+
+main() {
+    local failed=0 mode ports passed fails skipped
+    [[ $WITHOUT_PROXY == 1 || -x $IMGCACHE_BIN ]] \
+        || die "no proxy binary at $IMGCACHE_BIN: build it (cargo build --release), set IMGCACHE_BIN, or set IMGCACHE_INTEROP_NO_PROXY=1"
+    ensure_packages
+    ensure_venv
+    trap on_exit EXIT
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgcache-interop.XXXXXX")
+    touch "$WORK/results.txt"
+    ports=$(free_ports)
+    read -r GLANCE_PORT PROXY_PORT ADMIN_PORT <<<"$ports"
+    start_glance
+    "$VENV/bin/python" "$HERE/checks.py" seed \
+        --direct "http://127.0.0.1:$GLANCE_PORT" --state "$WORK/seed.json"
+    if [[ $WITHOUT_PROXY == 1 ]]; then
+        log "IMGCACHE_INTEROP_NO_PROXY=1: PROXY is Glance itself; checks that need the cache are skipped"
+        run_checks passthrough "http://127.0.0.1:$GLANCE_PORT" --no-proxy || failed=1
+    else
+        for mode in "${MODES[@]}"; do
+            start_proxy "$mode"
+            if ! run_checks "$mode" "http://127.0.0.1:$PROXY_PORT"; then
+                failed=1
+                log "last lines of the proxy's log ($mode):"
+                tail -n 15 "$WORK/proxy-$mode.log" | sed 's/^/    /'
+            fi
+            stop_proxy
+        done
+    fi
+    passed=$(grep -c '^PASS ' "$WORK/results.txt" || true)
+    fails=$(grep -c '^FAIL ' "$WORK/results.txt" || true)
+    skipped=$(grep -c '^SKIP ' "$WORK/results.txt" || true)
+    echo "interop: $passed passed, $fails failed, $skipped skipped"
+    ((failed == 0 && fails == 0))
+}
+
+main "$@"

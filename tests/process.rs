@@ -1,0 +1,207 @@
+//! The `imgcache` binary as an operator runs it: config errors, signals,
+//! and the demo.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_imgcache");
+
+/// A file in a fresh temp directory.
+fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("imgcache-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write");
+    path
+}
+
+/// Starts the binary with `args` and waits for its "listening" log line;
+/// returns the child and the proxy's address.
+fn spawn_proxy(args: &[&str]) -> (Child, std::net::SocketAddr) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("IMGCACHE_LOG", "info")
+        .env_remove("IMGCACHE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn imgcache");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("a log line").expect("utf-8");
+        if let Some(rest) = line.split("listen=").nth(1) {
+            let addr = rest.split_whitespace().next().expect("address");
+            break addr.parse().expect("socket address");
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// A bad config file: exit 64 and every problem listed, not just the first.
+#[test]
+fn bad_config_exits_64_listing_every_problem() {
+    let path = temp_file(
+        "bad.toml",
+        "[server]\nlisten = \"nowhere\"\n[cache]\nttl = \"soon\"\ncolour = 1\n[transform]\nmode = \"x\"\n",
+    );
+    let output = Command::new(BIN)
+        .args(["--config", path.to_str().expect("path")])
+        .env_remove("IMGCACHE_CONFIG")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in [
+        "server.listen",
+        "cache.ttl",
+        "cache.colour",
+        "transform.mode",
+        "4 problem(s)",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle}: {stderr}");
+    }
+}
+
+/// Environment overrides are checked too, and a missing explicit file and
+/// a bad flag are usage errors (64) as well.
+#[test]
+fn env_and_flag_errors_exit_64() {
+    let output = Command::new(BIN)
+        .args(["--check-config", "--upstream", "not a url"])
+        .env("IMGCACHE_CACHE_MAX_BYTES", "lots")
+        .env_remove("IMGCACHE_CONFIG")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("IMGCACHE_CACHE_MAX_BYTES") && stderr.contains("upstream.url"),
+        "{stderr}"
+    );
+
+    let missing = Command::new(BIN)
+        .args(["--config", "/nonexistent/imgcache.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(missing.status.code(), Some(64));
+    let unknown_flag = Command::new(BIN)
+        .arg("--no-such-flag")
+        .output()
+        .expect("run");
+    assert_eq!(unknown_flag.status.code(), Some(64));
+}
+
+/// `--check-config` on the shipped file succeeds without starting anything.
+#[test]
+fn check_config_accepts_the_shipped_file() {
+    let output = Command::new(BIN)
+        .args(["--check-config", "--config", "config/imgcache.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("configuration ok"));
+}
+
+/// SIGTERM with a request in flight: that request completes, new
+/// connections are refused, and the process exits 0.
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests() {
+    let sample = start_sample().await;
+    sample.control.set_latency(Duration::from_millis(1500));
+    let upstream = sample.url();
+    let (mut child, addr) = spawn_proxy(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+    ]);
+    let url = format!("http://{addr}/v2/images?limit=1");
+    let in_flight = tokio::spawn(async move { get(&url, &[("x-auth-token", TOKEN_A)]).await });
+    // Barrier: the upstream has the request, so it is in flight.
+    while sample.control.total_requests() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sigterm(&child);
+    let mut refused = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "new connections must be refused after SIGTERM");
+    let reply = in_flight.await.expect("task");
+    assert_eq!(reply.status, 200, "the in-flight request completes");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+/// `--demo` serves the sample catalogue through the proxy, prints curl
+/// commands, and a repeated read shows a miss and then a hit.
+#[tokio::test]
+async fn demo_shows_a_miss_then_a_hit() {
+    let (mut child, addr) = spawn_proxy(&[
+        "--demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let stdout = child.stdout.take().expect("stdout");
+    let printed = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|l| !l.contains("Ctrl-C"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let url = format!("http://{addr}/v2/images/{EXAMPLE_IMAGE_ID}");
+    let first = get(&url, &[("x-auth-token", TOKEN_A)]).await;
+    let second = get(&url, &[("x-auth-token", TOKEN_A)]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.json()["id"], EXAMPLE_IMAGE_ID);
+    assert_eq!(first.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert!(
+        second
+            .header("cache-status")
+            .starts_with("imgcache; hit; ttl=")
+    );
+    assert_eq!(first.body, second.body);
+    sigterm(&child);
+    let text = printed.join().expect("stdout reader");
+    assert!(
+        text.contains("curl") && text.contains(EXAMPLE_IMAGE_ID),
+        "{text}"
+    );
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
