@@ -2,6 +2,7 @@
 //! upstream for broken HTTP, and a small client — all on 127.0.0.1:0.
 #![allow(dead_code, unused_imports)]
 
+pub mod gated;
 pub mod raw;
 
 use std::net::SocketAddr;
