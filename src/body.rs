@@ -13,6 +13,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::access_log::AccessLog;
 use crate::error::BoxError;
+use crate::upstream::SlotPermit;
 
 /// A body stream stopped sending for longer than the idle timeout.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub struct IdleTimeoutError(pub Duration);
 pub struct ProxyBody {
     kind: Kind,
     log: Option<AccessLog>,
+    /// Keeps an upstream slot taken while this body streams.
+    _slot: Option<SlotPermit>,
 }
 
 enum Kind {
@@ -38,6 +41,7 @@ impl ProxyBody {
         ProxyBody {
             kind: Kind::Empty,
             log: None,
+            _slot: None,
         }
     }
 
@@ -48,7 +52,11 @@ impl ProxyBody {
         } else {
             Kind::Full(Some(bytes))
         };
-        ProxyBody { kind, log: None }
+        ProxyBody {
+            kind,
+            log: None,
+            _slot: None,
+        }
     }
 
     /// A body streamed from a peer; fails if no frame arrives for `idle`.
@@ -56,12 +64,19 @@ impl ProxyBody {
         ProxyBody {
             kind: Kind::Stream(IdleTimeout::new(incoming, idle)),
             log: None,
+            _slot: None,
         }
     }
 
     /// Attaches the access-log record written when this body is done.
     pub fn with_log(mut self, log: AccessLog) -> Self {
         self.log = Some(log);
+        self
+    }
+
+    /// Holds an upstream slot until this body is done.
+    pub fn with_slot(mut self, slot: Option<SlotPermit>) -> Self {
+        self._slot = slot;
         self
     }
 

@@ -13,6 +13,7 @@
 //! - [`body`]: the body type used in both directions.
 //! - [`error`]: the proxy's own errors and their statuses.
 //! - [`access_log`]: one event per request.
+//! - [`metrics`]: Prometheus counters, histograms and scrape-time gauges.
 //! - [`transform`]: extension-field modes.
 //! - [`telemetry`]: logging setup.
 //! - [`sample`]: the embedded sample image service (demo, tests, benches).
@@ -25,6 +26,7 @@ pub mod body;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod proxy;
 pub mod route;
 pub mod sample;

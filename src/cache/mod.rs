@@ -47,6 +47,17 @@ pub struct Fetched {
     pub kind: FetchedKind,
 }
 
+impl Fetched {
+    /// A fill that ended in the proxy's own error.
+    pub fn failed(err: ProxyError) -> Fetched {
+        Fetched {
+            upstream_status: 0,
+            request_id: None,
+            kind: FetchedKind::Failed(err),
+        }
+    }
+}
+
 /// The result of a fill.
 #[derive(Debug)]
 pub enum FetchedKind {

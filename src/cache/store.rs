@@ -54,11 +54,26 @@ impl Slot {
             entries.drain(..=entries.len() - MAX_IDENTITIES_PER_IMAGE);
         }
         entries.push((identity, entry));
+        Slot::of(entries)
+    }
+
+    fn of(entries: Vec<(Identity, Arc<Entry>)>) -> Slot {
         let weight = SLOT_OVERHEAD + entries.iter().map(|(_, e)| e.weight()).sum::<usize>();
         Slot {
             entries,
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
         }
+    }
+
+    /// A copy of this slot without one identity's entry.
+    fn without(&self, identity: &Identity) -> Slot {
+        Slot::of(
+            self.entries
+                .iter()
+                .filter(|(i, _)| i != identity)
+                .cloned()
+                .collect(),
+        )
     }
 
     fn remaining_life(&self, now: Instant) -> Duration {
@@ -181,6 +196,33 @@ impl Store {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Drops one identity's entry of an image (the upstream said it is gone
+    /// or no longer visible to that caller).
+    pub async fn remove(&self, key: &CacheKey) {
+        let result = self
+            .slots
+            .entry(key.image_id.clone())
+            .and_compute_with(|old| {
+                let op = match old.map(|e| e.into_value()) {
+                    Some(slot) if slot.find(&key.identity).is_some() => {
+                        let rest = slot.without(&key.identity);
+                        if rest.entries.is_empty() {
+                            Op::Remove
+                        } else {
+                            Op::Put(Arc::new(rest))
+                        }
+                    }
+                    _ => Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+        if let moka::ops::compute::CompResult::ReplacedWith(slot) = result {
+            let n = i64::try_from(slot.value().entries.len()).unwrap_or(i64::MAX);
+            self.counters.entries.fetch_add(n, Ordering::Relaxed);
         }
     }
 

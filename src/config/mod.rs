@@ -39,6 +39,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const DEFAULT_POOL_MAX_IDLE: u64 = 256;
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 512;
+pub const DEFAULT_BREAKER_FAILURES: u64 = 5;
+pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(10);
 
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 pub const DEFAULT_TRANSIENT_TTL: Duration = Duration::ZERO;
@@ -103,6 +105,10 @@ pub struct UpstreamConfig {
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_host: usize,
     pub max_in_flight: usize,
+    /// Consecutive failures that open the circuit breaker (0: never).
+    pub breaker_failures: u32,
+    /// How long image reads are held back once it opens.
+    pub breaker_cooldown: Duration,
 }
 
 /// `[cache]`: what is stored and for how long.
@@ -258,6 +264,13 @@ fn upstream(r: &mut Reader<'_>) -> UpstreamConfig {
             DEFAULT_POOL_MAX_IDLE,
         )),
         max_in_flight: usize_of(r.count("upstream", "max_in_flight", DEFAULT_MAX_IN_FLIGHT)),
+        breaker_failures: u32::try_from(r.count(
+            "upstream",
+            "breaker_failures",
+            DEFAULT_BREAKER_FAILURES,
+        ))
+        .unwrap_or(u32::MAX),
+        breaker_cooldown: positive(r, "upstream", "breaker_cooldown", DEFAULT_BREAKER_COOLDOWN),
     }
 }
 

@@ -17,7 +17,6 @@ use crate::cache::entry::Entry;
 use crate::cache::flight::FlightGuard;
 use crate::cache::key::CacheKey;
 use crate::cache::{Fetched, FetchedKind, FlightKey, policy};
-use crate::config::units::format_duration;
 use crate::error::ProxyError;
 use crate::upstream::headers::{REQUEST_ID, strip_hop_by_hop};
 
@@ -85,18 +84,17 @@ impl Fill {
         request: Request<ProxyBody>,
         guard: FlightGuard<FlightKey, Arc<Fetched>>,
     ) {
-        let timeout = self.shared.upstream.response_timeout();
-        let fetched = match tokio::time::timeout(timeout, self.fetch(request)).await {
-            Ok(fetched) => fetched,
-            Err(_) => failed(ProxyError::GatewayTimeout(format_duration(timeout))),
-        };
+        let fetched = self.fetch(request).await;
         guard.finish(Arc::new(fetched));
     }
 
+    /// The whole exchange, headers and body, within one response timeout.
     async fn fetch(self, request: Request<ProxyBody>) -> Fetched {
-        let response = match self.shared.upstream.send(request).await {
+        let upstream = &self.shared.upstream;
+        let deadline = upstream.deadline();
+        let response = match upstream.send_by(request, deadline).await {
             Ok(response) => response,
-            Err(err) => return failed(err),
+            Err(err) => return Fetched::failed(err),
         };
         let (mut parts, incoming) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
@@ -104,13 +102,15 @@ impl Fill {
         let request_id = parts.headers.get(&REQUEST_ID).cloned();
         let limit = self.settings.cache.max_object_bytes.max(MIN_SHARE_BUFFER);
         let idle = self.shared.upstream.idle_timeout();
-        let kind = match read_body(incoming, limit, idle).await {
+        let read = tokio::time::timeout_at(deadline, read_body(incoming, limit, idle));
+        let kind = match read.await.unwrap_or(Err(BodyError::TimedOut)) {
             Ok(body) => {
                 let received = Instant::now();
                 self.decide(parts.status, parts.headers, body, received)
                     .await
             }
             Err(BodyError::TooLarge) => FetchedKind::TooLarge,
+            Err(BodyError::TimedOut) => FetchedKind::Failed(self.shared.upstream.timeout_error()),
             Err(BodyError::Broken(why)) => FetchedKind::Failed(ProxyError::BadGateway(format!(
                 "the upstream response body broke off: {why}"
             ))),
@@ -160,16 +160,9 @@ impl Fill {
     }
 }
 
-fn failed(err: ProxyError) -> Fetched {
-    Fetched {
-        upstream_status: 0,
-        request_id: None,
-        kind: FetchedKind::Failed(err),
-    }
-}
-
 enum BodyError {
     TooLarge,
+    TimedOut,
     Broken(String),
 }
 

@@ -16,11 +16,13 @@ use arc_swap::ArcSwap;
 use crate::access_log::AccessLog;
 use crate::body::ProxyBody;
 use crate::cache::Cache;
+use crate::cache::status::CACHE_STATUS;
 use crate::config::{CacheConfig, Config, TransformConfig};
 use crate::error::ProxyError;
+use crate::metrics::{Metrics, RouteLabel};
 use crate::route::{self, ImageId, Route};
-use crate::upstream::Upstream;
 use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
+use crate::upstream::{SlotPermit, Upstream};
 
 mod fill;
 mod read;
@@ -50,6 +52,7 @@ pub struct Proxy {
 }
 
 struct Shared {
+    metrics: Arc<Metrics>,
     upstream: Upstream,
     cache: Cache,
     settings: ArcSwap<Settings>,
@@ -79,8 +82,10 @@ impl Settings {
 impl Proxy {
     /// Builds the proxy's upstream client and state from a config.
     pub fn new(config: &Config) -> Result<Proxy, String> {
+        let metrics = Arc::new(Metrics::new());
         let shared = Shared {
-            upstream: Upstream::new(&config.upstream)?,
+            upstream: Upstream::new(&config.upstream, metrics.clone())?,
+            metrics,
             cache: Cache::new(config.cache.max_bytes),
             settings: ArcSwap::from_pointee(Settings::of(config)),
             path_prefix: config.server.path_prefix.clone(),
@@ -96,6 +101,11 @@ impl Proxy {
         &self.shared.cache
     }
 
+    /// Upstream requests in flight now.
+    pub fn upstream_in_flight(&self) -> usize {
+        self.shared.upstream.in_flight()
+    }
+
     /// Serves one request from `client`; never fails.
     pub async fn handle(
         self,
@@ -104,16 +114,18 @@ impl Proxy {
     ) -> Result<Response<ProxyBody>, Infallible> {
         let started = Instant::now();
         let mut log = AccessLog::new(request.method().clone(), request.uri().clone(), started);
-        let answer = match self.route(request, client).await {
+        let mut route = RouteLabel::Other;
+        let answer = match self.route(request, client, &mut route).await {
             Ok(answer) => answer,
             Err(err) => Answer::from_error(err),
         };
         let response = answer.response;
-        log.respond(
-            response.status().as_u16(),
-            response.headers().get("cache-status"),
-            answer.upstream_status,
-        );
+        let cache_status = response.headers().get(CACHE_STATUS);
+        let status = response.status().as_u16();
+        self.shared
+            .metrics
+            .record_request(route, cache_status.map(|v| v.as_bytes()), status);
+        log.respond(status, cache_status, answer.upstream_status);
         Ok(response.map(|body| body.with_log(log)))
     }
 
@@ -122,6 +134,7 @@ impl Proxy {
         &self,
         request: Request<Incoming>,
         client: SocketAddr,
+        label: &mut RouteLabel,
     ) -> Result<Answer, ProxyError> {
         check_request(&request, self.shared.max_header_bytes)?;
         let (parts, body) = request.into_parts();
@@ -148,11 +161,14 @@ impl Proxy {
         match route::classify(&forward.method, forward.path, forward.query) {
             // A GET with a body is not a plain image read: not ours to cache.
             Route::ImageRead(id) if http_body::Body::is_end_stream(&body) => {
+                *label = RouteLabel::ImageRead;
                 self.read_image(forward, body, id).await
             }
-            Route::ImageRead(_) => self.forward(forward, body).await,
-            Route::Other => self.forward(forward, body).await,
-            Route::ImageWrite(ids) => self.write(forward, body, &ids).await,
+            Route::ImageRead(_) | Route::Other => self.forward(forward, body).await,
+            Route::ImageWrite(ids) => {
+                *label = RouteLabel::ImageWrite;
+                self.write(forward, body, &ids).await
+            }
         }
     }
 
@@ -176,6 +192,7 @@ impl Proxy {
     /// Drops every identity's entries of these images.
     async fn invalidate(&self, ids: &[ImageId]) {
         for id in ids {
+            self.shared.metrics.record_invalidation();
             let dropped = self.shared.cache.store.invalidate(id).await;
             tracing::debug!(image = %id, dropped, "invalidated");
         }
@@ -189,7 +206,8 @@ impl Proxy {
         let (mut parts, incoming) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         let upstream_status = Some(parts.status.as_u16());
-        let body = ProxyBody::stream(incoming, upstream.idle_timeout());
+        let slot = parts.extensions.remove::<SlotPermit>();
+        let body = ProxyBody::stream(incoming, upstream.idle_timeout()).with_slot(slot);
         Ok(Answer {
             response: Response::from_parts(parts, body),
             upstream_status,

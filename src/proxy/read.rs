@@ -1,25 +1,37 @@
-//! The image-read path: bypass → lookup → (hit | coalesced fill) → respond.
+//! The image-read path: bypass → lookup → (hit | stale | coalesced fill)
+//! → respond.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header;
+use http::{HeaderMap, header};
 
 use super::fill::Fill;
 use super::respond;
 use super::{Answer, Forward, Proxy, Settings};
 use crate::body::ProxyBody;
+use crate::cache::entry::Entry;
 use crate::cache::flight::Joined;
+use crate::cache::freshness::Staleness;
 use crate::cache::key::{CacheKey, Identity};
 use crate::cache::status::{self, CACHE_STATUS};
-use crate::cache::{FetchedKind, FlightKey, policy};
+use crate::cache::{Fetched, FetchedKind, FlightKey, policy};
 use crate::error::ProxyError;
 use crate::route::ImageId;
+use crate::upstream::breaker::Admit;
 use crate::upstream::headers::strip_hop_by_hop;
 
 /// Extra time a waiter gives the fill beyond the response timeout, so the
 /// fill's own timeout (a clean 504 for everyone) fires first.
 const WAIT_GRACE: Duration = Duration::from_millis(100);
+
+/// What a stored entry can still do for this request.
+enum Cached {
+    /// Nothing: fetch.
+    Nothing,
+    /// A stale entry to serve if the upstream fails.
+    FallBack(Arc<Entry>),
+}
 
 impl Proxy {
     /// `GET /v2/images/{id}`: answered from the cache when it can be.
@@ -43,13 +55,45 @@ impl Proxy {
         let settings = self.shared.settings.load_full();
         let identity = Identity::of(&forward.headers, &settings.cache.identity_headers);
         let key = CacheKey { image_id, identity };
-        if let Some(entry) = self.shared.cache.store.get(&key).await {
-            let now = Instant::now();
-            if respond::is_fresh(&entry, now) {
-                return Ok(respond::hit(&entry, now, &forward.headers));
-            }
+        let now = Instant::now();
+        let cached = match self.shared.cache.store.get(&key).await {
+            None => Cached::Nothing,
+            Some(entry) => match entry.staleness(now) {
+                Staleness::Fresh { .. } => return Ok(respond::hit(&entry, now, &forward.headers)),
+                Staleness::Revalidate => {
+                    self.refresh_in_background(&forward, key, settings);
+                    // A stale hit: RFC 9211 says so with a negative ttl.
+                    return Ok(respond::hit(&entry, now, &forward.headers));
+                }
+                Staleness::IfError => Cached::FallBack(entry),
+                Staleness::Expired => Cached::Nothing,
+            },
+        };
+        if let Admit::No { retry_after } = self.shared.upstream.admit_read() {
+            return match cached {
+                Cached::FallBack(entry) => Ok(respond::stale(&entry, now, 503, &forward.headers)),
+                Cached::Nothing => Err(ProxyError::Unavailable {
+                    reason:
+                        "the upstream is failing; image reads are held back (circuit breaker open)"
+                            .into(),
+                    retry_after: retry_after.as_secs().max(1),
+                }),
+            };
         }
-        self.fill_and_wait(forward, key, settings).await
+        self.fill_and_wait(forward, key, settings, cached).await
+    }
+
+    /// Starts a fill nobody waits for, unless one is already in flight.
+    fn refresh_in_background(&self, forward: &Forward<'_>, key: CacheKey, settings: Arc<Settings>) {
+        let flight_key = flight_key(&forward.headers, key);
+        let Joined::Leader(guard) = self.shared.cache.flights.join(&flight_key) else {
+            return;
+        };
+        if let Ok((fill, request)) =
+            Fill::new(self.shared.clone(), forward, flight_key.key, settings)
+        {
+            tokio::spawn(fill.run(request, guard));
+        }
     }
 
     /// Joins (or leads) the fill for this key and answers with its outcome.
@@ -58,13 +102,10 @@ impl Proxy {
         forward: Forward<'_>,
         key: CacheKey,
         settings: Arc<Settings>,
+        cached: Cached,
     ) -> Result<Answer, ProxyError> {
-        let flight_key = FlightKey {
-            accept: forward.headers.get(header::ACCEPT).cloned(),
-            key,
-        };
-        let flight_key = &flight_key;
-        let (mut receiver, led) = match self.shared.cache.flights.join(flight_key) {
+        let flight_key = flight_key(&forward.headers, key);
+        let (mut receiver, led) = match self.shared.cache.flights.join(&flight_key) {
             Joined::Leader(guard) => {
                 let receiver = guard.subscribe();
                 let key = flight_key.key.clone();
@@ -78,11 +119,52 @@ impl Proxy {
         let fetched = match tokio::time::timeout(wait, receiver.wait_for(Option::is_some)).await {
             Ok(Ok(outcome)) => outcome.clone(),
             Ok(Err(_)) => None,
-            Err(_) => return Err(self.timeout_error()),
+            Err(_) => None,
         };
-        let Some(fetched) = fetched else {
-            return Err(ProxyError::BadGateway("the fill was abandoned".into()));
+        let fetched = fetched
+            .unwrap_or_else(|| Arc::new(Fetched::failed(self.shared.upstream.timeout_error())));
+        if let Some(answer) = self
+            .fall_back(&fetched, &cached, &flight_key.key, &forward.headers)
+            .await
+        {
+            return Ok(answer);
+        }
+        self.answer_fetched(forward, &fetched, led).await
+    }
+
+    /// With a stale entry at hand: serve it if the refresh failed; drop it
+    /// if the upstream says the image is gone or no longer visible.
+    async fn fall_back(
+        &self,
+        fetched: &Fetched,
+        cached: &Cached,
+        key: &CacheKey,
+        request: &HeaderMap,
+    ) -> Option<Answer> {
+        let Cached::FallBack(entry) = cached else {
+            return None;
         };
+        let failed_with = match &fetched.kind {
+            FetchedKind::Failed(err) => Some(err.status().as_u16()),
+            FetchedKind::Passed { status, .. } if is_refresh_failure(status.as_u16()) => {
+                Some(status.as_u16())
+            }
+            FetchedKind::Passed { status, .. } if is_gone(status.as_u16()) => {
+                self.shared.cache.store.remove(key).await;
+                None
+            }
+            _ => None,
+        };
+        failed_with.map(|code| respond::stale(entry, Instant::now(), code, request))
+    }
+
+    /// Answers from a fill's outcome.
+    async fn answer_fetched(
+        &self,
+        forward: Forward<'_>,
+        fetched: &Fetched,
+        led: bool,
+    ) -> Result<Answer, ProxyError> {
         let request = &forward.headers;
         let follower_id = (!led).then(|| respond::request_id_for(request));
         let upstream_status = Some(fetched.upstream_status);
@@ -135,9 +217,23 @@ impl Proxy {
             FetchedKind::Failed(err) => Err(err.clone()),
         }
     }
+}
 
-    fn timeout_error(&self) -> ProxyError {
-        let timeout = self.shared.upstream.response_timeout();
-        ProxyError::GatewayTimeout(crate::config::units::format_duration(timeout))
+/// The coalescing key of a request.
+fn flight_key(request: &HeaderMap, key: CacheKey) -> FlightKey {
+    FlightKey {
+        accept: request.get(header::ACCEPT).cloned(),
+        key,
     }
+}
+
+/// Upstream answers after which a stale copy is better than the answer.
+fn is_refresh_failure(status: u16) -> bool {
+    status == 429 || status >= 500
+}
+
+/// Upstream answers that mean the caller may no longer have the image:
+/// never hidden behind a stale copy.
+fn is_gone(status: u16) -> bool {
+    matches!(status, 401 | 403 | 404 | 410)
 }

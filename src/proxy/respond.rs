@@ -10,7 +10,6 @@ use http::{Response, StatusCode};
 use super::Answer;
 use crate::body::ProxyBody;
 use crate::cache::entry::{Entry, if_none_match};
-use crate::cache::freshness::Staleness;
 use crate::cache::status::{self, CACHE_STATUS};
 use crate::upstream::headers::{MAX_REQUEST_ID_LEN, REQUEST_ID};
 
@@ -28,9 +27,18 @@ pub fn hit(entry: &Entry, now: Instant, request: &HeaderMap) -> Answer {
     )
 }
 
-/// Whether an entry may be served as a hit at `now`.
-pub fn is_fresh(entry: &Entry, now: Instant) -> bool {
-    matches!(entry.staleness(now), Staleness::Fresh { .. })
+/// A stale entry served because the refresh failed with `upstream_status`.
+pub fn stale(entry: &Entry, now: Instant, upstream_status: u16, request: &HeaderMap) -> Answer {
+    let age = entry.age(now);
+    let cache_status = status::stale(upstream_status);
+    from_entry(
+        entry,
+        cache_status,
+        Some(age),
+        request,
+        request_id_for(request),
+        Some(upstream_status),
+    )
 }
 
 /// An entry's response: its prepared headers and body, or a 304 when the

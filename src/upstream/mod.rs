@@ -2,10 +2,12 @@
 //! HTTP/2 when configured; TLS for `https://`), the URI rewrite onto the
 //! upstream's base path, and the response timeout.
 
+pub mod breaker;
 pub mod headers;
 mod tls;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
@@ -14,11 +16,15 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use breaker::{Admit, Breaker, Outcome};
 
 use crate::body::ProxyBody;
 use crate::config::UpstreamConfig;
 use crate::config::units::format_duration;
 use crate::error::ProxyError;
+use crate::metrics::Metrics;
 
 /// TCP keepalive on upstream sockets, so dead peers are noticed.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -31,11 +37,24 @@ pub struct Upstream {
     base_path: String,
     response_timeout: Duration,
     idle_timeout: Duration,
+    /// Caps requests waiting on the upstream; `None` when unlimited.
+    in_flight: Option<Arc<Semaphore>>,
+    max_in_flight: usize,
+    breaker: Breaker,
+    metrics: Arc<Metrics>,
 }
+
+/// A place under `upstream.max_in_flight`, held until the response body
+/// has been read or dropped.
+#[derive(Clone)]
+pub struct SlotPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
+/// Seconds a client is told to wait when the in-flight cap is full.
+const QUEUE_FULL_RETRY_AFTER: u64 = 1;
 
 impl Upstream {
     /// Builds the client; fails only on a bad TLS setup.
-    pub fn new(config: &UpstreamConfig) -> Result<Upstream, String> {
+    pub fn new(config: &UpstreamConfig, metrics: Arc<Metrics>) -> Result<Upstream, String> {
         let scheme = config.origin.scheme().cloned().unwrap_or(Scheme::HTTP);
         let authority = config
             .origin
@@ -60,6 +79,11 @@ impl Upstream {
             base_path: config.base_path.clone(),
             response_timeout: config.response_timeout,
             idle_timeout: config.idle_timeout,
+            in_flight: (config.max_in_flight > 0)
+                .then(|| Arc::new(Semaphore::new(config.max_in_flight))),
+            max_in_flight: config.max_in_flight,
+            breaker: Breaker::new(config.breaker_failures, config.breaker_cooldown),
+            metrics,
         })
     }
 
@@ -84,18 +108,116 @@ impl Upstream {
     }
 
     /// Sends a request and waits for the response headers, at most the
-    /// response timeout.
+    /// response timeout, after waiting (at most as long) for a place under
+    /// `upstream.max_in_flight`. Every outcome feeds the circuit breaker.
+    /// The place is held by a [`SlotPermit`] in the response's extensions.
     pub async fn send(
         &self,
         request: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, ProxyError> {
-        let sent = tokio::time::timeout(self.response_timeout, self.client.request(request));
-        match sent.await {
-            Ok(Ok(response)) => Ok(response),
+        self.send_by(request, self.deadline()).await
+    }
+
+    /// When a request starting now must have its response headers.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.response_timeout
+    }
+
+    /// [`Upstream::send`] with an explicit deadline shared by the wait for
+    /// a place in the queue (503 past it: the upstream was never asked)
+    /// and the wait for response headers (504 past it).
+    pub async fn send_by(
+        &self,
+        request: Request<ProxyBody>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let permit = self.acquire_slot(deadline).await?;
+        let started = Instant::now();
+        let sent = tokio::time::timeout_at(deadline, self.client.request(request));
+        let result = match sent.await {
+            Ok(Ok(mut response)) => {
+                // The slot is held until the body is done with: it travels
+                // in the response for the caller to put into the body.
+                if let Some(permit) = permit {
+                    response
+                        .extensions_mut()
+                        .insert(SlotPermit(Arc::new(permit)));
+                }
+                Ok(response)
+            }
             Ok(Err(err)) => Err(classify(&err)),
-            Err(_) => Err(ProxyError::GatewayTimeout(format_duration(
-                self.response_timeout,
-            ))),
+            Err(_) => Err(self.timeout_error()),
+        };
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        self.metrics.record_upstream(status, started.elapsed());
+        self.record(breaker_outcome(&result));
+        result
+    }
+
+    /// The 504 for a response timeout.
+    pub fn timeout_error(&self) -> ProxyError {
+        ProxyError::GatewayTimeout(format_duration(self.response_timeout))
+    }
+
+    async fn acquire_slot(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<OwnedSemaphorePermit>, ProxyError> {
+        let Some(semaphore) = &self.in_flight else {
+            return Ok(None);
+        };
+        match tokio::time::timeout_at(deadline, semaphore.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => {
+                // A half-open probe that never got sent must not block others.
+                self.breaker.release_probe();
+                Err(ProxyError::Unavailable {
+                    reason: format!(
+                        "{} upstream requests are in flight (upstream.max_in_flight)",
+                        self.max_in_flight
+                    ),
+                    retry_after: QUEUE_FULL_RETRY_AFTER,
+                })
+            }
+        }
+    }
+
+    /// Upstream requests in flight now (waiting for headers or streaming
+    /// a body).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+            .as_ref()
+            .map_or(0, |s| self.max_in_flight - s.available_permits())
+    }
+
+    /// Whether an image read may be sent now (the circuit breaker).
+    pub fn admit_read(&self) -> Admit {
+        self.breaker.admit(Instant::now())
+    }
+
+    /// A probe admitted by [`Upstream::admit_read`] that was not sent.
+    pub fn release_probe(&self) {
+        self.breaker.release_probe();
+    }
+
+    /// The breaker's state.
+    pub fn breaker_state(&self) -> breaker::State {
+        self.breaker.state()
+    }
+
+    fn record(&self, outcome: Outcome) {
+        let Some(state) = self.breaker.record(outcome, Instant::now()) else {
+            return;
+        };
+        match state {
+            breaker::State::Open { until } => tracing::warn!(
+                cooldown_s = until
+                    .saturating_duration_since(Instant::now())
+                    .as_secs_f64(),
+                "circuit breaker open: image reads are held back"
+            ),
+            breaker::State::Closed { .. } => tracing::info!("circuit breaker closed"),
+            breaker::State::HalfOpen { .. } => {}
         }
     }
 
@@ -107,6 +229,26 @@ impl Upstream {
     /// How long the upstream has to send response headers.
     pub fn response_timeout(&self) -> Duration {
         self.response_timeout
+    }
+}
+
+/// How the breaker sees an exchange: 5xx and transport failures count,
+/// 429/503 with `Retry-After` back off for that long.
+fn breaker_outcome(result: &Result<Response<Incoming>, ProxyError>) -> Outcome {
+    let Ok(response) = result else {
+        return Outcome::Failure;
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    match (status, retry_after) {
+        (429 | 503, Some(wait)) => Outcome::BackOff(wait),
+        (429, None) | (500..=599, _) => Outcome::Failure,
+        _ => Outcome::Success,
     }
 }
 

@@ -1,0 +1,386 @@
+//! Prometheus metrics (prometheus-client). Per-request counters are
+//! created once for every label combination, so recording is an atomic
+//! increment with no hashing; state held elsewhere (cache size, breaker,
+//! in-flight requests) is read at scrape time from a [`Snapshot`].
+//!
+//! Labels are all from small fixed sets: no image ids, identities or
+//! tokens ever become labels.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+/// Name prefix of every metric.
+const PREFIX: &str = "imgcache";
+
+/// Which path a request took (`route` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteLabel {
+    ImageRead,
+    ImageWrite,
+    Other,
+}
+
+impl RouteLabel {
+    const ALL: [RouteLabel; 3] = [
+        RouteLabel::ImageRead,
+        RouteLabel::ImageWrite,
+        RouteLabel::Other,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RouteLabel::ImageRead => "image_read",
+            RouteLabel::ImageWrite => "image_write",
+            RouteLabel::Other => "other",
+        }
+    }
+}
+
+/// What the cache did (`cache` label), read off the `Cache-Status` value.
+const CACHE_LABELS: [&str; 7] = [
+    "hit",
+    "stale",
+    "miss",
+    "collapsed",
+    "uri_miss",
+    "bypass",
+    "none",
+];
+
+/// Response status classes (`class` label).
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Upstream outcome classes: a status class, or `error` for no answer.
+const UPSTREAM_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    cache: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabels {
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// Values read from the running proxy at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshot {
+    /// Entries in the cache, all identities.
+    pub entries: u64,
+    /// Bytes the cache holds, as its weigher counts them.
+    pub bytes: u64,
+    /// `cache.max_bytes`.
+    pub max_bytes: u64,
+    /// Slots evicted for space.
+    pub evictions: u64,
+    /// Upstream requests waiting for response headers.
+    pub upstream_in_flight: u64,
+    /// 0 closed, 1 half-open, 2 open.
+    pub breaker_state: i64,
+    /// Fills in flight.
+    pub fills_in_flight: u64,
+}
+
+/// Every metric the proxy records.
+pub struct Metrics {
+    registry: Registry,
+    /// `[route][cache label]`.
+    requests: Vec<Vec<Counter>>,
+    responses: Vec<Counter>,
+    upstream_requests: Vec<Counter>,
+    upstream_seconds: Histogram,
+    invalidations: Counter,
+    reloads_ok: Counter,
+    reloads_failed: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric, with all label combinations created.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix(PREFIX);
+        let requests_family = Family::<RequestLabels, Counter>::default();
+        let requests = RouteLabel::ALL
+            .iter()
+            .map(|route| {
+                CACHE_LABELS
+                    .iter()
+                    .map(|cache| {
+                        requests_family
+                            .get_or_create(&RequestLabels {
+                                route: route.as_str(),
+                                cache,
+                            })
+                            .clone()
+                    })
+                    .collect()
+            })
+            .collect();
+        registry.register(
+            "requests",
+            "Client requests by route and what the cache did",
+            requests_family,
+        );
+        let responses = class_family(
+            &mut registry,
+            "responses",
+            "Client responses by status class",
+            &STATUS_CLASSES,
+        );
+        let upstream_requests = class_family(
+            &mut registry,
+            "upstream_requests",
+            "Upstream requests by status class (error: no answer)",
+            &UPSTREAM_CLASSES,
+        );
+        let upstream_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        registry.register_with_unit(
+            "upstream_request_duration",
+            "Time to the upstream's response headers",
+            Unit::Seconds,
+            upstream_seconds.clone(),
+        );
+        let invalidations = Counter::default();
+        registry.register(
+            "cache_invalidations",
+            "Image invalidations (writes through the proxy and purges)",
+            invalidations.clone(),
+        );
+        let reloads = Family::<ResultLabels, Counter>::default();
+        let reloads_ok = reloads
+            .get_or_create(&ResultLabels { result: "ok" })
+            .clone();
+        let reloads_failed = reloads
+            .get_or_create(&ResultLabels { result: "error" })
+            .clone();
+        registry.register(
+            "config_reloads",
+            "Config reloads (SIGHUP) by result",
+            reloads,
+        );
+        let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
+        registry.register("build", "Build information", build);
+        Metrics {
+            registry,
+            requests,
+            responses,
+            upstream_requests,
+            upstream_seconds,
+            invalidations,
+            reloads_ok,
+            reloads_failed,
+        }
+    }
+
+    /// Counts one client response.
+    pub fn record_request(&self, route: RouteLabel, cache_status: Option<&[u8]>, status: u16) {
+        let route_index = RouteLabel::ALL
+            .iter()
+            .position(|r| *r == route)
+            .unwrap_or(2);
+        self.requests[route_index][cache_index(cache_status)].inc();
+        self.responses[class_index(status).min(4)].inc();
+    }
+
+    /// Counts one upstream exchange: its status (`None`: no answer) and
+    /// how long the response headers took.
+    pub fn record_upstream(&self, status: Option<u16>, elapsed: Duration) {
+        let index = status.map_or(5, class_index);
+        self.upstream_requests[index].inc();
+        self.upstream_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts an invalidation of one image (or of everything).
+    pub fn record_invalidation(&self) {
+        self.invalidations.inc();
+    }
+
+    /// Counts a config reload.
+    pub fn record_reload(&self, ok: bool) {
+        if ok {
+            self.reloads_ok.inc();
+        } else {
+            self.reloads_failed.inc();
+        }
+    }
+
+    /// Image reads answered from the cache (fresh or stale) and in all.
+    pub fn image_read_counts(&self) -> (u64, u64) {
+        let reads = &self.requests[0];
+        let served_from_cache = reads[0].get() + reads[1].get();
+        let total = reads.iter().map(Counter::get).sum();
+        (served_from_cache, total)
+    }
+
+    /// The exposition text (OpenMetrics), with the scrape-time values.
+    pub fn encode(&self, snapshot: &Snapshot) -> Result<String, std::fmt::Error> {
+        let mut out = String::with_capacity(8 * 1024);
+        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)?;
+        prometheus_client::encoding::text::encode_registry(&mut out, &snapshot_registry(snapshot))?;
+        prometheus_client::encoding::text::encode_eof(&mut out)?;
+        Ok(out)
+    }
+}
+
+fn class_family(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    classes: &[&'static str],
+) -> Vec<Counter> {
+    let family = Family::<ClassLabels, Counter>::default();
+    let counters = classes
+        .iter()
+        .map(|class| family.get_or_create(&ClassLabels { class }).clone())
+        .collect();
+    registry.register(name, help, family);
+    counters
+}
+
+/// A registry of constant values for one scrape.
+fn snapshot_registry(s: &Snapshot) -> Registry {
+    let mut registry = Registry::with_prefix(PREFIX);
+    let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+    registry.register(
+        "cache_entries",
+        "Entries in the cache (all identities)",
+        gauge(s.entries),
+    );
+    registry.register_with_unit(
+        "cache",
+        "Memory the cache holds (bodies, headers, overhead)",
+        Unit::Bytes,
+        gauge(s.bytes),
+    );
+    registry.register_with_unit(
+        "cache_max",
+        "cache.max_bytes",
+        Unit::Bytes,
+        gauge(s.max_bytes),
+    );
+    registry.register(
+        "cache_evictions",
+        "Images evicted to stay within cache.max_bytes",
+        ConstCounter::new(s.evictions),
+    );
+    registry.register(
+        "upstream_in_flight",
+        "Upstream requests waiting for response headers",
+        gauge(s.upstream_in_flight),
+    );
+    registry.register(
+        "cache_fills_in_flight",
+        "Cache fills in flight",
+        gauge(s.fills_in_flight),
+    );
+    registry.register(
+        "circuit_breaker_state",
+        "Circuit breaker for image reads: 0 closed, 1 half-open, 2 open",
+        ConstGauge::new(s.breaker_state),
+    );
+    registry
+}
+
+/// Index into CACHE_LABELS for a `Cache-Status` value.
+fn cache_index(cache_status: Option<&[u8]>) -> usize {
+    let Some(value) = cache_status else {
+        return 6;
+    };
+    let has = |needle: &[u8]| value.windows(needle.len()).any(|w| w == needle);
+    if has(b"; hit") {
+        0
+    } else if has(b"fwd=stale") {
+        1
+    } else if has(b"fwd=bypass") {
+        5
+    } else if has(b"collapsed") {
+        3
+    } else if has(b"fwd=uri-miss") {
+        4
+    } else {
+        2
+    }
+}
+
+fn class_index(status: u16) -> usize {
+    usize::from((status / 100).clamp(1, 5) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recording moves the right series, and the text parses as
+    /// OpenMetrics with the imgcache_ prefix and unit suffixes.
+    #[test]
+    fn records_and_encodes() {
+        let metrics = Metrics::new();
+        metrics.record_request(RouteLabel::ImageRead, Some(b"imgcache; hit; ttl=3"), 200);
+        metrics.record_request(
+            RouteLabel::ImageRead,
+            Some(b"imgcache; fwd=miss; stored"),
+            200,
+        );
+        metrics.record_request(RouteLabel::Other, None, 404);
+        metrics.record_upstream(Some(503), Duration::from_millis(12));
+        metrics.record_upstream(None, Duration::from_millis(1));
+        metrics.record_invalidation();
+        let text = metrics
+            .encode(&Snapshot {
+                entries: 3,
+                bytes: 4096,
+                ..Snapshot::default()
+            })
+            .expect("encode");
+        for line in [
+            "imgcache_requests_total{route=\"image_read\",cache=\"hit\"} 1",
+            "imgcache_requests_total{route=\"image_read\",cache=\"miss\"} 1",
+            "imgcache_requests_total{route=\"other\",cache=\"none\"} 1",
+            "imgcache_responses_total{class=\"4xx\"} 1",
+            "imgcache_upstream_requests_total{class=\"5xx\"} 1",
+            "imgcache_upstream_requests_total{class=\"error\"} 1",
+            "imgcache_upstream_request_duration_seconds_count 2",
+            "imgcache_cache_invalidations_total 1",
+            "imgcache_cache_entries 3",
+            "imgcache_cache_bytes 4096",
+            "imgcache_build_info{version=",
+        ] {
+            assert!(text.contains(line), "missing {line}:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+        assert_eq!(metrics.image_read_counts(), (1, 2));
+    }
+
+    /// The Cache-Status values map to their labels.
+    #[test]
+    fn cache_labels() {
+        let label = |v: &str| CACHE_LABELS[cache_index(Some(v.as_bytes()))];
+        assert_eq!(label("imgcache; hit; ttl=-3"), "hit");
+        assert_eq!(label("imgcache; fwd=stale; fwd-status=503"), "stale");
+        assert_eq!(label("imgcache; fwd=miss; stored"), "miss");
+        assert_eq!(label("imgcache; fwd=miss; collapsed"), "collapsed");
+        assert_eq!(label("imgcache; fwd=uri-miss"), "uri_miss");
+        assert_eq!(label("imgcache; fwd=uri-miss; collapsed"), "collapsed");
+        assert_eq!(label("imgcache; fwd=bypass"), "bypass");
+        assert_eq!(CACHE_LABELS[cache_index(None)], "none");
+    }
+}

@@ -1,0 +1,487 @@
+//! Under faults: stale-if-error, stale-while-revalidate, the in-flight
+//! cap, the circuit breaker, broken upstream responses and bad clients.
+//! Each case drives real sockets and checks status, Cache-Status, body
+//! integrity and that nothing wrong is stored.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::gated::GatedUpstream;
+use common::raw::{RawUpstream, Script, exchange};
+use common::*;
+use imgcache::config::Config;
+
+fn image_path(id: &str) -> String {
+    format!("/v2/images/{id}")
+}
+
+/// A config whose entries go stale after 300 ms and are kept for an hour.
+fn stale_config(upstream: &str) -> Config {
+    let mut config = config_for(upstream);
+    config.cache.ttl = Duration::from_millis(300);
+    config.cache.stale_if_error = Duration::from_secs(3600);
+    config.upstream.breaker_failures = 0;
+    config
+}
+
+/// Waits (time must pass) until an entry of `stale_config` is stale.
+async fn let_it_go_stale() {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
+/// A stale entry is served when the refresh fails: with the upstream's
+/// 5xx/429 status, or the proxy's 502 (connection dropped) and 504
+/// (timeout), each in `fwd-status`, with an Age.
+#[tokio::test]
+async fn stale_if_error_covers_every_kind_of_failure() {
+    let sample = start_sample().await;
+    let mut config = stale_config(&sample.url());
+    config.upstream.response_timeout = Duration::from_millis(500);
+    let proxy = start_proxy_with(config).await;
+    let fresh = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    let cases = [
+        (
+            Fault::FailNext {
+                remaining: 1,
+                status: 503,
+                retry_after: None,
+            },
+            "503",
+        ),
+        (
+            Fault::FailNext {
+                remaining: 1,
+                status: 500,
+                retry_after: None,
+            },
+            "500",
+        ),
+        (
+            Fault::FailNext {
+                remaining: 1,
+                status: 429,
+                retry_after: None,
+            },
+            "429",
+        ),
+        (Fault::Down, "502"),
+        (Fault::StallBody, "504"),
+    ];
+    for (fault, code) in cases {
+        let_it_go_stale().await;
+        sample.control.set_fault(fault.clone());
+        let reply = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+        assert_eq!(reply.status, 200, "{fault:?}");
+        assert_eq!(reply.body, fresh.body, "{fault:?}: the stale copy, whole");
+        assert_eq!(
+            reply.header("cache-status"),
+            format!("imgcache; fwd=stale; fwd-status={code}")
+        );
+        let age: u64 = reply.header("age").parse().expect("Age on a stale answer");
+        assert!(age < 60, "{age}");
+        sample.control.set_fault(Fault::None);
+    }
+    let_it_go_stale().await;
+    let refreshed = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(
+        refreshed.header("cache-status"),
+        "imgcache; fwd=miss; stored"
+    );
+}
+
+/// A 404 or 401 on refresh is never hidden behind the stale copy: it
+/// passes through and the entry is dropped.
+#[tokio::test]
+async fn gone_images_are_not_served_stale() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(stale_config(&sample.url())).await;
+    get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    let_it_go_stale().await;
+    let image = sample.control.image(EXAMPLE_IMAGE_ID).expect("image");
+    assert!(sample.control.remove_image(EXAMPLE_IMAGE_ID));
+    let gone = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(gone.status, 404);
+    sample.control.insert_image(image);
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 1,
+        status: 503,
+        retry_after: None,
+    });
+    let after = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(
+        after.status, 503,
+        "the entry was dropped: no stale copy left"
+    );
+
+    get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    let_it_go_stale().await;
+    let anonymous_entry = get(
+        &proxy.url(&image_path(EXAMPLE_IMAGE_ID)),
+        &[("x-auth-token", "expired")],
+    )
+    .await;
+    assert_eq!(
+        anonymous_entry.status, 401,
+        "a bad token is a 401, not a stale 200"
+    );
+}
+
+/// Within stale-while-revalidate a stale entry is served at once (a hit
+/// with a negative ttl) and one background request refreshes it, however
+/// many requests arrive meanwhile.
+#[tokio::test]
+async fn stale_while_revalidate_refreshes_once_in_the_background() {
+    let upstream = GatedUpstream::start(r#"{"id": "abc", "status": "active", "v": 1}"#).await;
+    let mut config = stale_config(&upstream.url());
+    config.cache.stale_while_revalidate = Duration::from_secs(30);
+    let proxy = Arc::new(start_proxy_with(config).await);
+    upstream.set_gate(true);
+    get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
+    upstream.set_gate(false);
+    let_it_go_stale().await;
+    for _ in 0..20 {
+        let reply = get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
+        assert_eq!(reply.status, 200);
+        assert!(
+            reply
+                .header("cache-status")
+                .starts_with("imgcache; hit; ttl=-"),
+            "{}",
+            reply.header("cache-status")
+        );
+    }
+    upstream.wait_for_gets(2).await;
+    assert_eq!(
+        upstream.gets(),
+        2,
+        "one background refresh for twenty stale hits"
+    );
+    upstream.set_gate(true);
+    for _ in 0..100 {
+        let reply = get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
+        if !reply.header("cache-status").contains("ttl=-") {
+            assert!(
+                reply
+                    .header("cache-status")
+                    .starts_with("imgcache; hit; ttl=")
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the background refresh never landed");
+}
+
+/// With upstream.max_in_flight full (a download holds the only place
+/// while its body streams), a request waits up to the response timeout
+/// for a place, then gets 503 with Retry-After, never reaching the
+/// upstream.
+#[tokio::test]
+async fn in_flight_cap_answers_503_with_retry_after() {
+    let upstream = RawUpstream::start(Script::ReplyThenStall(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nfirst bytes".to_vec(),
+    ))
+    .await;
+    let mut config = config_for(&upstream.url());
+    config.upstream.max_in_flight = 1;
+    config.upstream.response_timeout = Duration::from_millis(500);
+    let proxy = start_proxy_with(config).await;
+    let download = client()
+        .get(proxy.url("/v2/images/a/file").parse().expect("uri"))
+        .await
+        .expect("download headers");
+    assert_eq!(download.status(), 200);
+    assert_eq!(proxy.proxy.upstream_in_flight(), 1);
+    let queued = get(&proxy.url("/v2/images/b"), &[]).await;
+    assert_eq!(queued.status, 503);
+    assert_eq!(queued.header("retry-after"), "1");
+    assert_eq!(queued.json()["error"]["code"], 503);
+    assert_eq!(
+        upstream.heads().len(),
+        1,
+        "the queued request never reached the upstream"
+    );
+    drop(download);
+    let mut freed = false;
+    for _ in 0..200 {
+        if proxy.proxy.upstream_in_flight() == 0 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(freed, "the place is given back when the download ends");
+}
+
+fn breaker_config(upstream: &str) -> Config {
+    let mut config = config_for(upstream);
+    config.upstream.breaker_failures = 3;
+    config.upstream.breaker_cooldown = Duration::from_millis(300);
+    config
+}
+
+/// Closed → open: after three failures in a row, image reads get a fast
+/// 503 with Retry-After and never reach the upstream.
+#[tokio::test]
+async fn breaker_opens_after_consecutive_failures() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 3,
+        status: 500,
+        retry_after: None,
+    });
+    for _ in 0..3 {
+        assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 500);
+    }
+    let before = sample.control.total_requests();
+    let held = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(held.status, 503);
+    assert!(
+        held.header("retry-after")
+            .parse::<u64>()
+            .expect("Retry-After")
+            >= 1
+    );
+    assert!(
+        held.json()["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("circuit breaker")
+    );
+    assert_eq!(
+        sample.control.total_requests(),
+        before,
+        "held back, not sent"
+    );
+    let list = get(
+        &proxy.url("/v2/images?limit=1"),
+        &[("x-auth-token", TOKEN_A)],
+    )
+    .await;
+    assert_eq!(list.status, 200, "only image reads are held back");
+}
+
+/// Open → half-open → closed: after the cool-down one probe goes through;
+/// when it succeeds, reads flow again.
+#[tokio::test]
+async fn breaker_closes_after_a_successful_probe() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 3,
+        status: 502,
+        retry_after: None,
+    });
+    for _ in 0..3 {
+        get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    }
+    assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 503);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let probe = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(probe.status, 200);
+    assert_eq!(
+        get(
+            &proxy.url(&image_path(PRIVATE_IMAGE_ID)),
+            &[("x-auth-token", TOKEN_A)]
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+/// Half-open → open: a failed probe opens the breaker for another
+/// cool-down; stale entries are served meanwhile, fresh misses get 503.
+#[tokio::test]
+async fn breaker_reopens_after_a_failed_probe_and_serves_stale() {
+    let sample = start_sample().await;
+    let mut config = breaker_config(&sample.url());
+    config.cache.ttl = Duration::from_millis(100);
+    let proxy = start_proxy_with(config).await;
+    let fresh = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 4,
+        status: 500,
+        retry_after: None,
+    });
+    for _ in 0..3 {
+        get_image(&proxy, PRIVATE_IMAGE_ID).await;
+    }
+    let stale = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body, fresh.body);
+    assert_eq!(
+        stale.header("cache-status"),
+        "imgcache; fwd=stale; fwd-status=503"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let probe = get_image(&proxy, PRIVATE_IMAGE_ID).await;
+    assert_eq!(
+        probe.status, 500,
+        "the probe reached the upstream and failed"
+    );
+    let before = sample.control.total_requests();
+    assert_eq!(get_image(&proxy, PRIVATE_IMAGE_ID).await.status, 503);
+    assert_eq!(sample.control.total_requests(), before, "open again");
+}
+
+/// An upstream 429 with Retry-After holds image reads back for that long.
+#[tokio::test]
+async fn upstream_retry_after_is_honoured() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 1,
+        status: 429,
+        retry_after: Some(7),
+    });
+    let limited = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(
+        limited.status, 429,
+        "the upstream's own answer passes through"
+    );
+    let before = sample.control.total_requests();
+    let held = get_image(&proxy, PRIVATE_IMAGE_ID).await;
+    assert_eq!(held.status, 503);
+    let retry: u64 = held.header("retry-after").parse().expect("Retry-After");
+    assert!((5..=7).contains(&retry), "{retry}");
+    assert_eq!(sample.control.total_requests(), before);
+}
+
+/// Broken upstream answers to image reads: a clear 502, or the bytes as
+/// they came; never a truncated body presented as complete; nothing
+/// stored.
+#[tokio::test]
+async fn broken_image_responses_are_502_and_not_stored() {
+    let sample = start_sample().await;
+    let mut config = config_for(&sample.url());
+    config.upstream.idle_timeout = Duration::from_millis(300);
+    config.upstream.breaker_failures = 0;
+    let proxy = start_proxy_with(config).await;
+    for fault in [Fault::ResetMidBody, Fault::StallBody] {
+        sample.control.set_fault(fault.clone());
+        let reply = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+        assert_eq!(reply.status, 502, "{fault:?}");
+        assert_eq!(reply.json()["error"]["code"], 502);
+    }
+    sample.control.set_fault(Fault::Huge {
+        bytes: 6 * 1024 * 1024,
+    });
+    let huge = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(huge.status, 200);
+    assert_eq!(huge.body.len(), 6 * 1024 * 1024, "the bytes as they came");
+    assert_eq!(huge.header("cache-status"), "imgcache; fwd=uri-miss");
+    sample.control.set_fault(Fault::None);
+    assert_eq!(proxy.proxy.cache().store.entry_count(), 0);
+    let good = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(good.header("cache-status"), "imgcache; fwd=miss; stored");
+}
+
+/// `Content-Length: None` (as Glance sends after a rejected upload) on an
+/// image read: 502, nothing stored.
+#[tokio::test]
+async fn lying_content_length_on_an_image_read_is_502() {
+    let upstream = RawUpstream::start(Script::Reply(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: None\r\n\r\n{\"id\": \"abc\", \"status\": \"active\"}".to_vec(),
+    ))
+    .await;
+    let proxy = start_proxy(&upstream.url()).await;
+    let reply = get(&proxy.url("/v2/images/abc"), &[]).await;
+    assert_eq!(reply.status, 502);
+    let short = RawUpstream::start(Script::Reply(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"id\": \"abc\", \"status\": \"active\"}".to_vec(),
+    ))
+    .await;
+    let proxy = start_proxy(&short.url()).await;
+    assert_eq!(get(&proxy.url("/v2/images/abc"), &[]).await.status, 502);
+    assert_eq!(proxy.proxy.cache().store.entry_count(), 0);
+}
+
+/// Slowloris: headers that never finish are cut off at the header read
+/// timeout, and the proxy keeps serving others.
+#[tokio::test]
+async fn slowloris_is_cut_off() {
+    let sample = start_sample().await;
+    let mut config = config_for(&sample.url());
+    config.server.header_read_timeout = Duration::from_millis(300);
+    let proxy = start_proxy_with(config).await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut slow = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /v2/images HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(HANG_GUARD, slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the connection was closed");
+    assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
+}
+
+/// Content-Length together with Transfer-Encoding: chunked wins (RFC 9112
+/// §6.1), the length is dropped, and the upstream gets one well-framed
+/// chunked request: proxy and upstream can never disagree on where the
+/// request ends.
+#[tokio::test]
+async fn both_framings_are_reframed_not_smuggled() {
+    let upstream = RawUpstream::start(Script::Reply(
+        b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n".to_vec(),
+    ))
+    .await;
+    let proxy = start_proxy(&upstream.url()).await;
+    let attempt = b"POST /v2/images HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    let raw = exchange(proxy.addr, attempt, Duration::from_secs(2)).await;
+    assert!(String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 201"));
+    let heads = upstream.heads();
+    let head = heads[0].to_ascii_lowercase();
+    assert!(!head.contains("content-length"), "{head}");
+    assert!(
+        head.contains("transfer-encoding: chunked") || head.contains("content-length: 3"),
+        "{head}"
+    );
+}
+
+/// Smuggling attempts and invalid bytes get a clear 400 (or a close) and
+/// never reach the upstream; the proxy keeps serving.
+#[tokio::test]
+async fn smuggling_and_garbage_are_refused() {
+    let sample = start_sample().await;
+    let proxy = start_proxy(&sample.url()).await;
+    let attempts: [&[u8]; 4] = [
+        b"POST /v2/images HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+        b"GET /v2/images HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n",
+        b"GET /v2/images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked, x\r\n\r\n",
+        b"GET /v2/images HTTP/9.9\r\nHost: x\r\n\r\n",
+    ];
+    for attempt in attempts {
+        let raw = exchange(proxy.addr, attempt, Duration::from_secs(2)).await;
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 4"),
+            "{:?} → {text}",
+            String::from_utf8_lossy(attempt)
+        );
+        assert!(!text.contains("HTTP/1.1 200"), "{text}");
+    }
+    assert_eq!(
+        sample.control.total_requests(),
+        0,
+        "nothing reached the upstream"
+    );
+    let long_path = format!("/v2/images/{}", "x".repeat(100_000));
+    let raw = exchange(
+        proxy.addr,
+        format!("GET {long_path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 4"),
+        "absurd paths get a 4xx"
+    );
+    assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
+}
