@@ -1,61 +1,87 @@
-//! Wiring for the binary: bind the listeners, build the proxy, run until a
-//! signal, and the `--demo` mode around it.
+//! Wiring for the binary: bind the listeners, build the proxy, serve the
+//! admin API, reload on SIGHUP, run until SIGTERM/SIGINT; and `--demo`.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 
-use crate::config::{Config, Sources, parse_upstream_url};
+use crate::admin::Admin;
+use crate::config::{Config, Sources, cli, parse_upstream_url};
 use crate::proxy::Proxy;
-use crate::sample::{EXAMPLE_IMAGE_ID, PRIVATE_IMAGE_ID, SampleService};
+use crate::sample::{EXAMPLE_IMAGE_ID, PRIVATE_IMAGE_ID, SampleHandle, SampleService};
 use crate::server;
 
 /// Runs the proxy until SIGTERM/SIGINT; with `demo`, first starts the
 /// embedded sample image service and points the upstream at it.
-pub async fn run(mut config: Config, _sources: Sources, demo: bool) -> ExitCode {
+pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
     let _sample = if demo {
-        match SampleService::demo().start().await {
-            Ok(handle) => {
-                if let Ok((origin, base_path)) = parse_upstream_url(&handle.url()) {
-                    config.upstream.origin = origin;
-                    config.upstream.base_path = base_path;
-                }
-                Some(handle)
-            }
-            Err(err) => {
-                eprintln!("imgcache: cannot start the sample image service: {err}");
-                return ExitCode::FAILURE;
-            }
+        match start_demo_upstream(&mut config).await {
+            Ok(sample) => Some(sample),
+            Err(err) => return fail(&format!("cannot start the sample image service: {err}")),
         }
     } else {
         None
     };
-    let listener = match TcpListener::bind(config.server.listen).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("imgcache: cannot listen on {}: {err}", config.server.listen);
-            return ExitCode::FAILURE;
-        }
+    let (listener, admin_listener) = match (
+        bind(config.server.listen).await,
+        bind(config.admin.listen).await,
+    ) {
+        (Ok(listener), Ok(admin)) => (listener, admin),
+        (Err(err), _) | (_, Err(err)) => return fail(&err),
     };
     let proxy = match Proxy::new(&config) {
         Ok(proxy) => proxy,
-        Err(err) => {
-            eprintln!("imgcache: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(err) => return fail(&err),
     };
-    let listen = listener.local_addr().unwrap_or(config.server.listen);
-    tracing::info!(%listen, upstream = %config.upstream.origin, "imgcache listening");
+    let listen = local_addr(&listener, config.server.listen);
+    let admin = local_addr(&admin_listener, config.admin.listen);
+    tracing::info!(%listen, %admin, upstream = %config.upstream.origin, "imgcache listening");
     if demo {
-        print_demo_help(&listen.to_string());
+        print_demo_help(listen, admin);
     }
+    let (stop_admin, admin_stopped) = watch::channel(false);
+    let admin_api = Admin::new(proxy.clone(), config.admin.token.as_deref());
+    let admin_task = tokio::spawn(admin_api.serve(admin_listener, until_true(admin_stopped)));
+    tokio::spawn(reload_on_sighup(proxy.clone(), sources));
     server::run(listener, proxy, &config.server, shutdown_signal()).await;
+    let _ = stop_admin.send(true);
+    let _ = admin_task.await;
     ExitCode::SUCCESS
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("imgcache: {message}");
+    ExitCode::FAILURE
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| format!("cannot listen on {addr}: {err}"))
+}
+
+fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(configured)
+}
+
+async fn until_true(mut flag: watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
+}
+
+async fn start_demo_upstream(config: &mut Config) -> std::io::Result<SampleHandle> {
+    let sample = SampleService::demo().start().await?;
+    if let Ok((origin, base_path)) = parse_upstream_url(&sample.url()) {
+        config.upstream.origin = origin;
+        config.upstream.base_path = base_path;
+    }
+    Ok(sample)
 }
 
 /// Completes on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -69,21 +95,57 @@ pub async fn shutdown_signal() {
     }
 }
 
-fn print_demo_help(listen: &str) {
+/// On SIGHUP, reads the config file again: a good file is applied (what
+/// can change at run time), a bad one is rejected with every problem
+/// logged and the running config kept.
+async fn reload_on_sighup(proxy: Proxy, mut sources: Sources) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reloads are off");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match cli::reload(&sources) {
+            Ok((config, reloaded)) => {
+                let report = proxy.reload(&config).await;
+                proxy.metrics().record_reload(true);
+                tracing::info!(purged = report.purged, "config reloaded");
+                for setting in report.not_applied {
+                    tracing::warn!(%setting, "changed in the file, but only a restart applies it");
+                }
+                sources = reloaded;
+            }
+            Err(problems) => {
+                proxy.metrics().record_reload(false);
+                for problem in &problems {
+                    tracing::error!(%problem, "config reload rejected");
+                }
+                tracing::error!(
+                    count = problems.len(),
+                    "config reload rejected; the running config is kept"
+                );
+            }
+        }
+    }
+}
+
+fn print_demo_help(listen: SocketAddr, admin: SocketAddr) {
     let base = format!("http://{listen}");
+    let token = "-H 'X-Auth-Token: alice:project-a:member'";
     println!(
         "\nimgcache demo: the proxy on {base}, in front of an embedded sample image service.\n\
          Try (the first read is a miss, the second a hit; watch Cache-Status):\n\n\
-         \x20 curl -si -H 'X-Auth-Token: alice:project-a:member' {base}/v2/images/{EXAMPLE_IMAGE_ID}\n\
-         \x20 curl -si -H 'X-Auth-Token: alice:project-a:member' {base}/v2/images/{EXAMPLE_IMAGE_ID}\n\
-         \x20 curl -si -H 'X-Auth-Token: alice:project-a:member' {base}/v2/images/{PRIVATE_IMAGE_ID}   # project-a's private image\n\
-         \x20 curl -si -H 'X-Auth-Token: bob:project-b:member' {base}/v2/images/{PRIVATE_IMAGE_ID}     # 404 for another project\n\
-         \x20 curl -si {base}/v2/images/{EXAMPLE_IMAGE_ID}                                              # 401 without a token\n\
+         \x20 curl -si {token} {base}/v2/images/{EXAMPLE_IMAGE_ID}\n\
+         \x20 curl -si {token} {base}/v2/images/{EXAMPLE_IMAGE_ID}\n\
+         \x20 curl -si {token} {base}/v2/images/{PRIVATE_IMAGE_ID}   # project-a's private image\n\
+         \x20 curl -si -H 'X-Auth-Token: bob:project-b:member' {base}/v2/images/{PRIVATE_IMAGE_ID}   # 404 for another project\n\
+         \x20 curl -si {base}/v2/images/{EXAMPLE_IMAGE_ID}   # 401 without a token\n\
          \x20 curl -si -X PATCH -H 'X-Auth-Token: admin:admin:admin' \\\n\
          \x20      -H 'Content-Type: application/openstack-images-v2.1-json-patch' \\\n\
          \x20      --data '[{{\"op\": \"replace\", \"path\": \"/__os_version\", \"value\": \"CentOS 7.9 64bit\"}}]' \\\n\
          \x20      {base}/v2/images/{EXAMPLE_IMAGE_ID}\n\
-         \x20 curl -s -H 'X-Auth-Token: alice:project-a:member' '{base}/v2/images?limit=3'\n\n\
+         \x20 curl -s {token} '{base}/v2/images?limit=3'\n\
+         \x20 curl -s http://{admin}/cache/stats\n\
+         \x20 curl -s http://{admin}/metrics\n\n\
          Stop with Ctrl-C.\n"
     );
 }

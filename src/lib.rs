@@ -6,6 +6,7 @@
 //!
 //! - [`config`]: file + env + flags → a validated [`config::Config`].
 //! - [`server`]: the listener, connection cap, graceful drain.
+//! - [`admin`]: metrics, health, readiness, stats and purges on their own port.
 //! - [`proxy`]: the request phases, in order.
 //! - [`cache`]: keys, entries, freshness, coalescing, invalidation.
 //! - [`route`]: image read / image write / other, as pure functions.
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+pub mod admin;
 pub mod app;
 pub mod body;
 pub mod cache;

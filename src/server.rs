@@ -2,10 +2,14 @@
 //! and h2c on one port (hyper-util `auto`), header read timeout, and a
 //! graceful drain on shutdown.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -13,6 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::body::ProxyBody;
 use crate::config::ServerConfig;
 use crate::proxy::Proxy;
 
@@ -32,6 +37,20 @@ pub async fn run(
     config: &ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
+    let handler = move |request, peer| proxy.clone().handle(request, peer);
+    serve(listener, handler, config, shutdown).await;
+}
+
+/// The accept loop for any handler (the proxy, the admin API).
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    handler: H,
+    config: &ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
+{
     let builder = connection_builder(config);
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
@@ -58,8 +77,8 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let proxy = proxy.clone();
-        let service = service_fn(move |request| proxy.clone().handle(request, peer));
+        let handler = handler.clone();
+        let service = service_fn(move |request| handler(request, peer));
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();

@@ -23,6 +23,12 @@ fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
 /// Starts the binary with `args` and waits for its "listening" log line;
 /// returns the child and the proxy's address.
 fn spawn_proxy(args: &[&str]) -> (Child, std::net::SocketAddr) {
+    let (child, addr, _) = spawn_proxy_with_admin(args);
+    (child, addr)
+}
+
+/// Like [`spawn_proxy`], also returning the admin API's address.
+fn spawn_proxy_with_admin(args: &[&str]) -> (Child, std::net::SocketAddr, std::net::SocketAddr) {
     let mut child = Command::new(BIN)
         .args(args)
         .env("IMGCACHE_LOG", "info")
@@ -33,16 +39,71 @@ fn spawn_proxy(args: &[&str]) -> (Child, std::net::SocketAddr) {
         .expect("spawn imgcache");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
+    let field = |line: &str, name: &str| -> std::net::SocketAddr {
+        let rest = line.split(name).nth(1).expect("field");
+        rest.split_whitespace()
+            .next()
+            .expect("address")
+            .parse()
+            .expect("socket address")
+    };
+    let (addr, admin) = loop {
         let line = lines.next().expect("a log line").expect("utf-8");
-        if let Some(rest) = line.split("listen=").nth(1) {
-            let addr = rest.split_whitespace().next().expect("address");
-            break addr.parse().expect("socket address");
+        if line.contains(" listen=") {
+            break (field(&line, " listen="), field(&line, " admin="));
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    (child, addr, admin)
+}
+
+/// One sample's value from the admin API's metrics.
+async fn metric(admin: std::net::SocketAddr, series: &str) -> f64 {
+    let text = get(&format!("http://{admin}/metrics"), &[]).await;
+    let text = String::from_utf8_lossy(&text.body).into_owned();
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Polls until a metric reaches `value` (the barrier for "the reload
+/// happened").
+async fn wait_for_metric(admin: std::net::SocketAddr, series: &str, value: f64) {
+    for _ in 0..500 {
+        if metric(admin, series).await >= value {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{series} never reached {value}");
+}
+
+fn sighup(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+fn config_file(name: &str, upstream: &str, identity_headers: &str) -> std::path::PathBuf {
+    temp_file(
+        name,
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [upstream]\nurl = \"{upstream}\"\n[cache]\nidentity_headers = {identity_headers}\n"
+        ),
+    )
+}
+
+async fn cache_status(addr: std::net::SocketAddr, roles: &str) -> String {
+    let url = format!("http://{addr}/v2/images/{EXAMPLE_IMAGE_ID}");
+    let reply = get(&url, &[("x-auth-token", TOKEN_A), ("x-roles", roles)]).await;
+    assert_eq!(reply.status, 200);
+    reply.header("cache-status").to_owned()
 }
 
 fn sigterm(child: &Child) {
@@ -204,4 +265,100 @@ async fn demo_shows_a_miss_then_a_hit() {
     );
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0));
+}
+
+/// SIGHUP with a valid file changes behaviour (here: X-Roles leaves the
+/// identity, which purges the cache and lets callers differing only in
+/// roles share entries) without dropping an in-flight request.
+#[tokio::test]
+async fn sighup_applies_a_valid_file_without_dropping_requests() {
+    let sample = start_sample().await;
+    let path = config_file(
+        "reload-ok.toml",
+        &sample.url(),
+        r#"["x-auth-token", "x-roles"]"#,
+    );
+    let (mut child, addr, admin) =
+        spawn_proxy_with_admin(&["--config", path.to_str().expect("path")]);
+    assert_eq!(
+        cache_status(addr, "member").await,
+        "imgcache; fwd=miss; stored"
+    );
+    assert_eq!(
+        cache_status(addr, "reader").await,
+        "imgcache; fwd=miss; stored"
+    );
+
+    sample.control.set_latency(Duration::from_millis(1000));
+    let slow_url = format!("http://{addr}/v2/images?limit=1");
+    let in_flight = tokio::spawn(async move { get(&slow_url, &[("x-auth-token", TOKEN_A)]).await });
+    let seen = sample.control.total_requests();
+    while sample.control.total_requests() == seen {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    config_file("reload-ok.toml", &sample.url(), r#"["x-auth-token"]"#);
+    sighup(&child);
+    wait_for_metric(admin, "imgcache_config_reloads_total{result=\"ok\"}", 1.0).await;
+    assert_eq!(
+        in_flight.await.expect("task").status,
+        200,
+        "the in-flight request completes"
+    );
+    sample.control.set_latency(Duration::ZERO);
+
+    assert_eq!(
+        cache_status(addr, "member").await,
+        "imgcache; fwd=miss; stored",
+        "purged"
+    );
+    assert!(
+        cache_status(addr, "reader")
+            .await
+            .starts_with("imgcache; hit"),
+        "roles no longer split"
+    );
+    sigterm(&child);
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}
+
+/// SIGHUP with a broken file: rejected, counted, the old config kept.
+#[tokio::test]
+async fn sighup_with_a_broken_file_keeps_the_old_config() {
+    let sample = start_sample().await;
+    let path = config_file(
+        "reload-bad.toml",
+        &sample.url(),
+        r#"["x-auth-token", "x-roles"]"#,
+    );
+    let (mut child, addr, admin) =
+        spawn_proxy_with_admin(&["--config", path.to_str().expect("path")]);
+    assert_eq!(
+        cache_status(addr, "member").await,
+        "imgcache; fwd=miss; stored"
+    );
+    std::fs::write(
+        &path,
+        "[cache]\nttl = \"soon\"\nidentity_headers = [\"x-auth-token\"]\n",
+    )
+    .expect("write");
+    sighup(&child);
+    wait_for_metric(
+        admin,
+        "imgcache_config_reloads_total{result=\"error\"}",
+        1.0,
+    )
+    .await;
+    assert!(
+        cache_status(addr, "member")
+            .await
+            .starts_with("imgcache; hit"),
+        "not purged"
+    );
+    assert_eq!(
+        cache_status(addr, "reader").await,
+        "imgcache; fwd=miss; stored",
+        "roles still split"
+    );
+    sigterm(&child);
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
 }

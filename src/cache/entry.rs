@@ -43,7 +43,7 @@ pub struct Entry {
     pub freshness: Freshness,
     /// The image's generation when the fill began (invalidation check).
     pub generation: u64,
-    /// The cache's epoch when the fill began (purge-all / mode change).
+    /// The settings epoch it was made under (purge-all / mode change).
     pub epoch: u64,
 }
 

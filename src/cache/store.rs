@@ -117,7 +117,6 @@ pub struct StoreCounters {
 pub struct Store {
     slots: Cache<ImageId, Arc<Slot>>,
     generations: Generations,
-    epoch: AtomicU64,
     counters: Arc<StoreCounters>,
 }
 
@@ -141,34 +140,35 @@ impl Store {
         Store {
             slots,
             generations: Generations::default(),
-            epoch: AtomicU64::new(0),
             counters,
         }
     }
 
-    /// The generation and epoch a fill must record when it starts.
-    pub fn stamp(&self, id: &ImageId) -> (u64, u64) {
-        (
-            self.generations.current(id),
-            self.epoch.load(Ordering::Acquire),
-        )
+    /// The image's generation, which a fill records when it starts.
+    pub fn generation(&self, id: &ImageId) -> u64 {
+        self.generations.current(id)
     }
 
-    fn is_current(&self, id: &ImageId, entry: &Entry) -> bool {
-        (entry.generation, entry.epoch) == self.stamp(id)
+    /// An entry is valid while no write touched its image since its fill
+    /// began, and while the settings epoch it was made under is current
+    /// (a purge-all or a reload that changes bodies starts a new epoch).
+    fn is_current(&self, id: &ImageId, entry: &Entry, epoch: u64) -> bool {
+        entry.generation == self.generations.current(id) && entry.epoch == epoch
     }
 
-    /// The valid entry for a key, whatever its freshness.
-    pub async fn get(&self, key: &CacheKey) -> Option<Arc<Entry>> {
+    /// The valid entry for a key under settings `epoch`, whatever its
+    /// freshness.
+    pub async fn get(&self, key: &CacheKey, epoch: u64) -> Option<Arc<Entry>> {
         let slot = self.slots.get(&key.image_id).await?;
         let entry = slot.find(&key.identity)?;
-        self.is_current(&key.image_id, entry).then(|| entry.clone())
+        self.is_current(&key.image_id, entry, epoch)
+            .then(|| entry.clone())
     }
 
     /// Stores an entry unless a write or purge happened since its fill
     /// began; returns whether it was stored.
-    pub async fn insert(&self, key: CacheKey, entry: Arc<Entry>) -> bool {
-        if !self.is_current(&key.image_id, &entry) {
+    pub async fn insert(&self, key: CacheKey, entry: Arc<Entry>, epoch: u64) -> bool {
+        if !self.is_current(&key.image_id, &entry, epoch) {
             return false;
         }
         let CacheKey { image_id, identity } = key;
@@ -178,7 +178,7 @@ impl Store {
             .and_compute_with(|old| {
                 // Checked again under the per-key lock: the write path
                 // bumps the generation before it removes the slot.
-                let op = if self.is_current(&image_id, &entry) {
+                let op = if self.is_current(&image_id, &entry, epoch) {
                     let old = old.map(|e| e.into_value());
                     let slot = Slot::with(old.as_deref(), identity, entry, Instant::now());
                     Op::Put(Arc::new(slot))
@@ -236,10 +236,9 @@ impl Store {
             .map_or(0, |slot| slot.entries.len())
     }
 
-    /// Drops everything, including fills in flight; returns how many
-    /// entries there were.
+    /// Drops everything; returns how many entries there were. (Fills in
+    /// flight are kept out by the caller starting a new settings epoch.)
     pub async fn invalidate_all(&self) -> usize {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
         let before = self.entry_count();
         self.slots.invalidate_all();
         self.slots.run_pending_tasks().await;

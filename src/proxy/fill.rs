@@ -42,8 +42,9 @@ pub(super) struct Fill {
     shared: Arc<Shared>,
     key: CacheKey,
     settings: Arc<Settings>,
-    /// Generation and epoch when the fill began: a write after this
-    /// point makes the result unstorable.
+    /// The image's generation when the fill began, and the settings epoch
+    /// it works under: a write or purge after this point makes the result
+    /// unstorable.
     stamp: (u64, u64),
 }
 
@@ -55,7 +56,7 @@ impl Fill {
         key: CacheKey,
         settings: Arc<Settings>,
     ) -> Result<(Fill, Request<ProxyBody>), ProxyError> {
-        let stamp = shared.cache.store.stamp(&key.image_id);
+        let stamp = (shared.cache.store.generation(&key.image_id), settings.epoch);
         let mut headers = forward.headers.clone();
         for name in NOT_FORWARDED_ON_FILL {
             headers.remove(name);
@@ -147,12 +148,9 @@ impl Fill {
         let entry = Arc::new(Entry::new(
             &headers, body, freshness, self.stamp, received, age,
         ));
-        let stored = self
-            .shared
-            .cache
-            .store
-            .insert(self.key, entry.clone())
-            .await;
+        let epoch = self.shared.settings.load().epoch;
+        let store = &self.shared.cache.store;
+        let stored = store.insert(self.key, entry.clone(), epoch).await;
         if !stored {
             tracing::debug!(image = %image_id, "not stored: a write overtook the fill");
         }

@@ -24,9 +24,12 @@ use crate::route::{self, ImageId, Route};
 use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
 use crate::upstream::{SlotPermit, Upstream};
 
+mod control;
 mod fill;
 mod read;
 mod respond;
+
+pub use control::ReloadReport;
 
 /// A response plus what the access log wants to know about how it was made.
 pub struct Answer {
@@ -56,6 +59,8 @@ struct Shared {
     upstream: Upstream,
     cache: Cache,
     settings: ArcSwap<Settings>,
+    /// The config the proxy started with: what a reload cannot change.
+    fixed: Config,
     path_prefix: String,
     max_header_bytes: usize,
 }
@@ -64,6 +69,10 @@ struct Shared {
 /// each request works with one snapshot of them.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Starts anew when cached bodies stop being valid for everyone
+    /// (purge-all, or a reload that changes keys or transforms); entries
+    /// of another epoch are never served.
+    pub epoch: u64,
     /// `[cache]`.
     pub cache: CacheConfig,
     /// `[transform]`.
@@ -71,8 +80,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    fn of(config: &Config) -> Settings {
+    fn of(config: &Config, epoch: u64) -> Settings {
         Settings {
+            epoch,
             cache: config.cache.clone(),
             transform: config.transform.clone(),
         }
@@ -87,7 +97,8 @@ impl Proxy {
             upstream: Upstream::new(&config.upstream, metrics.clone())?,
             metrics,
             cache: Cache::new(config.cache.max_bytes),
-            settings: ArcSwap::from_pointee(Settings::of(config)),
+            settings: ArcSwap::from_pointee(Settings::of(config, 0)),
+            fixed: config.clone(),
             path_prefix: config.server.path_prefix.clone(),
             max_header_bytes: config.server.max_header_bytes,
         };

@@ -56,7 +56,7 @@ impl Proxy {
         let identity = Identity::of(&forward.headers, &settings.cache.identity_headers);
         let key = CacheKey { image_id, identity };
         let now = Instant::now();
-        let cached = match self.shared.cache.store.get(&key).await {
+        let cached = match self.shared.cache.store.get(&key, settings.epoch).await {
             None => Cached::Nothing,
             Some(entry) => match entry.staleness(now) {
                 Staleness::Fresh { .. } => return Ok(respond::hit(&entry, now, &forward.headers)),

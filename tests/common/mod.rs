@@ -192,3 +192,13 @@ pub async fn get_image(proxy: &ProxyHandle, id: &str) -> Reply {
     )
     .await
 }
+
+/// Starts the admin API for a running proxy on 127.0.0.1:0; returns its
+/// base URL. It stops when the test's runtime ends.
+pub async fn start_admin(proxy: &ProxyHandle, token: Option<&str>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let admin = imgcache::admin::Admin::new(proxy.proxy.clone(), token);
+    tokio::spawn(admin.serve(listener, std::future::pending()));
+    format!("http://{addr}")
+}

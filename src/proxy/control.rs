@@ -1,0 +1,196 @@
+//! What the operator's side (admin API, SIGHUP) may ask of a running
+//! proxy: stats, purges, readiness and config reloads.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::{Proxy, Settings};
+use crate::config::Config;
+use crate::config::units::format_duration;
+use crate::metrics::{Metrics, Snapshot};
+use crate::route::ImageId;
+use crate::upstream::breaker::State;
+
+/// What a reload did.
+#[derive(Debug, Default)]
+pub struct ReloadReport {
+    /// The cache was emptied (identity headers or transform changed).
+    pub purged: bool,
+    /// Settings that changed in the file but need a restart.
+    pub not_applied: Vec<String>,
+}
+
+impl Proxy {
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The scrape-time values (pending cache maintenance applied first,
+    /// so sizes are current).
+    pub async fn snapshot(&self) -> Snapshot {
+        let store = &self.shared.cache.store;
+        store.settle().await;
+        Snapshot {
+            entries: store.entry_count(),
+            bytes: store.weighted_bytes(),
+            max_bytes: self.shared.fixed.cache.max_bytes,
+            evictions: store.evictions(),
+            upstream_in_flight: self.shared.upstream.in_flight() as u64,
+            breaker_state: match self.shared.upstream.breaker_state() {
+                State::Closed { .. } => 0,
+                State::HalfOpen { .. } => 1,
+                State::Open { .. } => 2,
+            },
+            fills_in_flight: self.shared.cache.flights.len() as u64,
+        }
+    }
+
+    /// Drops every identity's entry of one image; returns how many.
+    pub async fn purge(&self, id: &str) -> usize {
+        self.shared.metrics.record_invalidation();
+        self.shared.cache.store.invalidate(&ImageId::new(id)).await
+    }
+
+    /// Drops every entry, and keeps fills in flight from storing theirs.
+    pub async fn purge_all(&self) -> usize {
+        self.shared.metrics.record_invalidation();
+        self.shared.settings.rcu(|s| Settings {
+            epoch: s.epoch + 1,
+            ..Settings::clone(s)
+        });
+        self.shared.cache.store.invalidate_all().await
+    }
+
+    /// `Ok` when the proxy should get traffic; else why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        match self.shared.upstream.breaker_state() {
+            State::Open { until } => {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                Err(format!(
+                    "circuit breaker open: the upstream keeps failing; next probe in {}s",
+                    left.as_secs() + 1
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `GET /cache/stats`: counts and the config summary; never keys or
+    /// tokens.
+    pub async fn stats(&self) -> Value {
+        let snapshot = self.snapshot().await;
+        let (from_cache, reads) = self.shared.metrics.image_read_counts();
+        let settings = self.shared.settings.load();
+        let ratio = if reads == 0 {
+            0.0
+        } else {
+            from_cache as f64 / reads as f64
+        };
+        let breaker = ["closed", "half-open", "open"][snapshot.breaker_state.clamp(0, 2) as usize];
+        json!({
+            "entries": snapshot.entries,
+            "bytes": snapshot.bytes,
+            "max_bytes": snapshot.max_bytes,
+            "evictions": snapshot.evictions,
+            "image_reads": reads,
+            "served_from_cache": from_cache,
+            "hit_ratio": (ratio * 10_000.0).round() / 10_000.0,
+            "fills_in_flight": snapshot.fills_in_flight,
+            "upstream_in_flight": snapshot.upstream_in_flight,
+            "circuit_breaker": breaker,
+            "config": settings_summary(&settings),
+        })
+    }
+
+    /// Applies a reloaded config: what can change at run time changes,
+    /// the rest is reported. The cache is emptied when the identity
+    /// headers or the transform changed, so no entry made under the old
+    /// ones is ever served.
+    pub async fn reload(&self, config: &Config) -> ReloadReport {
+        let current = self.shared.settings.load_full();
+        let mut next = Settings::of(config, current.epoch);
+        let purged = next.cache.identity_headers != current.cache.identity_headers
+            || next.transform != current.transform;
+        if purged {
+            next.epoch += 1;
+        }
+        self.shared.settings.store(Arc::new(next));
+        if purged {
+            self.shared.cache.store.invalidate_all().await;
+            self.shared.metrics.record_invalidation();
+        }
+        ReloadReport {
+            purged,
+            not_applied: not_reloadable_changes(&self.shared.fixed, config),
+        }
+    }
+}
+
+fn settings_summary(settings: &Settings) -> Value {
+    let cache = &settings.cache;
+    let transform = &settings.transform;
+    json!({
+        "ttl": format_duration(cache.ttl),
+        "transient_ttl": format_duration(cache.transient_ttl),
+        "stale_if_error": format_duration(cache.stale_if_error),
+        "stale_while_revalidate": format_duration(cache.stale_while_revalidate),
+        "max_object_bytes": cache.max_object_bytes,
+        "identity_headers": cache.identity_headers.iter().map(|h| h.as_str()).collect::<Vec<_>>(),
+        "transform": {
+            "mode": transform.mode.as_str(),
+            "strip_prefix": transform.strip_prefix,
+            "strip_fields": transform.strip_fields,
+            "keep_fields": transform.keep_fields,
+            "max_list_bytes": transform.max_list_bytes,
+        },
+    })
+}
+
+/// Settings a running proxy cannot change, named when a reload changes
+/// them.
+fn not_reloadable_changes(running: &Config, file: &Config) -> Vec<String> {
+    let mut changed = Vec::new();
+    let mut check = |name: &str, differs: bool| {
+        if differs {
+            changed.push(name.to_owned());
+        }
+    };
+    check("server.listen", running.server.listen != file.server.listen);
+    check(
+        "server.path_prefix",
+        running.server.path_prefix != file.server.path_prefix,
+    );
+    check(
+        "server.max_connections",
+        running.server.max_connections != file.server.max_connections,
+    );
+    check(
+        "server.header_read_timeout",
+        running.server.header_read_timeout != file.server.header_read_timeout,
+    );
+    check(
+        "server.max_header_bytes",
+        running.server.max_header_bytes != file.server.max_header_bytes,
+    );
+    check(
+        "server.shutdown_grace",
+        running.server.shutdown_grace != file.server.shutdown_grace,
+    );
+    check(
+        "log",
+        running.log.json != file.log.json || running.log.filter != file.log.filter,
+    );
+    check("admin.listen", running.admin.listen != file.admin.listen);
+    check("admin.token", running.admin.token != file.admin.token);
+    check(
+        "cache.max_bytes",
+        running.cache.max_bytes != file.cache.max_bytes,
+    );
+    check(
+        "upstream",
+        format!("{:?}", running.upstream) != format!("{:?}", file.upstream),
+    );
+    changed
+}
