@@ -1,1 +1,130 @@
-fn main() {}
+//! The pieces of the cache-hit path, each alone: route classification,
+//! identity hashing, the cache lookup, and building the response.
+//!
+//! `cargo bench --bench hit_path`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use imgcache::cache::entry::Entry;
+use imgcache::cache::freshness::Freshness;
+use imgcache::cache::key::{CacheKey, Identity};
+use imgcache::cache::store::Store;
+use imgcache::config::DEFAULT_IDENTITY_HEADERS;
+use imgcache::proxy::respond;
+use imgcache::route::{self, ImageId};
+
+const ID: &str = "bc6bed6e-ba3a-4447-afcc-449174a3eb52";
+
+/// A keystone-sized token and the headers a python-glanceclient sends.
+fn client_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let token = format!("gAAAAAB{}", "x".repeat(180));
+    for (name, value) in [
+        ("host", "127.0.0.1:8080"),
+        ("user-agent", "python-glanceclient"),
+        ("accept", "*/*"),
+        ("accept-encoding", "gzip, deflate"),
+        ("connection", "keep-alive"),
+        ("x-auth-token", token.as_str()),
+    ] {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(value).expect("value"),
+        );
+    }
+    headers
+}
+
+fn identity_names() -> Vec<HeaderName> {
+    DEFAULT_IDENTITY_HEADERS
+        .iter()
+        .map(|n| HeaderName::from_static(n))
+        .collect()
+}
+
+fn example_entry() -> Entry {
+    let body = Bytes::from_static(include_bytes!("../tests/golden/transform/input.json"));
+    let mut upstream = HeaderMap::new();
+    upstream.insert("content-type", HeaderValue::from_static("application/json"));
+    let freshness = Freshness {
+        lifetime: Duration::from_secs(300),
+        stale_while_revalidate: Duration::ZERO,
+        stale_if_error: Duration::from_secs(3600),
+    };
+    Entry::new(
+        &upstream,
+        body,
+        freshness,
+        (0, 0),
+        Instant::now(),
+        Duration::ZERO,
+    )
+}
+
+fn bench_route(c: &mut Criterion) {
+    let path = format!("/v2/images/{ID}");
+    c.bench_function("route/classify_image_read", |b| {
+        b.iter(|| route::classify(black_box(&Method::GET), black_box(&path), None))
+    });
+}
+
+fn bench_identity(c: &mut Criterion) {
+    let headers = client_headers();
+    let names = identity_names();
+    c.bench_function("identity/sha256_token", |b| {
+        b.iter(|| Identity::of(black_box(&headers), black_box(&names)))
+    });
+    let anonymous = HeaderMap::new();
+    c.bench_function("identity/anonymous", |b| {
+        b.iter(|| Identity::of(black_box(&anonymous), black_box(&names)))
+    });
+}
+
+fn bench_lookup(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let store = Arc::new(Store::new(256 << 20));
+    let identity = Identity::of(&client_headers(), &identity_names());
+    runtime.block_on(async {
+        for i in 0..10_000 {
+            let key = CacheKey {
+                image_id: ImageId::new(&format!("{i:08}-ba3a-4447-afcc-449174a3eb52")),
+                identity,
+            };
+            store.insert(key, Arc::new(example_entry()), 0).await;
+        }
+        let key = CacheKey {
+            image_id: ImageId::new(ID),
+            identity,
+        };
+        store.insert(key, Arc::new(example_entry()), 0).await;
+    });
+    let key = CacheKey {
+        image_id: ImageId::new(ID),
+        identity,
+    };
+    c.bench_function("cache/lookup_hit_10k_entries", |b| {
+        b.to_async(&runtime).iter(|| store.get(black_box(&key), 0))
+    });
+}
+
+fn bench_response(c: &mut Criterion) {
+    let entry = example_entry();
+    let request = client_headers();
+    c.bench_function("respond/hit", |b| {
+        b.iter(|| respond::hit(black_box(&entry), Instant::now(), black_box(&request)))
+    });
+}
+
+criterion_group!(
+    benches,
+    bench_route,
+    bench_identity,
+    bench_lookup,
+    bench_response
+);
+criterion_main!(benches);

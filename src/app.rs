@@ -46,7 +46,12 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
     let admin_api = Admin::new(proxy.clone(), config.admin.token.as_deref());
     let admin_task = tokio::spawn(admin_api.serve(admin_listener, until_true(admin_stopped)));
     tokio::spawn(reload_on_sighup(proxy.clone(), sources));
-    server::run(listener, proxy, &config.server, shutdown_signal()).await;
+    let draining = proxy.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        draining.start_draining();
+    };
+    server::run(listener, proxy, &config.server, shutdown).await;
     let _ = stop_admin.send(true);
     let _ = admin_task.await;
     ExitCode::SUCCESS

@@ -185,14 +185,14 @@ fn check_config_accepts_the_shipped_file() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("configuration ok"));
 }
 
-/// SIGTERM with a request in flight: that request completes, new
-/// connections are refused, and the process exits 0.
+/// SIGTERM with a request in flight: /readyz turns 503 at once, that
+/// request completes, new connections are refused, and the process exits 0.
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests() {
     let sample = start_sample().await;
     sample.control.set_latency(Duration::from_millis(1500));
     let upstream = sample.url();
-    let (mut child, addr) = spawn_proxy(&[
+    let (mut child, addr, admin) = spawn_proxy_with_admin(&[
         "--listen",
         "127.0.0.1:0",
         "--admin-listen",
@@ -207,6 +207,17 @@ async fn sigterm_drains_in_flight_requests() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     sigterm(&child);
+    let mut draining = false;
+    for _ in 0..100 {
+        let ready = get(&format!("http://{admin}/readyz"), &[]).await;
+        if ready.status == 503 {
+            assert!(String::from_utf8_lossy(&ready.body).contains("shutting down"));
+            draining = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(draining, "/readyz says 503 while draining");
     let mut refused = false;
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(addr).await.is_err() {

@@ -340,7 +340,8 @@ fn log(r: &mut Reader<'_>) -> LogConfig {
 }
 
 fn admin(r: &mut Reader<'_>) -> AdminConfig {
-    let token = r.string("admin", "token", "");
+    // Tokens often come from files or secrets with a trailing newline.
+    let token = r.string("admin", "token", "").trim().to_owned();
     AdminConfig {
         listen: socket_addr(r, "admin", "listen", DEFAULT_ADMIN_LISTEN),
         token: (!token.is_empty()).then_some(token),

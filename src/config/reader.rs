@@ -217,12 +217,20 @@ impl<'a> Reader<'a> {
             let in_a_section = sections
                 .iter()
                 .any(|prefix| name.starts_with(prefix.as_str()));
-            if in_a_section && !known.contains(name) && !NON_SETTING_ENV.contains(&name.as_str()) {
+            let not_a_setting = NON_SETTING_ENV.contains(&name.as_str()) || is_service_link(name);
+            if in_a_section && !known.contains(name) && !not_a_setting {
                 self.problem(format!("unknown environment variable `{name}`"));
             }
         }
         self.problems
     }
+}
+
+/// Kubernetes injects `<SERVICE>_SERVICE_HOST`, `<SERVICE>_PORT_…` and the
+/// like for every Service in the namespace; a Service named
+/// `imgcache-admin` must not stop the proxy from starting.
+fn is_service_link(name: &str) -> bool {
+    name.contains("_SERVICE_") || name.ends_with("_PORT") || name.contains("_PORT_")
 }
 
 /// `cache.max_bytes` → `IMGCACHE_CACHE_MAX_BYTES`.

@@ -91,6 +91,22 @@ fn env_types() {
     assert_eq!(config.transform.mode, Mode::Typed);
 }
 
+/// Kubernetes service-link variables are not settings and not typos.
+#[test]
+fn kubernetes_service_links_are_ignored() {
+    let s = sources(
+        "",
+        &[
+            ("IMGCACHE_ADMIN_SERVICE_HOST", "10.0.0.1"),
+            ("IMGCACHE_ADMIN_PORT", "tcp://10.0.0.1:9090"),
+            ("IMGCACHE_ADMIN_PORT_9090_TCP_ADDR", "10.0.0.1"),
+            ("IMGCACHE_ADMIN_TOKEN", "t0ken\n"),
+        ],
+    );
+    let config = Config::from_sources(&s).expect("valid");
+    assert_eq!(config.admin.token.as_deref(), Some("t0ken"), "trimmed");
+}
+
 /// Every problem is reported in one go: bad types, bad values, unknown
 /// keys and sections, unknown env variables, cross-field conflicts.
 #[test]

@@ -63,8 +63,23 @@ impl Proxy {
         self.shared.cache.store.invalidate_all().await
     }
 
+    /// Marks the proxy as shutting down: `/readyz` turns 503 so a load
+    /// balancer stops sending new work while in-flight requests drain.
+    pub fn start_draining(&self) {
+        self.shared
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// `Ok` when the proxy should get traffic; else why not.
     pub fn readiness(&self) -> Result<(), String> {
+        if self
+            .shared
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err("shutting down: draining in-flight requests".into());
+        }
         match self.shared.upstream.breaker_state() {
             State::Open { until } => {
                 let left = until.saturating_duration_since(std::time::Instant::now());

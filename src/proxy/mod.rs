@@ -27,7 +27,7 @@ use crate::upstream::{SlotPermit, Upstream};
 mod control;
 mod fill;
 mod read;
-mod respond;
+pub mod respond;
 
 pub use control::ReloadReport;
 
@@ -61,6 +61,8 @@ struct Shared {
     settings: ArcSwap<Settings>,
     /// The config the proxy started with: what a reload cannot change.
     fixed: Config,
+    /// Set once shutdown began.
+    draining: std::sync::atomic::AtomicBool,
     path_prefix: String,
     max_header_bytes: usize,
 }
@@ -99,6 +101,7 @@ impl Proxy {
             cache: Cache::new(config.cache.max_bytes),
             settings: ArcSwap::from_pointee(Settings::of(config, 0)),
             fixed: config.clone(),
+            draining: std::sync::atomic::AtomicBool::new(false),
             path_prefix: config.server.path_prefix.clone(),
             max_header_bytes: config.server.max_header_bytes,
         };
