@@ -17,6 +17,7 @@ use imgcache::cache::store::Store;
 use imgcache::config::DEFAULT_IDENTITY_HEADERS;
 use imgcache::proxy::respond;
 use imgcache::route::{self, ImageId};
+use imgcache::sample::{EXAMPLE_IMAGE_ID, SampleService};
 
 const ID: &str = "bc6bed6e-ba3a-4447-afcc-449174a3eb52";
 
@@ -48,7 +49,11 @@ fn identity_names() -> Vec<HeaderName> {
 }
 
 fn example_entry() -> Entry {
-    let body = Bytes::from_static(include_bytes!("../tests/golden/transform/input.json"));
+    let image = SampleService::demo()
+        .control()
+        .image(EXAMPLE_IMAGE_ID)
+        .expect("the spec's example image");
+    let body = Bytes::from(image.to_string());
     let mut upstream = HeaderMap::new();
     upstream.insert("content-type", HeaderValue::from_static("application/json"));
     let freshness = Freshness {
