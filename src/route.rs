@@ -43,6 +43,8 @@ impl fmt::Display for ImageId {
 pub enum Route {
     /// `GET /v2[.N]/images/{id}` without a query: served from the cache.
     ImageRead(ImageId),
+    /// `GET /v2[.N]/images[?…]`: forwarded; its images are transformed.
+    ImageList,
     /// A write that can change what an image read returns: invalidates
     /// these ids (one, or two when dot segments make the target ambiguous).
     ImageWrite(Vec<ImageId>),
@@ -67,6 +69,7 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Route {
     if method == Method::GET || method == Method::HEAD {
         return match (method, query) {
             (&Method::GET, None) => image_read(&segments),
+            (&Method::GET, Some(_)) => image_list(&segments),
             _ => Route::Other,
         };
     }
@@ -85,11 +88,20 @@ fn decode_segments(path: &str) -> Option<Vec<Cow<'_, str>>> {
 /// A read is exactly `v2[.N]`, `images`, one clean id segment.
 fn image_read(segments: &[Cow<'_, str>]) -> Route {
     match segments {
+        [version, images] if is_api_version(version) && images == "images" => Route::ImageList,
         [version, images, id]
             if is_api_version(version) && images == "images" && is_plain_segment(id) =>
         {
             Route::ImageRead(ImageId::new(id))
         }
+        _ => Route::Other,
+    }
+}
+
+/// A list is exactly `v2[.N]`, `images` (with a query).
+fn image_list(segments: &[Cow<'_, str>]) -> Route {
+    match segments {
+        [version, images] if is_api_version(version) && images == "images" => Route::ImageList,
         _ => Route::Other,
     }
 }

@@ -65,10 +65,7 @@ pub fn storable(
     if !vary_is_keyed(headers, &config.identity_headers) {
         return Err(NotStored::Varies);
     }
-    if headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
-    {
+    if is_encoded(headers) {
         return Err(NotStored::Encoded);
     }
     if body.len() > config.max_object_bytes {
@@ -92,6 +89,26 @@ pub fn storable(
         stale_while_revalidate: config.stale_while_revalidate,
         stale_if_error: config.stale_if_error,
     })
+}
+
+/// Whether an upstream answer is a 200 JSON object of the requested image
+/// (stored or not: transforms apply to it either way).
+pub fn is_requested_image(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    image_id: &str,
+) -> bool {
+    status == StatusCode::OK
+        && !is_encoded(headers)
+        && serde_json::from_slice::<Probe<'_>>(body).is_ok_and(|probe| probe.id == image_id)
+}
+
+/// Whether the body carries a content coding other than `identity`.
+fn is_encoded(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
 }
 
 /// The configured lifetime for an image status; `None` for statuses that

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -18,6 +18,7 @@ use crate::cache::flight::FlightGuard;
 use crate::cache::key::CacheKey;
 use crate::cache::{Fetched, FetchedKind, FlightKey, policy};
 use crate::error::ProxyError;
+use crate::transform::{self, Mode};
 use crate::upstream::headers::{REQUEST_ID, strip_hop_by_hop};
 
 /// Bodies up to this size are held for sharing among waiters even when
@@ -127,13 +128,15 @@ impl Fill {
     async fn decide(
         self,
         status: StatusCode,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
         received: Instant,
     ) -> FetchedKind {
         let image_id = self.key.image_id.clone();
         let cache = &self.settings.cache;
-        let freshness = match policy::storable(status, &headers, &body, image_id.as_str(), cache) {
+        let verdict = policy::storable(status, &headers, &body, image_id.as_str(), cache);
+        let body = self.reshape(status, &mut headers, body);
+        let freshness = match verdict {
             Ok(freshness) => freshness,
             Err(reason) => {
                 tracing::debug!(image = %image_id, %reason, "not stored");
@@ -155,6 +158,28 @@ impl Fill {
             tracing::debug!(image = %image_id, "not stored: a write overtook the fill");
         }
         FetchedKind::Entry { entry, stored }
+    }
+}
+
+impl Fill {
+    /// Applies the extension-field transform to the requested image's
+    /// body, stored or not: every 200 image representation the proxy
+    /// returns goes through it, once, here.
+    fn reshape(&self, status: StatusCode, headers: &mut HeaderMap, body: Bytes) -> Bytes {
+        let config = &self.settings.transform;
+        if config.mode == Mode::Passthrough
+            || !policy::is_requested_image(status, headers, &body, self.key.image_id.as_str())
+        {
+            return body;
+        }
+        match transform::transform_image_body(&body, config) {
+            Some(changed) => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(changed.len()));
+                headers.remove(header::ETAG);
+                changed
+            }
+            None => body,
+        }
     }
 }
 

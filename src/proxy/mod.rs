@@ -27,6 +27,7 @@ use crate::upstream::{SlotPermit, Upstream};
 mod control;
 mod fill;
 mod read;
+mod reshape;
 pub mod respond;
 
 pub use control::ReloadReport;
@@ -179,6 +180,10 @@ impl Proxy {
                 self.read_image(forward, body, id).await
             }
             Route::ImageRead(_) | Route::Other => self.forward(forward, body).await,
+            Route::ImageList => {
+                let answer = self.forward(forward, body).await?;
+                self.transform_list(answer).await
+            }
             Route::ImageWrite(ids) => {
                 *label = RouteLabel::ImageWrite;
                 self.write(forward, body, &ids).await
@@ -194,13 +199,17 @@ impl Proxy {
         body: ProxyBody,
         ids: &[ImageId],
     ) -> Result<Answer, ProxyError> {
+        let is_patch = forward.method == Method::PATCH;
         self.invalidate(ids).await;
         let answer = self.forward(forward, body).await;
         // Again once the upstream has answered (or failed: the write may
         // have happened all the same): a read that reached the upstream
         // before the write and stored the old body is dropped here.
         self.invalidate(ids).await;
-        answer
+        match answer {
+            Ok(answer) if is_patch => self.transform_patched(answer).await,
+            other => other,
+        }
     }
 
     /// Drops every identity's entries of these images.
