@@ -112,11 +112,12 @@ impl Admin {
     }
 
     fn readyz(&self) -> Response<ProxyBody> {
+        let redis = self.proxy.shared_tier();
         match self.proxy.readiness() {
-            Ok(()) => json_response(StatusCode::OK, &json!({"status": "ready"})),
+            Ok(()) => json_response(StatusCode::OK, &json!({"status": "ready", "redis": redis})),
             Err(reason) => json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &json!({"status": "not ready", "reason": reason}),
+                &json!({"status": "not ready", "reason": reason, "redis": redis}),
             ),
         }
     }

@@ -9,6 +9,7 @@
 //! - [`admin`]: metrics, health, readiness, stats and purges on their own port.
 //! - [`proxy`]: the request phases, in order.
 //! - [`cache`]: keys, entries, freshness, coalescing, invalidation.
+//! - [`fleet`]: the optional shared Redis tier across instances.
 //! - [`route`]: image read / image write / other, as pure functions.
 //! - [`upstream`]: the pooled upstream client, TLS, header rewriting.
 //! - [`body`]: the body type used in both directions.
@@ -28,6 +29,7 @@ pub mod body;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod fleet;
 pub mod metrics;
 pub mod proxy;
 pub mod route;

@@ -93,6 +93,8 @@ pub struct Snapshot {
     pub breaker_state: i64,
     /// Fills in flight.
     pub fills_in_flight: u64,
+    /// The Redis tier: `None` when off, else whether it answers.
+    pub l2_up: Option<bool>,
 }
 
 /// Every metric the proxy records.
@@ -106,6 +108,47 @@ pub struct Metrics {
     invalidations: Counter,
     reloads_ok: Counter,
     reloads_failed: Counter,
+    l2: L2Counters,
+}
+
+/// The fleet tier's counters (`imgcache_l2_*`).
+#[derive(Default)]
+struct L2Counters {
+    hits: Counter,
+    misses: Counter,
+    errors: Counter,
+    lock_waits: Counter,
+    invalidations_received: Counter,
+}
+
+impl L2Counters {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "l2_hits",
+            "Fills answered from the shared Redis tier",
+            self.hits.clone(),
+        );
+        registry.register(
+            "l2_misses",
+            "Fills the shared Redis tier could not answer",
+            self.misses.clone(),
+        );
+        registry.register(
+            "l2_errors",
+            "Redis calls that failed or timed out",
+            self.errors.clone(),
+        );
+        registry.register(
+            "l2_lock_waits",
+            "Polls while another instance filled the same key",
+            self.lock_waits.clone(),
+        );
+        registry.register(
+            "l2_invalidations_received",
+            "Invalidation messages received from the fleet",
+            self.invalidations_received.clone(),
+        );
+    }
 }
 
 impl Default for Metrics {
@@ -177,6 +220,8 @@ impl Metrics {
             "Config reloads (SIGHUP) by result",
             reloads,
         );
+        let l2 = L2Counters::default();
+        l2.register(&mut registry);
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
         registry.register("build", "Build information", build);
         Metrics {
@@ -188,7 +233,33 @@ impl Metrics {
             invalidations,
             reloads_ok,
             reloads_failed,
+            l2,
         }
+    }
+
+    /// A fill answered from Redis.
+    pub fn record_l2_hit(&self) {
+        self.l2.hits.inc();
+    }
+
+    /// A fill Redis could not answer.
+    pub fn record_l2_miss(&self) {
+        self.l2.misses.inc();
+    }
+
+    /// A Redis call that failed or timed out.
+    pub fn record_l2_error(&self) {
+        self.l2.errors.inc();
+    }
+
+    /// One poll while another instance filled.
+    pub fn record_l2_lock_wait(&self) {
+        self.l2.lock_waits.inc();
+    }
+
+    /// An invalidation message from the fleet.
+    pub fn record_l2_invalidation_received(&self) {
+        self.l2.invalidations_received.inc();
     }
 
     /// Counts one client response.
@@ -292,6 +363,13 @@ fn snapshot_registry(s: &Snapshot) -> Registry {
         "Cache fills in flight",
         gauge(s.fills_in_flight),
     );
+    if let Some(up) = s.l2_up {
+        registry.register(
+            "l2_up",
+            "Whether the shared Redis tier answers (1) or not (0)",
+            ConstGauge::new(i64::from(up)),
+        );
+    }
     registry.register(
         "circuit_breaker_state",
         "Circuit breaker for image reads: 0 closed, 1 half-open, 2 open",

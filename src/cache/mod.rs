@@ -63,7 +63,12 @@ impl Fetched {
 pub enum FetchedKind {
     /// A cacheable image: serve the entry. `stored` is false when a write
     /// overtook the fill, so it was served to its waiters but not kept.
-    Entry { entry: Arc<Entry>, stored: bool },
+    /// `shared` when it came from the fleet's Redis tier, not the upstream.
+    Entry {
+        entry: Arc<Entry>,
+        stored: bool,
+        shared: bool,
+    },
     /// A whole upstream response that was not stored: pass it on as is.
     Passed {
         status: StatusCode,

@@ -11,6 +11,12 @@ pub fn hit(ttl: i64) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("imgcache; hit"))
 }
 
+/// Not in this instance's memory but fresh in the fleet's shared tier.
+pub fn shared_hit(ttl: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("imgcache; hit; ttl={ttl}; detail=shared"))
+        .unwrap_or_else(|_| HeaderValue::from_static("imgcache; hit; detail=shared"))
+}
+
 /// Fetched for this request and stored.
 pub const MISS_STORED: HeaderValue = HeaderValue::from_static("imgcache; fwd=miss; stored");
 /// Fetched for another request in flight and stored; this one waited.

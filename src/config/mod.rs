@@ -65,6 +65,10 @@ pub const DEFAULT_STRIP_PREFIX: &str = "__";
 pub const DEFAULT_MAX_LIST_BYTES: u64 = 8 * 1024 * 1024;
 
 pub const DEFAULT_LOG_FILTER: &str = "info";
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+pub const DEFAULT_REDIS_LOCK_TTL: Duration = Duration::from_secs(3);
+pub const DEFAULT_REDIS_POLL_INTERVAL: Duration = Duration::from_millis(20);
+pub const DEFAULT_REDIS_KEY_PREFIX: &str = "imgcache:v1";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 
 /// The whole, validated configuration.
@@ -76,6 +80,8 @@ pub struct Config {
     pub transform: TransformConfig,
     pub log: LogConfig,
     pub admin: AdminConfig,
+    /// The shared second tier; `None` when `redis.url` is empty.
+    pub redis: Option<RedisConfig>,
 }
 
 /// `[server]`: the client-facing listener.
@@ -142,6 +148,48 @@ pub struct LogConfig {
     pub filter: String,
 }
 
+/// `[redis]`: the fleet's shared second tier.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://…` or `rediss://…` (TLS).
+    pub url: String,
+    /// Keys the names of stored entries (HMAC-SHA256) so they reveal
+    /// nothing testable about tokens; `None`: plain SHA-256.
+    pub key_secret: Option<String>,
+    /// Longest wait for any one Redis call before going on without it.
+    pub timeout: Duration,
+    /// How long a fill lock lives if its holder dies.
+    pub lock_ttl: Duration,
+    /// How often an instance waiting on another's fill looks for it.
+    pub poll_interval: Duration,
+    /// Prefix of every key, and of the invalidation channel's name.
+    pub key_prefix: String,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    /// The URL may hold a password and the key secret is a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match self.url.split_once('@') {
+            Some((scheme_and_auth, host)) => {
+                let scheme = scheme_and_auth.split("://").next().unwrap_or("redis");
+                format!("{scheme}://<redacted>@{host}")
+            }
+            None => self.url.clone(),
+        };
+        f.debug_struct("RedisConfig")
+            .field("url", &url)
+            .field(
+                "key_secret",
+                &self.key_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("timeout", &self.timeout)
+            .field("lock_ttl", &self.lock_ttl)
+            .field("poll_interval", &self.poll_interval)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
 /// `[admin]`: the operator's listener.
 #[derive(Clone)]
 pub struct AdminConfig {
@@ -170,6 +218,7 @@ impl Config {
             transform: transform(&mut r),
             log: log(&mut r),
             admin: admin(&mut r),
+            redis: redis(&mut r),
         };
         config.cross_check(&mut r);
         let problems = r.finish();
@@ -346,6 +395,26 @@ fn admin(r: &mut Reader<'_>) -> AdminConfig {
         listen: socket_addr(r, "admin", "listen", DEFAULT_ADMIN_LISTEN),
         token: (!token.is_empty()).then_some(token),
     }
+}
+
+fn redis(r: &mut Reader<'_>) -> Option<RedisConfig> {
+    let url = r.string("redis", "url", "").trim().to_owned();
+    let key_secret = r.string("redis", "key_secret", "").trim().to_owned();
+    let config = RedisConfig {
+        key_secret: (!key_secret.is_empty()).then_some(key_secret),
+        timeout: positive(r, "redis", "timeout", DEFAULT_REDIS_TIMEOUT),
+        lock_ttl: positive(r, "redis", "lock_ttl", DEFAULT_REDIS_LOCK_TTL),
+        poll_interval: positive(r, "redis", "poll_interval", DEFAULT_REDIS_POLL_INTERVAL),
+        key_prefix: r.string("redis", "key_prefix", DEFAULT_REDIS_KEY_PREFIX),
+        url,
+    };
+    if config.url.is_empty() {
+        return None;
+    }
+    if !(config.url.starts_with("redis://") || config.url.starts_with("rediss://")) {
+        r.problem("redis.url must start with redis:// or rediss://".to_owned());
+    }
+    Some(config)
 }
 
 fn socket_addr(r: &mut Reader<'_>, section: &str, key: &str, default: &str) -> SocketAddr {

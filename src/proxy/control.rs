@@ -44,17 +44,39 @@ impl Proxy {
                 State::Open { .. } => 2,
             },
             fills_in_flight: self.shared.cache.flights.len() as u64,
+            l2_up: self.shared.fleet.as_ref().map(|fleet| fleet.is_up()),
         }
     }
 
-    /// Drops every identity's entry of one image; returns how many.
+    /// Drops every identity's entry of one image, here and (with the
+    /// fleet tier) on every instance; returns how many were held here.
     pub async fn purge(&self, id: &str) -> usize {
-        self.shared.metrics.record_invalidation();
-        self.shared.cache.store.invalidate(&ImageId::new(id)).await
+        let id = ImageId::new(id);
+        let purged = self.drop_local(&id).await;
+        if let Some(fleet) = &self.shared.fleet {
+            fleet.invalidate(&id).await;
+        }
+        purged
     }
 
-    /// Drops every entry, and keeps fills in flight from storing theirs.
+    /// Drops every entry, here and (with the fleet tier) everywhere, and
+    /// keeps fills in flight from storing theirs.
     pub async fn purge_all(&self) -> usize {
+        let purged = self.drop_all_local().await;
+        if let Some(fleet) = &self.shared.fleet {
+            fleet.purge_all().await;
+        }
+        purged
+    }
+
+    /// Drops one image's local entries (all identities).
+    pub(super) async fn drop_local(&self, id: &ImageId) -> usize {
+        self.shared.metrics.record_invalidation();
+        self.shared.cache.store.invalidate(id).await
+    }
+
+    /// Drops the whole local cache under a new settings epoch.
+    pub(super) async fn drop_all_local(&self) -> usize {
         self.shared.metrics.record_invalidation();
         self.shared.settings.rcu(|s| Settings {
             epoch: s.epoch + 1,
@@ -69,6 +91,19 @@ impl Proxy {
         self.shared
             .draining
             .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The shared tier's state for `/readyz`: `None` when it is off.
+    /// Redis trouble does not make the proxy unready: it degrades to
+    /// local-only.
+    pub fn shared_tier(&self) -> Option<&'static str> {
+        self.shared.fleet.as_ref().map(|fleet| {
+            if fleet.is_up() {
+                "up"
+            } else {
+                "down: serving from the local cache and the upstream"
+            }
+        })
     }
 
     /// `Ok` when the proxy should get traffic; else why not.

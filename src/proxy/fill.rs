@@ -11,6 +11,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
+use super::fill_shared::FleetLookup;
 use super::{Forward, Settings, Shared};
 use crate::body::{IdleTimeout, ProxyBody};
 use crate::cache::entry::Entry;
@@ -40,13 +41,13 @@ const NOT_FORWARDED_ON_FILL: &[HeaderName] = &[
 
 /// One fill, ready to run.
 pub(super) struct Fill {
-    shared: Arc<Shared>,
-    key: CacheKey,
-    settings: Arc<Settings>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) key: CacheKey,
+    pub(super) settings: Arc<Settings>,
     /// The image's generation when the fill began, and the settings epoch
     /// it works under: a write or purge after this point makes the result
     /// unstorable.
-    stamp: (u64, u64),
+    pub(super) stamp: (u64, u64),
 }
 
 impl Fill {
@@ -86,14 +87,33 @@ impl Fill {
         request: Request<ProxyBody>,
         guard: FlightGuard<FlightKey, Arc<Fetched>>,
     ) {
-        let fetched = self.fetch(request).await;
-        guard.finish(Arc::new(fetched));
+        let deadline = self.shared.upstream.deadline();
+        let mut shared_fill = None;
+        if let Some(fleet) = self.shared.fleet.clone() {
+            match self.consult_fleet(fleet, deadline).await {
+                FleetLookup::Hit(fetched) => return guard.finish(Arc::new(fetched)),
+                FleetLookup::Fetch(state) => shared_fill = state,
+            }
+        }
+        let fetched = Arc::new(self.fetch(request, deadline).await);
+        guard.finish(fetched.clone());
+        // The local waiters have their answer; now share it with the fleet.
+        if let Some(state) = shared_fill {
+            let stored = match &fetched.kind {
+                FetchedKind::Entry {
+                    entry,
+                    stored: true,
+                    ..
+                } => Some(entry.as_ref()),
+                _ => None,
+            };
+            state.complete(&self.key.image_id, stored).await;
+        }
     }
 
     /// The whole exchange, headers and body, within one response timeout.
-    async fn fetch(self, request: Request<ProxyBody>) -> Fetched {
+    async fn fetch(&self, request: Request<ProxyBody>, deadline: tokio::time::Instant) -> Fetched {
         let upstream = &self.shared.upstream;
-        let deadline = upstream.deadline();
         let response = match upstream.send_by(request, deadline).await {
             Ok(response) => response,
             Err(err) => return Fetched::failed(err),
@@ -126,7 +146,7 @@ impl Fill {
 
     /// Stores a storable image; anything else is passed on as received.
     async fn decide(
-        self,
+        &self,
         status: StatusCode,
         mut headers: HeaderMap,
         body: Bytes,
@@ -153,11 +173,15 @@ impl Fill {
         ));
         let epoch = self.shared.settings.load().epoch;
         let store = &self.shared.cache.store;
-        let stored = store.insert(self.key, entry.clone(), epoch).await;
+        let stored = store.insert(self.key.clone(), entry.clone(), epoch).await;
         if !stored {
             tracing::debug!(image = %image_id, "not stored: a write overtook the fill");
         }
-        FetchedKind::Entry { entry, stored }
+        FetchedKind::Entry {
+            entry,
+            stored,
+            shared: false,
+        }
     }
 }
 

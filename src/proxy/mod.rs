@@ -19,6 +19,7 @@ use crate::cache::Cache;
 use crate::cache::status::CACHE_STATUS;
 use crate::config::{CacheConfig, Config, TransformConfig};
 use crate::error::ProxyError;
+use crate::fleet::Fleet;
 use crate::metrics::{Metrics, RouteLabel};
 use crate::route::{self, ImageId, Route};
 use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
@@ -26,6 +27,8 @@ use crate::upstream::{SlotPermit, Upstream};
 
 mod control;
 mod fill;
+mod fill_shared;
+mod fleet_events;
 mod read;
 mod reshape;
 pub mod respond;
@@ -57,6 +60,8 @@ pub struct Proxy {
 
 struct Shared {
     metrics: Arc<Metrics>,
+    /// The shared Redis tier, when `[redis] url` is set.
+    fleet: Option<Arc<Fleet>>,
     upstream: Upstream,
     cache: Cache,
     settings: ArcSwap<Settings>,
@@ -96,8 +101,13 @@ impl Proxy {
     /// Builds the proxy's upstream client and state from a config.
     pub fn new(config: &Config) -> Result<Proxy, String> {
         let metrics = Arc::new(Metrics::new());
+        let fleet = match &config.redis {
+            Some(redis) => Some(Arc::new(Fleet::new(redis, metrics.clone())?)),
+            None => None,
+        };
         let shared = Shared {
             upstream: Upstream::new(&config.upstream, metrics.clone())?,
+            fleet,
             metrics,
             cache: Cache::new(config.cache.max_bytes),
             settings: ArcSwap::from_pointee(Settings::of(config, 0)),
@@ -106,9 +116,11 @@ impl Proxy {
             path_prefix: config.server.path_prefix.clone(),
             max_header_bytes: config.server.max_header_bytes,
         };
-        Ok(Proxy {
+        let proxy = Proxy {
             shared: Arc::new(shared),
-        })
+        };
+        proxy.follow_fleet()?;
+        Ok(proxy)
     }
 
     /// The cache (for stats, purges and tests).
@@ -215,8 +227,10 @@ impl Proxy {
     /// Drops every identity's entries of these images.
     async fn invalidate(&self, ids: &[ImageId]) {
         for id in ids {
-            self.shared.metrics.record_invalidation();
-            let dropped = self.shared.cache.store.invalidate(id).await;
+            let dropped = self.drop_local(id).await;
+            if let Some(fleet) = &self.shared.fleet {
+                fleet.invalidate(id).await;
+            }
             tracing::debug!(image = %id, dropped, "invalidated");
         }
     }

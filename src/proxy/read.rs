@@ -169,7 +169,12 @@ impl Proxy {
         let follower_id = (!led).then(|| respond::request_id_for(request));
         let upstream_status = Some(fetched.upstream_status);
         match &fetched.kind {
-            FetchedKind::Entry { entry, stored } => {
+            FetchedKind::Entry {
+                entry,
+                shared: true,
+                ..
+            } if led => Ok(respond::shared_hit(entry, Instant::now(), request)),
+            FetchedKind::Entry { entry, stored, .. } => {
                 let cache_status = match (stored, led) {
                     (true, true) => status::MISS_STORED,
                     (true, false) => status::MISS_COLLAPSED,

@@ -27,6 +27,20 @@ pub fn hit(entry: &Entry, now: Instant, request: &HeaderMap) -> Answer {
     )
 }
 
+/// A fresh entry another instance fetched, found in the fleet's Redis.
+pub fn shared_hit(entry: &Entry, now: Instant, request: &HeaderMap) -> Answer {
+    let age = entry.age(now);
+    let cache_status = status::shared_hit(entry.freshness.ttl_seconds(age));
+    from_entry(
+        entry,
+        cache_status,
+        Some(age),
+        request,
+        request_id_for(request),
+        None,
+    )
+}
+
 /// A stale entry served because the refresh failed with `upstream_status`.
 pub fn stale(entry: &Entry, now: Instant, upstream_status: u16, request: &HeaderMap) -> Answer {
     let age = entry.age(now);

@@ -4,6 +4,7 @@
 
 pub mod gated;
 pub mod raw;
+pub mod redis;
 
 use std::net::SocketAddr;
 use std::time::Duration;

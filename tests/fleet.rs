@@ -1,0 +1,375 @@
+//! The shared Redis tier with a real redis-server and two or three
+//! instances on loopback: shared fills, cross-instance coalescing and
+//! invalidation, Redis failures, identity isolation.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::redis::{RedisServer, available};
+use common::*;
+use http::Method;
+use imgcache::config::RedisConfig;
+
+/// The Redis a test uses: the one `.ci/run` started
+/// (`IMGCACHE_TEST_REDIS_URL`), under a key prefix of the test's own, or
+/// one the test starts itself.
+struct TestRedis {
+    url: String,
+    prefix: String,
+    _own: Option<RedisServer>,
+}
+
+impl TestRedis {
+    async fn new() -> TestRedis {
+        let prefix = format!("imgcache:test:{}", uuid::Uuid::new_v4().simple());
+        if let Ok(url) = std::env::var("IMGCACHE_TEST_REDIS_URL") {
+            return TestRedis {
+                url,
+                prefix,
+                _own: None,
+            };
+        }
+        let server = RedisServer::start().await;
+        TestRedis {
+            url: server.url(),
+            prefix,
+            _own: Some(server),
+        }
+    }
+
+    fn owned(server: &RedisServer) -> TestRedis {
+        TestRedis {
+            url: server.url(),
+            prefix: "imgcache:test".into(),
+            _own: None,
+        }
+    }
+
+    /// redis-cli against it.
+    fn cli(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("redis-cli")
+            .args(["-u", &self.url])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+fn redis_config(redis: &TestRedis) -> RedisConfig {
+    RedisConfig {
+        url: redis.url.clone(),
+        key_secret: Some("fleet-secret".into()),
+        timeout: Duration::from_millis(200),
+        lock_ttl: Duration::from_secs(3),
+        poll_interval: Duration::from_millis(10),
+        key_prefix: redis.prefix.clone(),
+    }
+}
+
+async fn fleet_of(n: usize, upstream: &str, redis: &TestRedis) -> Vec<Arc<ProxyHandle>> {
+    let mut instances = Vec::new();
+    for _ in 0..n {
+        let mut config = config_for(upstream);
+        config.redis = Some(redis_config(redis));
+        instances.push(Arc::new(start_proxy_with(config).await));
+    }
+    instances
+}
+
+fn image_path(id: &str) -> String {
+    format!("/v2/images/{id}")
+}
+
+/// Waits (bounded) until `check` holds: for effects that travel through
+/// Redis pub/sub to another instance.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+/// A fill on instance 1 is a hit on instance 2: the upstream is asked once.
+#[tokio::test]
+async fn a_fill_on_one_instance_is_a_hit_on_another() {
+    if !available() {
+        return;
+    }
+    let redis = TestRedis::new().await;
+    let sample = start_sample().await;
+    let fleet = fleet_of(2, &sample.url(), &redis).await;
+    let first = get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
+    assert_eq!(first.header("cache-status"), "imgcache; fwd=miss; stored");
+    let second = get_image(&fleet[1], EXAMPLE_IMAGE_ID).await;
+    assert!(
+        second.header("cache-status").ends_with("; detail=shared"),
+        "{}",
+        second.header("cache-status")
+    );
+    assert_eq!(second.body, first.body);
+    let third = get_image(&fleet[1], EXAMPLE_IMAGE_ID).await;
+    assert!(
+        third
+            .header("cache-status")
+            .starts_with("imgcache; hit; ttl=")
+    );
+    assert!(
+        !third.header("cache-status").contains("shared"),
+        "now in instance 2's memory"
+    );
+    assert_eq!(
+        sample
+            .control
+            .requests("GET", &image_path(EXAMPLE_IMAGE_ID)),
+        1
+    );
+}
+
+/// 100 concurrent cold requests spread over 3 instances: one upstream
+/// request.
+#[tokio::test]
+async fn a_cold_herd_over_three_instances_asks_once() {
+    if !available() {
+        return;
+    }
+    let redis = TestRedis::new().await;
+    let sample = start_sample().await;
+    sample.control.set_latency(Duration::from_millis(200));
+    let fleet = fleet_of(3, &sample.url(), &redis).await;
+    let mut tasks = Vec::new();
+    for n in 0..100 {
+        let instance = fleet[n % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            get_image(&instance, EXAMPLE_IMAGE_ID).await
+        }));
+    }
+    let mut bodies = Vec::new();
+    for task in tasks {
+        let reply = task.await.expect("task");
+        assert_eq!(reply.status, 200);
+        bodies.push(reply.body);
+    }
+    assert!(bodies.iter().all(|b| *b == bodies[0]));
+    assert_eq!(
+        sample
+            .control
+            .requests("GET", &image_path(EXAMPLE_IMAGE_ID)),
+        1
+    );
+}
+
+/// A PATCH through instance 1: the next GET on instance 2 sees the new
+/// body (its local entry was dropped by the fleet message, Redis's too).
+#[tokio::test]
+async fn a_write_on_one_instance_reaches_the_others() {
+    if !available() {
+        return;
+    }
+    let redis = TestRedis::new().await;
+    let sample = start_sample().await;
+    let fleet = fleet_of(2, &sample.url(), &redis).await;
+    for instance in &fleet {
+        get_image(instance, EXAMPLE_IMAGE_ID).await;
+        assert!(
+            get_image(instance, EXAMPLE_IMAGE_ID)
+                .await
+                .header("cache-status")
+                .contains("hit")
+        );
+    }
+    for round in 0..10 {
+        let value = format!("round {round}");
+        let patch =
+            format!(r#"[{{"op": "replace", "path": "/__os_version", "value": "{value}"}}]"#);
+        let headers = [
+            ("x-auth-token", TOKEN_ADMIN),
+            (
+                "content-type",
+                "application/openstack-images-v2.1-json-patch",
+            ),
+        ];
+        let url = fleet[0].url(&image_path(EXAMPLE_IMAGE_ID));
+        assert_eq!(
+            send(Method::PATCH, &url, &headers, patch.as_bytes())
+                .await
+                .status,
+            200
+        );
+        let other = fleet[1].clone();
+        eventually("instance 2 sees the new body", || {
+            let (other, value) = (other.clone(), value.clone());
+            async move {
+                get_image(&other, EXAMPLE_IMAGE_ID).await.json()["__os_version"] == value.as_str()
+            }
+        })
+        .await;
+    }
+}
+
+/// A purge on one instance empties every instance and Redis.
+#[tokio::test]
+async fn a_purge_on_one_instance_empties_all() {
+    if !available() {
+        return;
+    }
+    let redis = TestRedis::new().await;
+    let sample = start_sample().await;
+    let fleet = fleet_of(3, &sample.url(), &redis).await;
+    for instance in &fleet {
+        get_image(instance, EXAMPLE_IMAGE_ID).await;
+        get_image(instance, PRIVATE_IMAGE_ID).await;
+    }
+    let admin = start_admin(&fleet[0], None).await;
+    let purge = send(Method::DELETE, &format!("{admin}/cache"), &[], b"").await;
+    assert_eq!(purge.status, 200);
+    for instance in &fleet {
+        let instance = instance.clone();
+        eventually("every local cache is empty", || {
+            let instance = instance.clone();
+            async move { instance.proxy.cache().store.entry_count() == 0 }
+        })
+        .await;
+    }
+    let before = sample.control.total_requests();
+    let after = get_image(&fleet[2], EXAMPLE_IMAGE_ID).await;
+    assert_eq!(
+        after.header("cache-status"),
+        "imgcache; fwd=miss; stored",
+        "Redis no longer has it"
+    );
+    assert_eq!(sample.control.total_requests(), before + 1);
+}
+
+/// Redis killed mid-run: every instance keeps answering correctly from
+/// its own cache and the upstream; when Redis returns, each picks it up
+/// again and drops its local cache once (it may have missed messages).
+#[tokio::test]
+async fn redis_failure_degrades_to_local_and_recovers() {
+    if !available() {
+        return;
+    }
+    // This one kills its Redis: always its own server.
+    let mut redis = RedisServer::start().await;
+    let sample = start_sample().await;
+    let fleet = fleet_of(2, &sample.url(), &TestRedis::owned(&redis)).await;
+    get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
+    redis.kill();
+    for instance in &fleet {
+        for id in [EXAMPLE_IMAGE_ID, PRIVATE_IMAGE_ID] {
+            let reply = get_image(instance, id).await;
+            assert_eq!(reply.status, 200);
+            assert_eq!(reply.json()["id"], id);
+        }
+    }
+    let admin = start_admin(&fleet[1], None).await;
+    let ready = get(&format!("{admin}/readyz"), &[]).await;
+    assert_eq!(
+        ready.status, 200,
+        "Redis trouble does not make the proxy unready"
+    );
+    assert!(
+        ready.json()["redis"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("down")
+    );
+    assert!(
+        get_image(&fleet[0], PRIVATE_IMAGE_ID)
+            .await
+            .header("cache-status")
+            .contains("hit"),
+        "L1 still works"
+    );
+
+    redis.restart().await;
+    for instance in &fleet {
+        let instance = instance.clone();
+        eventually("the local cache is dropped on resubscribe", || {
+            let instance = instance.clone();
+            async move { instance.proxy.cache().store.entry_count() == 0 }
+        })
+        .await;
+    }
+    get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
+    let shared = fleet[1].clone();
+    eventually("instance 2 uses Redis again", || {
+        let shared = shared.clone();
+        async move {
+            let reply = get_image(&shared, EXAMPLE_IMAGE_ID).await;
+            let status = reply.header("cache-status").to_owned();
+            shared.proxy.cache().store.invalidate_all().await;
+            status.ends_with("detail=shared")
+        }
+    })
+    .await;
+}
+
+/// Identity isolation holds across instances exactly as within one, and
+/// nothing in Redis reveals a token or an image id.
+#[tokio::test]
+async fn identity_isolation_across_instances() {
+    if !available() {
+        return;
+    }
+    let redis = TestRedis::new().await;
+    let sample = start_sample().await;
+    let fleet = fleet_of(2, &sample.url(), &redis).await;
+    let url = |n: usize| fleet[n].url(&image_path(PRIVATE_IMAGE_ID));
+    let a = get(&url(0), &[("x-auth-token", TOKEN_A)]).await;
+    assert_eq!(a.status, 200);
+    let b = get(&url(1), &[("x-auth-token", TOKEN_B)]).await;
+    assert_eq!(b.status, 404);
+    assert_eq!(get(&url(1), &[]).await.status, 401);
+    let roles = get(&url(1), &[("x-auth-token", TOKEN_A), ("x-roles", "admin")]).await;
+    assert!(
+        !roles.header("cache-status").contains("shared"),
+        "another identity"
+    );
+    let same = get(&url(1), &[("x-auth-token", TOKEN_A)]).await;
+    assert!(same.header("cache-status").ends_with("detail=shared"));
+    let pattern = format!("{}:*", redis.prefix);
+    let keys = redis.cli(&["--scan", "--pattern", &pattern]);
+    assert!(!keys.is_empty());
+    for secret in ["alice", "project-a", PRIVATE_IMAGE_ID] {
+        assert!(!keys.contains(secret), "{secret} in {keys}");
+    }
+}
+
+/// Garbage in Redis is a miss, never an error or a wrong body.
+#[tokio::test]
+async fn garbage_in_redis_is_ignored() {
+    if !available() {
+        return;
+    }
+    let redis = TestRedis::new().await;
+    let sample = start_sample().await;
+    let fleet = fleet_of(2, &sample.url(), &redis).await;
+    get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
+    // The fill shares its entry after answering: wait until it is there.
+    let mut keys = String::new();
+    for _ in 0..300 {
+        keys = redis.cli(&["--scan", "--pattern", &format!("{}:img:*", redis.prefix)]);
+        if !keys.trim().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let key = keys.lines().next().expect("the image's hash").to_owned();
+    let fields = redis.cli(&["HKEYS", &key]);
+    let field = fields.lines().next().expect("a field").to_owned();
+    redis.cli(&["HSET", &key, &field, "not an entry"]);
+    let reply = get_image(&fleet[1], EXAMPLE_IMAGE_ID).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["id"], EXAMPLE_IMAGE_ID);
+    assert_eq!(reply.header("cache-status"), "imgcache; fwd=miss; stored");
+}
