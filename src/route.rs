@@ -63,17 +63,39 @@ pub fn strip_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// Classifies a request whose path has had the listen prefix removed.
 pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Route {
-    let Some(segments) = decode_segments(path) else {
+    if method == Method::HEAD {
         return Route::Other;
-    };
-    if method == Method::GET || method == Method::HEAD {
-        return match (method, query) {
-            (&Method::GET, None) => image_read(&segments),
-            (&Method::GET, Some(_)) => image_list(&segments),
-            _ => Route::Other,
+    }
+    if method == Method::GET {
+        // Reads and lists have at most three segments: decode those
+        // without collecting anything (this runs on every cache hit).
+        let mut segments: [Cow<'_, str>; 3] = Default::default();
+        let Some(count) = decode_short(path, &mut segments) else {
+            return Route::Other;
+        };
+        let segments = &segments[..count];
+        return match query {
+            None => image_read(segments),
+            Some(_) => image_list(segments),
         };
     }
-    image_write(&segments)
+    match decode_segments(path) {
+        Some(segments) => image_write(&segments),
+        None => Route::Other,
+    }
+}
+
+/// Decodes up to `out.len()` segments into `out`; `None` when there are
+/// more, or the path is not absolute UTF-8.
+fn decode_short<'a>(path: &'a str, out: &mut [Cow<'a, str>]) -> Option<usize> {
+    let rest = path.strip_prefix('/')?;
+    let mut count = 0;
+    for segment in rest.split('/') {
+        let slot = out.get_mut(count)?;
+        *slot = percent_decode_str(segment).decode_utf8().ok()?;
+        count += 1;
+    }
+    Some(count)
 }
 
 /// Splits a path into percent-decoded segments; `None` if it is not an

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
 use super::freshness::{Freshness, Staleness};
@@ -58,10 +58,14 @@ impl Entry {
         initial_age: Duration,
     ) -> Entry {
         let etag = strong_etag(&body);
+        // Bodies and header values read off a connection are slices of
+        // its read buffer (8 KiB or more): kept as they are, each entry
+        // would pin a whole buffer. Stored copies are exact-size.
+        let body = Bytes::copy_from_slice(&body);
         let mut headers = HeaderMap::with_capacity(upstream_headers.len() + 2);
         for (name, value) in upstream_headers {
             if !PER_RESPONSE_HEADERS.contains(&name.as_str()) {
-                headers.append(name.clone(), value.clone());
+                headers.append(own_name(name), own_value(value));
             }
         }
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -103,6 +107,16 @@ impl Entry {
             .sum();
         self.body.len() + headers + ENTRY_OVERHEAD
     }
+}
+
+fn own_name(name: &HeaderName) -> HeaderName {
+    HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone())
+}
+
+fn own_value(value: &HeaderValue) -> HeaderValue {
+    let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+    copy.set_sensitive(value.is_sensitive());
+    copy
 }
 
 /// `"<32 hex digits>"`: the first 128 bits of SHA-256 over the body.

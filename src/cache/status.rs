@@ -1,14 +1,47 @@
 //! `Cache-Status` values (RFC 9211), spelled exactly as DESIGN.md shows.
 
+use std::sync::OnceLock;
+
 use http::HeaderValue;
 
 /// The header name.
 pub const CACHE_STATUS: &str = "cache-status";
 
-/// Served from the cache while fresh; `ttl` is the freshness left.
+/// Hits and ages up to this many seconds use prebuilt header values:
+/// the hit path then allocates nothing for them.
+const TABLE_SECONDS: usize = 3600;
+
+/// A header value for a small number of seconds, from a table built once
+/// (its strings live for the whole process; clones cost nothing).
+fn from_table(
+    table: &OnceLock<Box<[HeaderValue]>>,
+    n: i64,
+    text: fn(i64) -> String,
+) -> HeaderValue {
+    let table = table.get_or_init(|| {
+        (0..=TABLE_SECONDS as i64)
+            .map(|i| HeaderValue::from_static(Box::leak(text(i).into_boxed_str())))
+            .collect()
+    });
+    match usize::try_from(n).ok().and_then(|i| table.get(i)) {
+        Some(value) => value.clone(),
+        None => HeaderValue::from_str(&text(n)).unwrap_or_else(|_| HeaderValue::from_static("0")),
+    }
+}
+
+/// Served from the cache while fresh; `ttl` is the freshness left
+/// (negative once stale).
 pub fn hit(ttl: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("imgcache; hit; ttl={ttl}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("imgcache; hit"))
+    static TABLE: OnceLock<Box<[HeaderValue]>> = OnceLock::new();
+    from_table(&TABLE, ttl, |n| format!("imgcache; hit; ttl={n}"))
+}
+
+/// An `Age` value.
+pub fn age(seconds: u64) -> HeaderValue {
+    static TABLE: OnceLock<Box<[HeaderValue]>> = OnceLock::new();
+    from_table(&TABLE, i64::try_from(seconds).unwrap_or(i64::MAX), |n| {
+        n.to_string()
+    })
 }
 
 /// Not in this instance's memory but fresh in the fleet's shared tier.
@@ -28,6 +61,22 @@ pub const URI_MISS_COLLAPSED: HeaderValue =
     HeaderValue::from_static("imgcache; fwd=uri-miss; collapsed");
 /// The request asked not to use the cache.
 pub const BYPASS: HeaderValue = HeaderValue::from_static("imgcache; fwd=bypass");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Table and non-table values read the same.
+    #[test]
+    fn values() {
+        assert_eq!(hit(241), "imgcache; hit; ttl=241");
+        assert_eq!(hit(-3), "imgcache; hit; ttl=-3");
+        assert_eq!(hit(86_400), "imgcache; hit; ttl=86400");
+        assert_eq!(age(0), "0");
+        assert_eq!(age(7200), "7200");
+        assert_eq!(stale(503), "imgcache; fwd=stale; fwd-status=503");
+    }
+}
 
 /// A stale copy served because the refresh failed with `upstream_status`
 /// (or the proxy's own 502/504 when the upstream never answered).

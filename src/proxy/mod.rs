@@ -139,8 +139,14 @@ impl Proxy {
         request: Request<Incoming>,
         client: SocketAddr,
     ) -> Result<Response<ProxyBody>, Infallible> {
-        let started = Instant::now();
-        let mut log = AccessLog::new(request.method().clone(), request.uri().clone(), started);
+        // With access logging filtered out, not even the record is made.
+        let log = tracing::enabled!(target: "imgcache::access", tracing::Level::INFO).then(|| {
+            AccessLog::new(
+                request.method().clone(),
+                request.uri().clone(),
+                Instant::now(),
+            )
+        });
         let mut route = RouteLabel::Other;
         let answer = match self.route(request, client, &mut route).await {
             Ok(answer) => answer,
@@ -152,6 +158,9 @@ impl Proxy {
         self.shared
             .metrics
             .record_request(route, cache_status.map(|v| v.as_bytes()), status);
+        let Some(mut log) = log else {
+            return Ok(response);
+        };
         log.respond(status, cache_status, answer.upstream_status);
         Ok(response.map(|body| body.with_log(log)))
     }

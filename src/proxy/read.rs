@@ -52,7 +52,8 @@ impl Proxy {
         // The identity is judged on what the upstream will see: headers
         // named in `Connection` are not forwarded, so they must not count.
         strip_hop_by_hop(&mut forward.headers);
-        let settings = self.shared.settings.load_full();
+        // A guard, not an Arc clone: no shared refcount on the hit path.
+        let settings = self.shared.settings.load();
         let identity = Identity::of(&forward.headers, &settings.cache.identity_headers);
         let key = CacheKey { image_id, identity };
         let now = Instant::now();
@@ -61,6 +62,7 @@ impl Proxy {
             Some(entry) => match entry.staleness(now) {
                 Staleness::Fresh { .. } => return Ok(respond::hit(&entry, now, &forward.headers)),
                 Staleness::Revalidate => {
+                    let settings = arc_swap::Guard::into_inner(settings);
                     self.refresh_in_background(&forward, key, settings);
                     // A stale hit: RFC 9211 says so with a negative ttl.
                     return Ok(respond::hit(&entry, now, &forward.headers));
@@ -80,6 +82,7 @@ impl Proxy {
                 }),
             };
         }
+        let settings = arc_swap::Guard::into_inner(settings);
         self.fill_and_wait(forward, key, settings, cached).await
     }
 

@@ -76,7 +76,7 @@ pub fn from_entry(
     headers.insert(CACHE_STATUS, cache_status);
     headers.insert(REQUEST_ID.clone(), request_id);
     if let Some(age) = age {
-        headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
+        headers.insert(header::AGE, status::age(age.as_secs()));
     }
     Answer {
         response,
@@ -132,12 +132,10 @@ pub fn request_id_for(request: &HeaderMap) -> HeaderValue {
 }
 
 fn fresh_request_id() -> HeaderValue {
-    let mut text = String::with_capacity(40);
-    text.push_str("req-");
-    text.push_str(
-        uuid::Uuid::new_v4()
-            .hyphenated()
-            .encode_lower(&mut uuid::Uuid::encode_buffer()),
-    );
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("req-unknown"))
+    let mut text = [0u8; 40];
+    text[..4].copy_from_slice(b"req-");
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut text[4..]);
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("req-unknown"))
 }

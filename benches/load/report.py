@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Turns the raw results of run.sh into one table, a markdown report and an
+SVG chart (stdlib only).
+
+    report.py OUT_DIR
+
+Reads OUT_DIR/meta.json, runs.jsonl (one line per wrk run), and if present
+cold.jsonl, file.jsonl, rss100k.json, warnings.txt. Writes OUT_DIR/results.md
+and OUT_DIR/chart.svg and prints the markdown to stdout.
+
+Every figure of a proxy is the median over the rounds; ratios are the
+median of the per-round ratios (each round's runs are back to back, so a
+per-round ratio cancels much of a noisy machine's drift).
+"""
+import json
+import os
+import statistics
+import sys
+from html import escape
+
+ORDER = ["imgcache", "nginx", "varnish", "haproxy", "ceiling"]
+PEERS = ["nginx", "varnish", "haproxy"]
+COLORS = {"imgcache": "#d62728", "nginx": "#2ca02c", "varnish": "#1f77b4",
+          "haproxy": "#9467bd", "ceiling": "#7f7f7f", "direct": "#7f7f7f"}
+WORKLOAD_TITLES = {
+    "uniform": "uniform over 1,000 hot ids",
+    "zipf": "Zipf(s=1) over 10,000 ids",
+}
+
+
+def load_jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "-"
+    return f"{v:,.{digits}f}"
+
+
+def summarize(runs):
+    """{workload: {proxy: summary}} from the per-run records."""
+    out = {}
+    workloads = sorted({r["workload"] for r in runs}, key=lambda w: list(WORKLOAD_TITLES).index(w) if w in WORKLOAD_TITLES else 9)
+    for w in workloads:
+        by_round = {}
+        for r in runs:
+            if r["workload"] == w:
+                by_round.setdefault(r["round"], {})[r["proxy"]] = r
+        proxies = [p for p in ORDER if any(p in rr for rr in by_round.values())]
+        table = {}
+        for p in proxies:
+            mine = [rr[p] for rr in by_round.values() if p in rr]
+
+            def ratios(ref):
+                return [rr[p]["rps"] / rr[ref]["rps"] for rr in by_round.values()
+                        if p in rr and ref in rr and rr[ref]["rps"]]
+
+            def ratio_best_peer():
+                vals = []
+                for rr in by_round.values():
+                    peers = [rr[q]["rps"] for q in PEERS if q in rr and q != p]
+                    if p in rr and peers:
+                        vals.append(rr[p]["rps"] / max(peers))
+                return vals
+
+            table[p] = {
+                "rounds": len(mine),
+                "rps": med([r["rps"] for r in mine]),
+                "rps_min": min(r["rps"] for r in mine),
+                "rps_max": max(r["rps"] for r in mine),
+                "p50_ms": med([r["p50_us"] / 1000 for r in mine]),
+                "p99_ms": med([r["p99_us"] / 1000 for r in mine]),
+                "p999_ms": med([r["p999_us"] / 1000 for r in mine]),
+                "errors": sum(r["errors"] for r in mine),
+                "requests": sum(r["requests"] for r in mine),
+                "upstream_max": max((r["upstream"] for r in mine if r.get("upstream") is not None), default=None),
+                "cpu_us": med([r.get("cpu_us_per_req") for r in mine]),
+                "rss_mib": med([r["rss_kb"] / 1024 for r in mine]),
+                "pss_mib": med([r["pss_kb"] / 1024 for r in mine]),
+                "x_nginx": med(ratios("nginx")),
+                "x_ceiling": med(ratios("ceiling")),
+                "x_best_peer": med(ratio_best_peer()),
+            }
+        out[w] = table
+    return out
+
+
+def load_table(w, table):
+    lines = [
+        f"### Cache hits — {WORKLOAD_TITLES.get(w, w)}",
+        "",
+        "| proxy | req/s | req/s min–max | p50 ms | p99 ms | p99.9 ms | errors | upstream req (max/run) | RSS MiB | PSS MiB | CPU µs/req | × nginx | × ceiling |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p, s in table.items():
+        upstream = "-" if p == "ceiling" else fmt(s["upstream_max"])
+        lines.append(
+            f"| {p} | {fmt(s['rps'])} | {fmt(s['rps_min'])}–{fmt(s['rps_max'])} | "
+            f"{fmt(s['p50_ms'], 2)} | {fmt(s['p99_ms'], 2)} | {fmt(s['p999_ms'], 2)} | "
+            f"{s['errors']} | {upstream} | {fmt(s['rss_mib'], 1)} | {fmt(s['pss_mib'], 1)} | {fmt(s['cpu_us'], 1)} | "
+            f"{fmt(s['x_nginx'], 2)} | {fmt(s['x_ceiling'], 2)} |"
+        )
+    return lines
+
+
+def targets(w, table):
+    """imgcache's targets on this workload, as PASS/FAIL lines."""
+    me = table.get("imgcache")
+    if not me:
+        return []
+    out = [f"Targets, {w}:"]
+
+    def line(ok, text):
+        out.append(f"- {'PASS' if ok else 'FAIL'} {text}")
+
+    if me["x_ceiling"] is not None:
+        line(me["x_ceiling"] >= 0.85, f"req/s ≥ 0.85 × ceiling: {me['x_ceiling']:.2f}")
+    if me["x_best_peer"] is not None:
+        line(me["x_best_peer"] >= 1.15, f"req/s ≥ 1.15 × fastest peer: {me['x_best_peer']:.2f}")
+    if me["x_nginx"] is not None:
+        line(me["x_nginx"] >= 1.7, f"req/s ≥ 1.7 × nginx: {me['x_nginx']:.2f}")
+    nginx, ceiling = table.get("nginx"), table.get("ceiling")
+    if nginx and ceiling and nginx["x_ceiling"] and nginx["x_ceiling"] * 1.7 > 1:
+        out.append(f"- note: nginx reached {nginx['x_ceiling']:.2f} × the ceiling here, so 1.7 × nginx "
+                   f"would be {nginx['x_ceiling'] * 1.7:.2f} × the ceiling: above what this machine served")
+    peers = {p: table[p]["p99_ms"] for p in PEERS if p in table}
+    if peers:
+        worst = min(peers.values())
+        line(me["p99_ms"] <= worst,
+             f"p99 ≤ every peer's: {me['p99_ms']:.2f} ms vs "
+             + ", ".join(f"{p} {v:.2f}" for p, v in peers.items()))
+    return out
+
+
+def cold_table(cold):
+    if not cold:
+        return []
+    lines = [
+        "### Cold herd — 200 concurrent requests for one uncached image, upstream latency 200 ms",
+        "",
+        "| proxy | upstream requests | last waiter ms | median ms | min ms | send spread ms | 2xx of 200 | reps |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in ORDER:
+        mine = [c for c in cold if c["proxy"] == p]
+        if not mine:
+            continue
+        lines.append(
+            f"| {p} | {fmt(med([c['upstream'] for c in mine]))} | {fmt(med([c['last_ms'] for c in mine]), 0)} | "
+            f"{fmt(med([c['median_ms'] for c in mine]), 0)} | {fmt(med([c['min_ms'] for c in mine]), 0)} | "
+            f"{fmt(med([c['send_spread_ms'] for c in mine]), 0)} | "
+            f"{min(c['ok'] for c in mine)} | {len(mine)} |"
+        )
+    return lines
+
+
+def file_table(files):
+    if not files:
+        return []
+    size = files[0].get("bytes", 0)
+    lines = [
+        f"### Pass-through — one {size / (1 << 30):.0f} GiB download (`GET /v2/images/{{id}}/file`)",
+        "",
+        "| via | MiB/s | seconds | RSS before MiB | RSS peak MiB | ok | reps |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for p in ["direct"] + ORDER:
+        mine = [f for f in files if f["proxy"] == p]
+        if not mine:
+            continue
+        lines.append(
+            f"| {p} | {fmt(med([f['mib_per_s'] for f in mine]))} | {fmt(med([f['seconds'] for f in mine]), 2)} | "
+            f"{fmt(med([f['rss_before_kb'] / 1024 for f in mine]), 1)} | "
+            f"{fmt(max(f['rss_peak_kb'] for f in mine) / 1024, 1)} | "
+            f"{'yes' if all(f['ok'] for f in mine) else 'NO'} | {len(mine)} |"
+        )
+    return lines
+
+
+def rss100k_lines(r):
+    if not r:
+        return []
+    growth = r["rss_after_kb"] - r["rss_before_kb"]
+    per_entry = growth * 1024 / max(r["entries"], 1)
+    return [
+        f"### imgcache memory with {r['entries']:,} cached entries",
+        "",
+        f"- VmRSS before {r['rss_before_kb'] / 1024:.1f} MiB, after {r['rss_after_kb'] / 1024:.1f} MiB: "
+        f"growth **{growth / 1024:.1f} MiB** per {r['entries']:,} entries ({per_entry:,.0f} bytes per entry)",
+        f"- cached body bytes (sum of bodies): {r['body_bytes'] / (1 << 20):.1f} MiB "
+        f"({r['body_bytes'] / max(r['entries'], 1):,.0f} bytes per body); "
+        f"overhead over the bodies: {growth * 1024 / max(r['body_bytes'], 1):.2f}×",
+        f"- upstream requests during the fill: {r['upstream']:,}; warm-up took {r['seconds']:.1f} s",
+    ]
+
+
+# ---------------------------------------------------------------- chart
+
+def bar_panel(x0, y0, width, height, title, unit, summary, key, digits):
+    """One bar chart (groups = workloads, bars = proxies) as SVG elements."""
+    els = [f'<text x="{x0 + width / 2}" y="{y0 - 8}" text-anchor="middle" font-size="14" font-weight="bold">{escape(title)}</text>']
+    values = [s[key] for t in summary.values() for s in t.values() if s.get(key) is not None]
+    top = max(values) * 1.15 if values else 1
+    els.append(f'<line x1="{x0}" y1="{y0 + height}" x2="{x0 + width}" y2="{y0 + height}" stroke="#333"/>')
+    for i in range(5):  # grid lines and axis labels
+        v = top * i / 4
+        y = y0 + height - height * i / 4
+        els.append(f'<line x1="{x0}" y1="{y}" x2="{x0 + width}" y2="{y}" stroke="#ddd"/>')
+        els.append(f'<text x="{x0 - 4}" y="{y + 4}" text-anchor="end" font-size="10">{v:,.{digits}f}</text>')
+    els.append(f'<text x="{x0 - 62}" y="{y0 + height / 2}" font-size="11" transform="rotate(-90 {x0 - 62} {y0 + height / 2})" text-anchor="middle">{escape(unit)}</text>')
+    groups = list(summary.items())
+    gw = width / max(len(groups), 1)
+    for gi, (w, table) in enumerate(groups):
+        proxies = list(table.items())
+        bw = gw * 0.8 / max(len(proxies), 1)
+        for pi, (p, s) in enumerate(proxies):
+            v = s.get(key)
+            if v is None:
+                continue
+            h = height * v / top
+            x = x0 + gi * gw + gw * 0.1 + pi * bw
+            y = y0 + height - h
+            els.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw * 0.9:.1f}" height="{h:.1f}" fill="{COLORS.get(p, "#999")}"><title>{escape(p)} {v:,.{digits}f}</title></rect>')
+            els.append(f'<text x="{x + bw * 0.45:.1f}" y="{y - 3:.1f}" text-anchor="middle" font-size="9">{v:,.{digits}f}</text>')
+        els.append(f'<text x="{x0 + gi * gw + gw / 2}" y="{y0 + height + 16}" text-anchor="middle" font-size="11">{escape(WORKLOAD_TITLES.get(w, w))}</text>')
+    return els
+
+
+def chart(summary, meta):
+    width, height = 900, 640
+    els = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">GET /v2/images/{{id}} cache hits — medians of {meta.get("rounds", "?")} round(s), wrk {meta.get("connections", 64)} connections</text>',
+    ]
+    els += bar_panel(80, 60, 780, 220, "requests/s (higher is better)", "req/s", summary, "rps", 0)
+    els += bar_panel(80, 360, 780, 220, "p99 latency (lower is better)", "ms", summary, "p99_ms", 2)
+    x = 80
+    for p in ORDER:  # legend
+        els.append(f'<rect x="{x}" y="{height - 30}" width="12" height="12" fill="{COLORS[p]}"/>')
+        els.append(f'<text x="{x + 16}" y="{height - 20}" font-size="12">{p}</text>')
+        x += 110
+    els.append(f'<text x="{width - 10}" y="{height - 8}" text-anchor="end" font-size="9" fill="#666">{escape(meta.get("machine", ""))}; wrk and proxy share the cores</text>')
+    els.append("</svg>")
+    return "\n".join(els) + "\n"
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "target/bench-load"
+    with open(os.path.join(out, "meta.json")) as f:
+        meta = json.load(f)
+    runs = load_jsonl(os.path.join(out, "runs.jsonl"))
+    summary = summarize(runs)
+    md = [
+        "# imgcache load benchmark",
+        "",
+        f"{meta.get('started', '')}; {meta.get('machine', '')}; mode {meta.get('mode', '')}: "
+        f"{meta.get('rounds')} round(s) × {meta.get('duration')} s per run, wrk -t{meta.get('threads')} "
+        f"-c{meta.get('connections')}, proxies interleaved (order rotated each round).",
+        "",
+        "**The load generator (wrk) and the proxy under test share the same cores**; a proxy that "
+        "needs less CPU per request leaves more to wrk. Latencies are wrk's (no coordinated-omission "
+        "correction). CPU µs/req = the proxy's own processes' user+system CPU time over the run / requests "
+        "(steadier than req/s on a noisy machine). errors = wrk socket errors + responses with status ≥ 400. RSS = VmRSS summed "
+        "over the proxy's processes (nginx/Varnish workers counted separately, so shared memory counts "
+        "more than once); PSS splits shared pages.",
+        "",
+    ]
+    for w, table in summary.items():
+        md += load_table(w, table) + [""] + targets(w, table) + [""]
+    md += cold_table(load_jsonl(os.path.join(out, "cold.jsonl"))) + [""]
+    md += file_table(load_jsonl(os.path.join(out, "file.jsonl"))) + [""]
+    rss_path = os.path.join(out, "rss100k.json")
+    if os.path.exists(rss_path):
+        with open(rss_path) as f:
+            md += rss100k_lines(json.load(f)) + [""]
+    warn_path = os.path.join(out, "warnings.txt")
+    if os.path.exists(warn_path) and os.path.getsize(warn_path):
+        with open(warn_path) as f:
+            md += ["### Warnings", ""] + [f"- {line.rstrip()}" for line in f if line.strip()] + [""]
+    text = "\n".join(md)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    if summary:
+        with open(os.path.join(out, "chart.svg"), "w") as f:
+            f.write(chart(summary, meta))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

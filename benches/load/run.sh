@@ -1,0 +1,612 @@
+#!/usr/bin/env bash
+# Side-by-side load benchmark: imgcache vs nginx proxy_cache, Varnish and
+# HAProxy's cache, plus a "ceiling" (nginx answering from memory), all in
+# front of the sample image service, on 127.0.0.1 only. See README.md.
+#
+#   benches/load/run.sh [--quick] [--rss-100k] [--out DIR] [--rounds N]
+#                       [--duration SECONDS] [--proxies "imgcache nginx ..."]
+#                       [--phases load,cold,file|none] [--idle-wait SECONDS]
+#                       [--perf]
+#
+# Binaries: $IMGCACHE_BIN and $IMGCACHE_SAMPLE_BIN (default
+# <repo>/target/release/imgcache and imgcache-sample).
+# Every process this script starts is stopped by pid when it exits (also on
+# failure or Ctrl-C); their logs are copied to OUT/logs/.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+IMGCACHE_BIN=${IMGCACHE_BIN:-$REPO/target/release/imgcache}
+IMGCACHE_SAMPLE_BIN=${IMGCACHE_SAMPLE_BIN:-$REPO/target/release/imgcache-sample}
+
+# ------------------------------------------------------------ settings
+MODE=full
+# Several short rounds rather than a few long ones: on a shared, noisy
+# machine a median over 4 interleaved rounds is steadier than one over 3.
+ROUNDS=4            # full load rounds; every proxy runs once per workload per round
+DURATION=6          # seconds per wrk run
+CONNS=64            # wrk connections
+THREADS=2           # wrk threads: one per core
+COLD_REPS=3         # cold-herd measurements per proxy
+COLD_CLIENTS=200
+COLD_LATENCY_MS=200
+FILE_REPS=3         # 1 GiB downloads per proxy
+FILE_SIZE=$((1 << 30))
+FILE_ID=00000000-0000-4000-9000-000000000001   # the 1 GiB image run.sh creates
+PROXIES="imgcache nginx varnish haproxy ceiling"
+PHASES="load,cold,file"
+RSS_100K=0
+PERF=0              # --perf: perf profile of imgcache during its first uniform run
+OUT=$REPO/target/bench-load
+IMAGES=10000        # the sample's generated images
+HOT=1000            # the uniform workload's hot set: ids 0..HOT-1
+ZIPF_S=1.0          # Zipf exponent of the second workload, over all IMAGES ids
+TOKEN="bench:project-a:member"
+OTHER_TOKEN="other:project-b:member"            # a second caller (key check)
+TTL=5m
+TTL_SECONDS=300
+IDLE_WAIT=5         # seconds a run may wait for other processes' CPU use to drop...
+IDLE_BUDGET=60      # ...and all runs together at most this long (keeps the run bounded)
+IDLE_SPENT=0
+
+usage() {
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) MODE=quick; ROUNDS=1; DURATION=4; COLD_REPS=1; FILE_REPS=1; IDLE_WAIT=0; IDLE_BUDGET=0 ;;
+        --idle-wait) IDLE_WAIT=$2; shift ;;
+        --rss-100k) RSS_100K=1 ;;
+        --perf) PERF=1 ;;
+        --out) OUT=$2; shift ;;
+        --rounds) ROUNDS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --proxies) PROXIES=$2; shift ;;
+        --phases) PHASES=$2; shift ;;
+        -h|--help) usage 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; usage 64 ;;
+    esac
+    shift
+done
+case "$OUT" in /*) ;; *) OUT=$PWD/$OUT ;; esac
+
+# ------------------------------------------------------------ helpers
+STARTED_AT=$(date +%s)
+log() { echo "[$(date +%T)] $*" >&2; }
+warn() { log "WARNING: $*"; echo "$*" >>"$OUT/warnings.txt"; }
+die() { log "ERROR: $*"; exit 1; }
+has_phase() { case ",$PHASES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+is_proxy() { case " $PROXIES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+# The caching proxies among those selected (the ceiling is not a cache).
+caches() { local p; for p in $PROXIES; do [ "$p" = ceiling ] || echo "$p"; done; }
+image_id() { printf '00000000-0000-4000-8000-%012x' "$1"; }
+json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d'"$1"')'; }
+
+# Installs nginx, varnish, haproxy, wrk when missing (root: apt-get;
+# otherwise say how).
+ensure_tools() {
+    local missing=() tool pkg
+    export PATH=$PATH:/usr/sbin:/sbin
+    # command:package; varnishd compiles its VCL with the C compiler.
+    for tool in nginx:nginx varnishd:varnish haproxy:haproxy wrk:wrk curl:curl python3:python3 cc:gcc; do
+        command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing ${missing[*]} with apt-get"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        # Debian starts the packaged services; this benchmark runs its own.
+        for pkg in nginx varnish haproxy; do
+            case " ${missing[*]} " in *" $pkg "*) systemctl disable --now "$pkg" >/dev/null 2>&1 || true ;; esac
+        done
+    else
+        die "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}"
+    fi
+}
+
+# A free TCP port on 127.0.0.1 (the kernel's choice; bound and released).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- processes: every pid started is remembered and stopped on exit.
+declare -a PIDS=()
+declare -A PID_OF=() PORT_OF=() STOPPED=()
+
+# start_bg NAME DIR CMD...: runs CMD in DIR, output appended to DIR/NAME.log.
+start_bg() {
+    local name=$1 dir=$2
+    shift 2
+    (cd "$dir" && exec "$@") >>"$dir/$name.log" 2>&1 &
+    PIDS+=("$!")
+    PID_OF[$name]=$!
+}
+
+# Stops one started process and its descendants (nginx/Varnish workers):
+# TERM, up to 5 s, then KILL. Only pids this script started (or their
+# children) are ever signalled.
+stop_pid() {
+    local pid=$1 kids i
+    # Never signal a pid twice: once stopped it may belong to someone else.
+    [ -n "${STOPPED[$pid]:-}" ] && return 0
+    STOPPED[$pid]=1
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kids=$(python3 "$HERE/procmem.py" --tree "$pid" 2>/dev/null || true)
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for i in $kids; do
+        [ "$i" = "$pid" ] || kill -KILL "$i" 2>/dev/null || true
+    done
+}
+
+cleanup() {
+    local rc=$? i
+    trap - EXIT INT TERM
+    if [ ${#PIDS[@]} -gt 0 ]; then
+        log "stopping ${#PIDS[@]} started process(es)"
+        for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+            stop_pid "${PIDS[$i]}"
+        done
+    fi
+    if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
+        mkdir -p "$OUT/logs"
+        for i in "$WORK"/*/*.log; do
+            [ -f "$i" ] && cp "$i" "$OUT/logs/$(basename "$(dirname "$i")")-$(basename "$i")" 2>/dev/null || true
+        done
+        rm -rf "$WORK"
+    fi
+    [ -n "${NGINX_CACHE_DIR:-}" ] && rm -rf "$NGINX_CACHE_DIR"
+    log "done in $(($(date +%s) - STARTED_AT)) s (exit $rc)"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wait_http NAME URL: until URL answers at all (any status), at most 20 s.
+wait_http() {
+    local name=$1 url=$2 i
+    for i in $(seq 200); do
+        if ! kill -0 "${PID_OF[$name]}" 2>/dev/null; then
+            tail -20 "$WORK/$name/$name.log" >&2 || true
+            die "$name exited during start-up"
+        fi
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)" != 000 ] && return 0
+        sleep 0.1
+    done
+    die "$name did not answer on $url within 20 s"
+}
+
+# render TEMPLATE OUT KEY=VALUE...: replaces @KEY@ in TEMPLATE.
+render() {
+    local tmpl=$1 out=$2 kv args=()
+    shift 2
+    for kv in "$@"; do args+=(-e "s|@${kv%%=*}@|${kv#*=}|g"); done
+    sed "${args[@]}" "$tmpl" >"$out"
+}
+
+# ------------------------------------------------------------ upstream
+sample_stats() { curl -sf "$SAMPLE_URL/_sample/stats"; }
+sample_reset() { curl -sf -X POST "$SAMPLE_URL/_sample/reset" >/dev/null; }
+sample_total() { sample_stats | json_get '["total"]'; }
+sample_latency() { curl -sf -X POST "$SAMPLE_URL/_sample/latency?ms=$1" >/dev/null; }
+
+# start_sample NAME IMAGES: the sample image service; sets SAMPLE_URL.
+start_sample() {
+    local name=$1 images=$2 i line=""
+    mkdir -p "$WORK/$name"
+    start_bg "$name" "$WORK/$name" "$IMGCACHE_SAMPLE_BIN" --listen 127.0.0.1:0 --images "$images"
+    for i in $(seq 300); do
+        line=$(head -1 "$WORK/$name/$name.log" 2>/dev/null || true)
+        case "$line" in "listening on "*) break ;; esac
+        kill -0 "${PID_OF[$name]}" 2>/dev/null || die "$name exited: $(cat "$WORK/$name/$name.log")"
+        sleep 0.1
+    done
+    SAMPLE_URL=${line#listening on }
+    case "$SAMPLE_URL" in http://127.0.0.1:*) ;; *) die "$name did not print its address: $line" ;; esac
+    PORT_OF[$name]=${SAMPLE_URL##*:}
+    log "$name: $SAMPLE_URL ($images generated images), pid ${PID_OF[$name]}"
+}
+
+# ------------------------------------------------------------ proxies
+# Each proxy gets its own temp dir and port; all point at the sample.
+NGINX_USER_LINE=""
+[ "$(id -u)" = 0 ] && NGINX_USER_LINE="user root root;"   # workers must write the cache dir
+
+start_imgcache() {
+    local name=${1:-imgcache} dir port admin
+    dir=$WORK/$name; mkdir -p "$dir"
+    # A restarted proxy keeps its ports.
+    port=${PORT_OF[$name]:-$(free_port)}; admin=${PORT_OF[$name-admin]:-$(free_port)}
+    # Run in its own dir, so no config/imgcache.toml is picked up: defaults
+    # plus the env overrides the issue asks for (TTL 5m, log level warn).
+    start_bg "$name" "$dir" env IMGCACHE_LOG=warn IMGCACHE_CACHE_TTL=$TTL \
+        "$IMGCACHE_BIN" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
+        --upstream "$SAMPLE_URL"
+    PORT_OF[$name]=$port
+    PORT_OF[$name-admin]=$admin
+    wait_http "$name" "http://127.0.0.1:$port/"
+}
+
+start_nginx() {
+    local dir=$WORK/nginx port cache
+    mkdir -p "$dir"
+    port=${PORT_OF[nginx]:-$(free_port)}
+    # tmpfs for the cache files when there is one (see the template). A
+    # restart starts with an empty cache, as the other proxies do.
+    if [ -z "${NGINX_CACHE_DIR:-}" ]; then
+        if [ -d /dev/shm ] && [ -w /dev/shm ]; then NGINX_CACHE_DIR=$(mktemp -d /dev/shm/imgcache-bench-nginx.XXXXXX); else NGINX_CACHE_DIR=$dir/cache; fi
+    fi
+    cache=$NGINX_CACHE_DIR
+    rm -rf "${cache:?}"/*
+    render "$HERE/conf/nginx-cache.conf.tmpl" "$dir/nginx.conf" \
+        "USER_LINE=$NGINX_USER_LINE" "DIR=$dir" "CACHE_DIR=$cache" "PORT=$port" \
+        "UPSTREAM_PORT=${PORT_OF[sample]}" "TTL_SECONDS=$TTL_SECONDS"
+    nginx -t -q -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" || die "nginx config invalid"
+    start_bg nginx "$dir" nginx -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf"
+    PORT_OF[nginx]=$port
+    wait_http nginx "http://127.0.0.1:$port/"
+}
+
+start_ceiling() {
+    local dir=$WORK/ceiling port
+    mkdir -p "$dir"
+    port=$(free_port)
+    # The body of a real image-details response, answered from memory.
+    curl -sf -H "X-Auth-Token: $TOKEN" "$SAMPLE_URL/v2/images/$(image_id 0)" -o "$dir/body.json"
+    python3 - "$dir/body.json" "$dir/body.conf" <<'EOF'
+import sys
+body = open(sys.argv[1]).read()
+assert "$" not in body, "nginx would read $ in the body as a variable"
+escaped = body.replace("\\", "\\\\").replace("'", "\\'")
+open(sys.argv[2], "w").write(f"return 200 '{escaped}';\n")
+EOF
+    render "$HERE/conf/nginx-ceiling.conf.tmpl" "$dir/nginx.conf" \
+        "USER_LINE=$NGINX_USER_LINE" "DIR=$dir" "PORT=$port"
+    nginx -t -q -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" || die "ceiling nginx config invalid"
+    start_bg ceiling "$dir" nginx -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf"
+    PORT_OF[ceiling]=$port
+    wait_http ceiling "http://127.0.0.1:$port/"
+    cmp -s "$dir/body.json" <(curl -s "http://127.0.0.1:$port/v2/images/x") \
+        || warn "ceiling body differs from the sample's"
+}
+
+start_varnish() {
+    local dir=$WORK/varnish port
+    mkdir -p "$dir"
+    port=${PORT_OF[varnish]:-$(free_port)}
+    render "$HERE/conf/varnish.vcl.tmpl" "$dir/default.vcl" \
+        "UPSTREAM_PORT=${PORT_OF[sample]}" "TTL_SECONDS=$TTL_SECONDS"
+    # -F: foreground (run.sh owns the manager's pid); -j none: no jail user,
+    # so the temp dir works as is; -T none: no management port; default
+    # thread pools (2) and malloc storage large enough for every entry.
+    start_bg varnish "$dir" varnishd -F -j none -T none -n "$dir/vsm" \
+        -a "127.0.0.1:$port" -f "$dir/default.vcl" -s malloc,512m
+    PORT_OF[varnish]=$port
+    wait_http varnish "http://127.0.0.1:$port/"
+}
+
+start_haproxy() {
+    local dir=$WORK/haproxy port
+    mkdir -p "$dir"
+    port=${PORT_OF[haproxy]:-$(free_port)}
+    render "$HERE/conf/haproxy.cfg.tmpl" "$dir/haproxy.cfg" \
+        "PORT=$port" "UPSTREAM_PORT=${PORT_OF[sample]}" "TTL_SECONDS=$TTL_SECONDS"
+    haproxy -c -q -f "$dir/haproxy.cfg" || die "haproxy config invalid"
+    start_bg haproxy "$dir" haproxy -db -f "$dir/haproxy.cfg"
+    PORT_OF[haproxy]=$port
+    wait_http haproxy "http://127.0.0.1:$port/"
+}
+
+proxy_url() { echo "http://127.0.0.1:${PORT_OF[$1]}"; }
+mem_of() { python3 "$HERE/procmem.py" "${PID_OF[$1]}"; }
+
+# The cache-status header of the second of two identical reads.
+cache_header() {
+    local url=$1 token=$2
+    curl -s -o /dev/null -H "X-Auth-Token: $token" "$url" || true
+    curl -s -o /dev/null -D - -H "X-Auth-Token: $token" "$url" \
+        | tr -d '\r' | grep -i -E '^(cache-status|x-cache-status):' | head -1 || true
+}
+
+# Checks that a proxy caches, per token, and returns the upstream's bytes:
+# the 2nd read says "hit"; a second caller's read of the same image goes
+# upstream (1 request); the body equals the sample's.
+verify_proxy() {
+    local p=$1 id url header n
+    id=$(image_id 1)
+    url="$(proxy_url "$p")/v2/images/$id"
+    header=$(cache_header "$url" "$TOKEN")
+    log "$p: second read -> ${header:-<no cache-status header>}"
+    [[ "${header,,}" == *hit* ]] || warn "$p: the second read of one image was not a cache hit ($header)"
+    sample_reset
+    curl -s -o /dev/null -H "X-Auth-Token: $TOKEN" "$url"
+    curl -s -o /dev/null -H "X-Auth-Token: $OTHER_TOKEN" "$url"
+    n=$(sample_total)
+    [ "$n" = 1 ] || warn "$p: cached read + another token's read made $n upstream requests (want 1: keyed per token)"
+    cmp -s <(curl -s -H "X-Auth-Token: $TOKEN" "$url") <(curl -s -H "X-Auth-Token: $TOKEN" "$SAMPLE_URL/v2/images/$id") \
+        || warn "$p: the cached body differs from the sample's"
+}
+
+start_proxy() {
+    case "$1" in
+        imgcache) start_imgcache imgcache ;;
+        nginx) start_nginx ;;
+        varnish) start_varnish ;;
+        haproxy) start_haproxy ;;
+        ceiling) start_ceiling ;;
+        *) die "unknown proxy $1" ;;
+    esac
+}
+
+start_all() {
+    start_sample sample "$IMAGES"
+    local p
+    for p in $PROXIES; do
+        start_proxy "$p"
+        log "$p: $(proxy_url "$p"), pid ${PID_OF[$p]}"
+    done
+    for p in $(caches); do verify_proxy "$p"; done
+}
+
+# Every cache restarted empty (same port): each round fills its entries
+# anew, so none of them reaches the 5 m TTL during the round (re-reading
+# a cached entry does not make it younger), and RSS is measured with the
+# same 10,000 entries every round.
+restart_caches() {
+    local p
+    for p in $(caches); do
+        stop_pid "${PID_OF[$p]}"
+        start_proxy "$p"
+    done
+}
+
+# ------------------------------------------------------------ phases
+# Fills a cache with every generated image once (covers both workloads'
+# ids), so measured runs are cache hits.
+warm() {
+    local p=$1 result
+    result=$(python3 "$HERE/warm.py" --url "$(proxy_url "$p")" --count "$IMAGES" --token "$TOKEN" --conns 8) \
+        || warn "$p: warm-up had non-200 answers: $result"
+    log "  warmed $p: $result"
+}
+
+# measure ROUND WORKLOAD PROXY: one wrk run; appends a line to runs.jsonl.
+measure() {
+    local round=$1 workload=$2 p=$3 args out result upstream mem busy cpu_before
+    case "$workload" in
+        uniform) args=(uniform "$HOT" "$TOKEN") ;;
+        zipf) args=(zipf "$IMAGES" "$ZIPF_S" "$TOKEN") ;;
+    esac
+    # Something else busy on this shared machine (a build, say) skews the
+    # run: wait up to IDLE_WAIT s for it to calm down, else note it.
+    local waited=0
+    busy=$(python3 "$HERE/procmem.py" --cpu-busy 0.5)
+    while [ "$waited" -lt "$IDLE_WAIT" ] && [ "$IDLE_SPENT" -lt "$IDLE_BUDGET" ] \
+        && python3 -c 'import sys; sys.exit(float(sys.argv[1]) <= 0.25)' "$busy"; do
+        busy=$(python3 "$HERE/procmem.py" --cpu-busy 1)
+        waited=$((waited + 1))
+        IDLE_SPENT=$((IDLE_SPENT + 1))
+    done
+    if python3 -c 'import sys; sys.exit(float(sys.argv[1]) <= 0.25)' "$busy"; then
+        warn "machine busy before $p $workload round $round: $(python3 -c "print(round(float('$busy') * 100))")% CPU used by other processes"
+    fi
+    sample_reset
+    cpu_before=$(mem_of "$p" | json_get '["cpu_s"]')
+    local perf_pid=""
+    if [ "$PERF" = 1 ] && [ "$p" = imgcache ] && [ "$workload" = uniform ] && [ "$round" = 1 ]; then
+        # Sampled flat profile (release builds keep symbols, not frame pointers).
+        perf record -q -F 499 -p "${PID_OF[imgcache]}" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+        perf_pid=$!
+        PIDS+=("$perf_pid")
+    fi
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$HERE/workload.lua" \
+        "$(proxy_url "$p")" -- "${args[@]}" 2>&1) || { echo "$out" >&2; die "wrk failed against $p"; }
+    upstream=$(sample_total)
+    mem=$(mem_of "$p")
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" 2>/dev/null || true
+        STOPPED[$perf_pid]=1
+        perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+            | grep -v '^#' | grep -v '^$' | sed 's/[ -]*$//' | head -60 >"$OUT/perf-imgcache.txt" || true
+        log "  perf profile of imgcache: $OUT/perf-imgcache.txt"
+    fi
+    result=$(grep '^@@RESULT ' <<<"$out" | sed 's/^@@RESULT //') || die "no result from wrk: $out"
+    python3 - "$round" "$workload" "$p" "$upstream" "$result" "$mem" "$busy" "$cpu_before" >>"$OUT/runs.jsonl" <<'EOF'
+import json, sys
+round_, workload, proxy, upstream, wrk, mem, busy, cpu_before = sys.argv[1:]
+r = json.loads(wrk)
+r.update(json.loads(mem))
+r.update(round=int(round_), workload=workload, proxy=proxy, upstream=int(upstream),
+         busy_before=float(busy))
+r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+# The proxy's CPU time per request over the run (its processes only).
+r["cpu_us_per_req"] = (r["cpu_s"] - float(cpu_before)) * 1e6 / max(r["requests"], 1)
+r["errors"] = sum(r[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
+print(json.dumps(r))
+ms = lambda us: us / 1000
+print(f"  round {r['round']} {workload:7} {proxy:8} {r['rps']:>9,.0f} req/s  p50 {ms(r['p50_us']):6.2f}"
+      f"  p99 {ms(r['p99_us']):6.2f}  p99.9 {ms(r['p999_us']):6.2f} ms  errors {r['errors']}"
+      f"  upstream {r['upstream']}  cpu {r['cpu_us_per_req']:.1f} us/req  rss {r['rss_kb'] / 1024:.1f} MiB",
+      file=sys.stderr)
+EOF
+    local requests errors
+    requests=$(tail -1 "$OUT/runs.jsonl" | json_get '["requests"]')
+    errors=$(tail -1 "$OUT/runs.jsonl" | json_get '["errors"]')
+    [ "$errors" = 0 ] || warn "$p had $errors errors in $workload round $round"
+    if [ "$p" != ceiling ]; then
+        # After warm-up every id is cached: ~0 upstream requests expected.
+        if [ "$workload" = uniform ] && [ "$upstream" -gt 10 ]; then
+            warn "$p made $upstream upstream requests in measured uniform round $round after warm-up: not caching?"
+        elif [ "$upstream" -gt $((requests / 1000 + 10)) ]; then
+            warn "$p made $upstream upstream requests in measured $workload round $round ($requests requests)"
+        fi
+    fi
+}
+
+run_load() {
+    local round p w order i n
+    read -r -a order <<<"$PROXIES"
+    n=${#order[@]}
+    for round in $(seq "$ROUNDS"); do
+        # Rotate the order each round, so no proxy always runs first/last.
+        local rotated=()
+        for ((i = 0; i < n; i++)); do rotated+=("${order[$(((i + round - 1) % n))]}"); done
+        log "round $round/$ROUNDS: ${rotated[*]}"
+        restart_caches
+        # Fill every cache right before the round's runs: its entries are
+        # then far younger than the 5 m TTL for the whole round.
+        for p in "${rotated[@]}"; do [ "$p" = ceiling ] || warm "$p"; done
+        for w in uniform zipf; do
+            for p in "${rotated[@]}"; do
+                sleep 1   # let the previous run's sockets and CPU settle
+                measure "$round" "$w" "$p"
+            done
+        done
+    done
+}
+
+# 200 clients ask one cold image at once, upstream answering in 200 ms.
+# Cold: a tail id no workload has asked yet (this phase runs before the
+# load phase) with a token never used before, so no cache can have it.
+run_cold() {
+    local rep p k=0 id token result upstream
+    sample_latency "$COLD_LATENCY_MS"
+    for rep in $(seq "$COLD_REPS"); do
+        for p in $(caches); do
+            k=$((k + 1))
+            id=$(image_id $((IMAGES - k)))
+            token="cold$k:project-a:member"
+            sample_reset
+            result=$(python3 "$HERE/cold_herd.py" --url "$(proxy_url "$p")/v2/images/$id" \
+                --token "$token" -n "$COLD_CLIENTS")
+            sleep 0.2
+            upstream=$(sample_total)
+            log "  cold herd $p #$rep: upstream $upstream, $result"
+            python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(proxy=sys.argv[2], rep=int(sys.argv[3]), upstream=int(sys.argv[4])); print(json.dumps(r))' \
+                "$result" "$p" "$rep" "$upstream" >>"$OUT/cold.jsonl"
+        done
+    done
+    sample_latency 0
+}
+
+# One 1 GiB download direct and through every proxy. The sample's
+# generated images have size 0, so run.sh creates one and uploads 1 GiB
+# into it (kept only as a size: downloads stream the sample's pattern).
+run_file() {
+    local rep p size result pids
+    if ! curl -sf -o /dev/null -H "X-Auth-Token: $TOKEN" "$SAMPLE_URL/v2/images/$FILE_ID"; then
+        log "creating a $((FILE_SIZE >> 20)) MiB image in the sample ($FILE_ID)"
+        curl -sf -o /dev/null -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+            -d "{\"id\": \"$FILE_ID\", \"name\": \"bench-1g\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}" \
+            "$SAMPLE_URL/v2/images" || die "cannot create the file image"
+        head -c "$FILE_SIZE" /dev/zero | curl -sf -o /dev/null -X PUT -T - \
+            -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/octet-stream' \
+            "$SAMPLE_URL/v2/images/$FILE_ID/file" || die "cannot upload the file"
+    fi
+    size=$(curl -sf -H "X-Auth-Token: $TOKEN" "$SAMPLE_URL/v2/images/$FILE_ID" | json_get '["size"]')
+    [ "$size" = "$FILE_SIZE" ] || die "file image has size $size, not $FILE_SIZE"
+    for rep in $(seq "$FILE_REPS"); do
+        for p in direct $(caches); do
+            if [ "$p" = direct ]; then
+                result=$(python3 "$HERE/passthru.py" --url "$SAMPLE_URL/v2/images/$FILE_ID/file" \
+                    --token "$TOKEN" --size "$FILE_SIZE" --pid "${PID_OF[sample]}")
+            else
+                result=$(python3 "$HERE/passthru.py" --url "$(proxy_url "$p")/v2/images/$FILE_ID/file" \
+                    --token "$TOKEN" --size "$FILE_SIZE" --pid "${PID_OF[$p]}")
+            fi
+            log "  1 GiB via $p #$rep: $result"
+            grep -q '"ok": true' <<<"$result" || warn "1 GiB download via $p failed or was corrupt: $result"
+            python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(proxy=sys.argv[2], rep=int(sys.argv[3])); print(json.dumps(r))' \
+                "$result" "$p" "$rep" >>"$OUT/file.jsonl"
+        done
+    done
+}
+
+# imgcache's memory with 100,000 cached entries: its own sample with
+# 100,000 images and a fresh imgcache; every id read once.
+run_rss100k() {
+    local saved_url=$SAMPLE_URL before after result upstream stats
+    start_sample sample100k 100000
+    start_imgcache imgcache100k
+    # One request first, so "before" includes the runtime, the upstream
+    # pool and the client connection set-up, not just an idle process.
+    curl -s -o /dev/null -H "X-Auth-Token: $TOKEN" "$(proxy_url imgcache100k)/v2/schemas/image" || true
+    sleep 0.5
+    before=$(mem_of imgcache100k | json_get '["rss_kb"]')
+    sample_reset
+    result=$(python3 "$HERE/warm.py" --url "$(proxy_url imgcache100k)" --count 100000 --token "$TOKEN" --conns 8) \
+        || warn "100k warm-up had non-200 answers: $result"
+    sleep 1
+    after=$(mem_of imgcache100k | json_get '["rss_kb"]')
+    upstream=$(sample_total)
+    stats=$(curl -sf "http://127.0.0.1:${PORT_OF[imgcache100k-admin]}/cache/stats" 2>/dev/null || echo null)
+    log "  100k: rss $before -> $after KiB; $result; upstream $upstream; /cache/stats: $stats"
+    python3 -c '
+import json, sys
+w = json.loads(sys.argv[1])
+try:
+    stats = json.loads(sys.argv[5])
+except ValueError:
+    stats = None
+print(json.dumps({"entries": w["ok"], "body_bytes": w["body_bytes"], "seconds": w["seconds"],
+                  "rss_before_kb": int(sys.argv[2]), "rss_after_kb": int(sys.argv[3]),
+                  "upstream": int(sys.argv[4]), "cache_stats": stats}))' \
+        "$result" "$before" "$after" "$upstream" "$stats" >"$OUT/rss100k.json"
+    stop_pid "${PID_OF[imgcache100k]}"
+    stop_pid "${PID_OF[sample100k]}"
+    SAMPLE_URL=$saved_url
+}
+
+write_meta() {
+    python3 - "$OUT/meta.json" <<EOF
+import json, sys
+json.dump({
+    "started": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+    "mode": "$MODE", "rounds": $ROUNDS, "duration": $DURATION,
+    "connections": $CONNS, "threads": $THREADS, "proxies": "$PROXIES",
+    "machine": "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')",
+    "imgcache_rev": "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)",
+    "versions": {
+        "nginx": "$(nginx -v 2>&1 | sed 's/.*: //')",
+        "varnish": "$(varnishd -V 2>&1 | head -1)",
+        "haproxy": "$(haproxy -v | head -1)",
+        "wrk": "$(wrk -v 2>&1 | head -1 | cut -c1-40)",
+    },
+}, open(sys.argv[1], "w"), indent=1)
+EOF
+}
+
+# ------------------------------------------------------------ main
+main() {
+    ensure_tools
+    [ -x "$IMGCACHE_BIN" ] && [ -x "$IMGCACHE_SAMPLE_BIN" ] || die "build first: cargo build --release --bin imgcache --bin imgcache-sample (or set IMGCACHE_BIN / IMGCACHE_SAMPLE_BIN)"
+    mkdir -p "$OUT"
+    rm -f "$OUT"/{runs.jsonl,cold.jsonl,file.jsonl,rss100k.json,warnings.txt,results.md,chart.svg,summary.json}
+    rm -rf "$OUT/logs"
+    # Scratch space on tmpfs when there is one.
+    WORK=$(mktemp -d "$([ -w /dev/shm ] && echo /dev/shm || echo /tmp)/imgcache-bench.XXXXXX")
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+    write_meta
+    log "mode $MODE: $ROUNDS round(s) x ${DURATION}s, wrk -t$THREADS -c$CONNS; output $OUT"
+    log "NOTE: wrk and the proxy under test share the machine's $(nproc) cores (unavoidable here)"
+    if has_phase load || has_phase cold || has_phase file; then
+        start_all
+        # cold first: it needs ids that no earlier phase has requested.
+        if has_phase cold; then log "phase: cold herd"; run_cold; fi
+        if has_phase load; then log "phase: load"; run_load; fi
+        if has_phase file; then log "phase: 1 GiB pass-through"; run_file; fi
+    fi
+    if [ "$RSS_100K" = 1 ]; then log "phase: imgcache RSS with 100,000 entries"; run_rss100k; fi
+    python3 "$HERE/report.py" "$OUT"
+    log "wrote $OUT/results.md and $OUT/chart.svg"
+}
+
+main
