@@ -62,6 +62,15 @@ pub const URI_MISS_COLLAPSED: HeaderValue =
 /// The request asked not to use the cache.
 pub const BYPASS: HeaderValue = HeaderValue::from_static("imgcache; fwd=bypass");
 
+/// A stale copy served because the refresh failed with `upstream_status`
+/// (or the proxy's own 502/504 when the upstream never answered).
+pub fn stale(upstream_status: u16) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "imgcache; fwd=stale; fwd-status={upstream_status}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("imgcache; fwd=stale"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,13 +85,4 @@ mod tests {
         assert_eq!(age(7200), "7200");
         assert_eq!(stale(503), "imgcache; fwd=stale; fwd-status=503");
     }
-}
-
-/// A stale copy served because the refresh failed with `upstream_status`
-/// (or the proxy's own 502/504 when the upstream never answered).
-pub fn stale(upstream_status: u16) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "imgcache; fwd=stale; fwd-status={upstream_status}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("imgcache; fwd=stale"))
 }
