@@ -51,6 +51,7 @@ impl Admin {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(1),
+            workers: 1,
         };
         let handler = move |request, _peer| {
             let admin = self.clone();

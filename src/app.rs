@@ -12,7 +12,7 @@ use crate::admin::Admin;
 use crate::config::{Config, Sources, cli, parse_upstream_url};
 use crate::proxy::Proxy;
 use crate::sample::{EXAMPLE_IMAGE_ID, PRIVATE_IMAGE_ID, SampleHandle, SampleService};
-use crate::server;
+use crate::workers::{self, Workers};
 
 /// Runs the proxy until SIGTERM/SIGINT; with `demo`, first starts the
 /// embedded sample image service and points the upstream at it.
@@ -25,20 +25,25 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
     } else {
         None
     };
-    let (listener, admin_listener) = match (
-        bind(config.server.listen).await,
-        bind(config.admin.listen).await,
-    ) {
-        (Ok(listener), Ok(admin)) => (listener, admin),
-        (Err(err), _) | (_, Err(err)) => return fail(&err),
+    let workers = config.server.workers;
+    let listeners = match workers::bind(config.server.listen, workers) {
+        Ok(listeners) => listeners,
+        Err(err) => return fail(&format!("cannot listen on {}: {err}", config.server.listen)),
+    };
+    let admin_listener = match bind(config.admin.listen).await {
+        Ok(listener) => listener,
+        Err(err) => return fail(&err),
     };
     let proxy = match Proxy::new(&config) {
         Ok(proxy) => proxy,
         Err(err) => return fail(&err),
     };
-    let listen = local_addr(&listener, config.server.listen);
+    let listen = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .unwrap_or(config.server.listen);
     let admin = local_addr(&admin_listener, config.admin.listen);
-    tracing::info!(%listen, %admin, upstream = %config.upstream.origin, "imgcache listening");
+    tracing::info!(%listen, %admin, workers, upstream = %config.upstream.origin, "imgcache listening");
     if demo {
         print_demo_help(listen, admin);
     }
@@ -46,12 +51,13 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
     let admin_api = Admin::new(proxy.clone(), config.admin.token.as_deref());
     let admin_task = tokio::spawn(admin_api.serve(admin_listener, until_true(admin_stopped)));
     tokio::spawn(reload_on_sighup(proxy.clone(), sources));
-    let draining = proxy.clone();
-    let shutdown = async move {
-        shutdown_signal().await;
-        draining.start_draining();
+    let serving = match Workers::spawn(listeners, &proxy, &config.server) {
+        Ok(serving) => serving,
+        Err(err) => return fail(&format!("cannot start worker threads: {err}")),
     };
-    server::run(listener, proxy, &config.server, shutdown).await;
+    shutdown_signal().await;
+    proxy.start_draining();
+    serving.stop_and_join().await;
     let _ = stop_admin.send(true);
     let _ = admin_task.await;
     ExitCode::SUCCESS

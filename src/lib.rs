@@ -6,6 +6,7 @@
 //!
 //! - [`config`]: file + env + flags → a validated [`config::Config`].
 //! - [`server`]: the listener, connection cap, graceful drain.
+//! - [`workers`]: thread-per-core serving with `SO_REUSEPORT` listeners.
 //! - [`admin`]: metrics, health, readiness, stats and purges on their own port.
 //! - [`proxy`]: the request phases, in order.
 //! - [`cache`]: keys, entries, freshness, coalescing, invalidation.
@@ -38,3 +39,4 @@ pub mod server;
 pub mod telemetry;
 pub mod transform;
 pub mod upstream;
+pub mod workers;

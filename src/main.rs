@@ -25,7 +25,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     imgcache::telemetry::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // This runtime runs signals, the admin API and background work; the
+    // proxy's own worker threads each run one of their own.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -31,6 +31,8 @@ pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_HEADER_BYTES: u64 = 32 * 1024;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// `server.workers = 0`: one worker thread per CPU.
+pub const DEFAULT_WORKERS: u64 = 0;
 
 pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:9292";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -94,6 +96,8 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub shutdown_grace: Duration,
+    /// Serving threads (each with its own runtime and listener).
+    pub workers: usize,
 }
 
 /// `[upstream]`: the image service we front.
@@ -278,6 +282,10 @@ fn server(r: &mut Reader<'_>) -> ServerConfig {
         ),
         max_header_bytes: usize_of(r.bytes("server", "max_header_bytes", DEFAULT_MAX_HEADER_BYTES)),
         shutdown_grace: r.duration("server", "shutdown_grace", DEFAULT_SHUTDOWN_GRACE),
+        workers: match usize_of(r.count("server", "workers", DEFAULT_WORKERS)) {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        },
     }
 }
 

@@ -1,0 +1,109 @@
+//! Thread-per-core serving: `server.workers` threads, each running its
+//! own single-threaded Tokio runtime with its own `SO_REUSEPORT` listener
+//! on the same address. The kernel spreads connections over them, and a
+//! connection's whole life stays on one thread: no work stealing, no
+//! cross-thread wake-ups on the hit path. State (cache, upstream pool,
+//! metrics) is shared; each worker drains its own connections on stop.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::thread::JoinHandle;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::watch;
+
+use crate::config::ServerConfig;
+use crate::proxy::Proxy;
+use crate::server;
+
+/// Accept backlog of each worker's listener.
+const BACKLOG: i32 = 1024;
+
+/// Binds `count` listeners to one address with `SO_REUSEPORT` (port 0
+/// resolves once, then all share that port).
+pub fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<StdListener>> {
+    let first = bind_one(addr)?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..count.max(1) {
+        listeners.push(bind_one(addr)?);
+    }
+    Ok(listeners)
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<StdListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// The running worker threads.
+pub struct Workers {
+    threads: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Workers {
+    /// Starts one thread per listener, serving `proxy`.
+    pub fn spawn(
+        listeners: Vec<StdListener>,
+        proxy: &Proxy,
+        config: &ServerConfig,
+    ) -> std::io::Result<Workers> {
+        let (stop, stopped) = watch::channel(false);
+        let mut per_worker = config.clone();
+        per_worker.max_connections = config.max_connections.div_ceil(listeners.len().max(1));
+        let mut threads = Vec::with_capacity(listeners.len());
+        for (n, listener) in listeners.into_iter().enumerate() {
+            let (proxy, config, stopped) = (proxy.clone(), per_worker.clone(), stopped.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("imgcache-worker-{n}"))
+                .spawn(move || run_worker(listener, proxy, &config, stopped))?;
+            threads.push(thread);
+        }
+        Ok(Workers { threads, stop })
+    }
+
+    /// Tells every worker to stop accepting and drain, and waits for all.
+    pub async fn stop_and_join(self) {
+        let _ = self.stop.send(true);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
+
+fn run_worker(
+    listener: StdListener,
+    proxy: Proxy,
+    config: &ServerConfig,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!(%err, "cannot start a worker runtime");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(err) => return tracing::error!(%err, "cannot use a worker listener"),
+        };
+        let stop = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        server::run(listener, proxy, config, stop).await;
+    });
+}
