@@ -373,3 +373,185 @@ async fn sighup_with_a_broken_file_keeps_the_old_config() {
     sigterm(&child);
     assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
+
+/// With every log line on (debug), tokens and identity headers never
+/// appear in the logs.
+#[tokio::test]
+async fn tokens_never_reach_the_logs() {
+    let sample = start_sample().await;
+    let upstream = sample.url();
+    let mut child = Command::new(BIN)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream,
+        ])
+        .env("IMGCACHE_LOG", "trace")
+        .env_remove("IMGCACHE_CONFIG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let addr: std::net::SocketAddr = loop {
+        let line = lines_rx.recv().expect("a log line");
+        if let Some(rest) = line.split(" listen=").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("addr")
+                .parse()
+                .expect("addr");
+        }
+    };
+    let secret = "alice:project-a:member-SECRET-TOKEN-1234";
+    let url = format!("http://{addr}/v2/images/{EXAMPLE_IMAGE_ID}");
+    for _ in 0..2 {
+        get(
+            &url,
+            &[
+                ("x-auth-token", secret),
+                ("cookie", "session=COOKIE-SECRET"),
+                ("x-project-id", "PROJECT-SECRET"),
+            ],
+        )
+        .await;
+    }
+    get(
+        &format!("http://{addr}/v2/images/nope"),
+        &[("x-auth-token", secret)],
+    )
+    .await;
+    sigterm(&child);
+    let _ = child.wait();
+    let logs: Vec<String> = lines_rx.try_iter().collect();
+    assert!(
+        logs.iter().any(|l| l.contains("imgcache::access")),
+        "access lines are there"
+    );
+    for line in &logs {
+        for needle in ["SECRET-TOKEN", "COOKIE-SECRET", "PROJECT-SECRET"] {
+            assert!(!line.contains(needle), "{needle} leaked: {line}");
+        }
+    }
+}
+
+/// Streams `total` bytes of a pattern as a chunked request body.
+struct Upload {
+    left: u64,
+    chunk: bytes::Bytes,
+}
+
+impl http_body::Body for Upload {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.left.min(self.chunk.len() as u64) as usize;
+        self.left -= n as u64;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(self.chunk.slice(..n)))))
+    }
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kib / 1024.0
+}
+
+/// A 1 GiB chunked upload and a 1 GiB download stream through with the
+/// proxy's RSS growing by a few MiB at most. A measurement, so ignored by
+/// default: `cargo test --release --test process -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn one_gib_each_way_with_flat_memory() {
+    const GIB: u64 = 1 << 30;
+    let sample = start_sample().await;
+    let (child, addr) = spawn_proxy(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &sample.url(),
+    ]);
+    let before = rss_mib(child.id());
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Upload>();
+    let id = imgcache::sample::QUEUED_IMAGE_ID;
+    let mut request = http::Request::new(Upload {
+        left: GIB,
+        chunk: bytes::Bytes::from(vec![7u8; 256 * 1024]),
+    });
+    *request.method_mut() = http::Method::PUT;
+    *request.uri_mut() = format!("http://{addr}/v2/images/{id}/file")
+        .parse()
+        .expect("uri");
+    request
+        .headers_mut()
+        .insert("x-auth-token", TOKEN_ADMIN.parse().expect("v"));
+    request.headers_mut().insert(
+        "content-type",
+        "application/octet-stream".parse().expect("v"),
+    );
+    let started = std::time::Instant::now();
+    let response = client.request(request).await.expect("upload answered");
+    assert_eq!(response.status(), 204);
+    let upload_secs = started.elapsed().as_secs_f64();
+    assert_eq!(sample.control.last_upload().expect("upload").bytes, GIB);
+    let after_upload = rss_mib(child.id());
+    let download = client_download(addr, id).await;
+    assert_eq!(download.0, GIB);
+    let after_download = rss_mib(child.id());
+    println!(
+        "RSS MiB: {before:.1} at start, {after_upload:.1} after the 1 GiB upload ({:.0} MiB/s), {after_download:.1} after the 1 GiB download ({:.0} MiB/s)",
+        1024.0 / upload_secs,
+        1024.0 / download.1
+    );
+    assert!(after_upload - before < 16.0 && after_download - before < 16.0);
+    let mut child = child;
+    sigterm(&child);
+    let _ = child.wait();
+}
+
+async fn client_download(addr: std::net::SocketAddr, id: &str) -> (u64, f64) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let mut request = http::Request::new(http_body_util::Empty::new());
+    *request.uri_mut() = format!("http://{addr}/v2/images/{id}/file")
+        .parse()
+        .expect("uri");
+    request
+        .headers_mut()
+        .insert("x-auth-token", TOKEN_ADMIN.parse().expect("v"));
+    let started = std::time::Instant::now();
+    let mut body = client.request(request).await.expect("download").into_body();
+    let mut total = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("frame").into_data() {
+            total += data.len() as u64;
+        }
+    }
+    (total, started.elapsed().as_secs_f64())
+}

@@ -533,7 +533,7 @@ run_file() {
 # imgcache's memory with 100,000 cached entries: its own sample with
 # 100,000 images and a fresh imgcache; every id read once.
 run_rss100k() {
-    local saved_url=$SAMPLE_URL before after result upstream stats
+    local saved_url=${SAMPLE_URL:-} before after result upstream stats
     start_sample sample100k 100000
     start_imgcache imgcache100k
     # One request first, so "before" includes the runtime, the upstream

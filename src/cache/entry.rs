@@ -32,7 +32,7 @@ pub struct Entry {
     pub body: Bytes,
     /// Headers to serve: upstream's end-to-end headers, `Content-Length`
     /// and our `ETag`.
-    pub headers: HeaderMap,
+    pub headers: StoredHeaders,
     /// Strong validator over `body`.
     pub etag: HeaderValue,
     /// When the response arrived.
@@ -62,14 +62,16 @@ impl Entry {
         // its read buffer (8 KiB or more): kept as they are, each entry
         // would pin a whole buffer. Stored copies are exact-size.
         let body = Bytes::copy_from_slice(&body);
-        let mut headers = HeaderMap::with_capacity(upstream_headers.len() + 2);
-        for (name, value) in upstream_headers {
-            if !PER_RESPONSE_HEADERS.contains(&name.as_str()) {
-                headers.append(own_name(name), own_value(value));
-            }
-        }
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        headers.insert(header::ETAG, etag.clone());
+        let headers = upstream_headers
+            .iter()
+            .filter(|(name, _)| !PER_RESPONSE_HEADERS.contains(&name.as_str()))
+            .map(|(name, value)| (own_name(name), own_value(value)))
+            .chain([
+                (header::CONTENT_LENGTH, HeaderValue::from(body.len())),
+                (header::ETAG, etag.clone()),
+            ])
+            .collect();
+        let headers = StoredHeaders(headers);
         let (generation, epoch) = stamp;
         Entry {
             body,
@@ -106,6 +108,36 @@ impl Entry {
             .map(|(n, v)| n.as_str().len() + v.len() + 48)
             .sum();
         self.body.len() + headers + ENTRY_OVERHEAD
+    }
+}
+
+/// Stored headers as an exact-size list: a `HeaderMap` carries hash
+/// slots and spare capacity (hundreds of bytes) that every entry would pay
+/// for; responses build their map from this list.
+#[derive(Debug)]
+pub struct StoredHeaders(Box<[(HeaderName, HeaderValue)]>);
+
+impl StoredHeaders {
+    /// A map of these headers, with room for `extra` more.
+    pub fn to_map(&self, extra: usize) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.0.len() + extra);
+        for (name, value) in self.iter() {
+            map.append(name.clone(), value.clone());
+        }
+        map
+    }
+
+    /// The headers, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+
+    /// The first value of a header.
+    pub fn get(&self, name: &str) -> Option<&HeaderValue> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -173,11 +205,18 @@ mod tests {
             Instant::now(),
             Duration::ZERO,
         );
-        assert_eq!(entry.headers["content-length"], "11");
-        assert_eq!(entry.headers["content-type"], "application/json");
-        assert_eq!(entry.headers["x-custom"], "kept");
-        assert!(entry.headers.get("x-openstack-request-id").is_none());
-        assert_eq!(entry.headers["etag"], entry.etag);
+        let header = |name: &str| entry.headers.get(name).cloned();
+        assert_eq!(
+            header("content-length"),
+            Some(HeaderValue::from_static("11"))
+        );
+        assert_eq!(
+            header("content-type"),
+            Some(HeaderValue::from_static("application/json"))
+        );
+        assert_eq!(header("x-custom"), Some(HeaderValue::from_static("kept")));
+        assert!(header("x-openstack-request-id").is_none());
+        assert_eq!(header("etag"), Some(entry.etag.clone()));
         assert_eq!(entry.etag.len(), 34);
         assert!(entry.weight() > 11);
     }

@@ -69,7 +69,7 @@ pub fn from_entry(
         not_modified(entry)
     } else {
         let mut response = Response::new(ProxyBody::full(entry.body.clone()));
-        *response.headers_mut() = entry.headers.clone();
+        *response.headers_mut() = entry.headers.to_map(3);
         response
     };
     let headers = response.headers_mut();
@@ -90,7 +90,7 @@ fn not_modified(entry: &Entry) -> Response<ProxyBody> {
     let mut response = Response::new(ProxyBody::empty());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
     let headers = response.headers_mut();
-    for (name, value) in &entry.headers {
+    for (name, value) in entry.headers.iter() {
         if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
             headers.append(name.clone(), value.clone());
         }
