@@ -4,11 +4,7 @@ use std::process::ExitCode;
 
 use imgcache::config::EXIT_BAD_CONFIG;
 
-/// mimalloc instead of the system allocator: cached entries live long
-/// while request buffers come and go, and glibc's per-thread arenas then
-/// hold on to freed memory (RSS) that mimalloc returns and reuses.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use imgcache::config::cli::Cli;
 
 fn main() -> ExitCode {
