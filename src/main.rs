@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use imgcache::config::EXIT_BAD_CONFIG;
 
-
 use imgcache::config::cli::Cli;
 
 fn main() -> ExitCode {

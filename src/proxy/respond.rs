@@ -15,43 +15,39 @@ use crate::upstream::headers::{MAX_REQUEST_ID_LEN, REQUEST_ID};
 
 /// A fresh entry served without asking the upstream.
 pub fn hit(entry: &Entry, now: Instant, request: &HeaderMap) -> Answer {
-    let age = entry.age(now);
-    let cache_status = status::hit(entry.freshness.ttl_seconds(age));
-    from_entry(
-        entry,
-        cache_status,
-        Some(age),
-        request,
-        request_id_for(request),
-        None,
-    )
+    let ttl = entry.freshness.ttl_seconds(entry.age(now));
+    aged(entry, now, request, status::hit(ttl), None)
 }
 
 /// A fresh entry another instance fetched, found in the fleet's Redis.
 pub fn shared_hit(entry: &Entry, now: Instant, request: &HeaderMap) -> Answer {
-    let age = entry.age(now);
-    let cache_status = status::shared_hit(entry.freshness.ttl_seconds(age));
-    from_entry(
-        entry,
-        cache_status,
-        Some(age),
-        request,
-        request_id_for(request),
-        None,
-    )
+    let ttl = entry.freshness.ttl_seconds(entry.age(now));
+    aged(entry, now, request, status::shared_hit(ttl), None)
 }
 
 /// A stale entry served because the refresh failed with `upstream_status`.
 pub fn stale(entry: &Entry, now: Instant, upstream_status: u16, request: &HeaderMap) -> Answer {
-    let age = entry.age(now);
     let cache_status = status::stale(upstream_status);
+    aged(entry, now, request, cache_status, Some(upstream_status))
+}
+
+/// An entry served from memory: with its `Age` and a request id of this
+/// request's own.
+fn aged(
+    entry: &Entry,
+    now: Instant,
+    request: &HeaderMap,
+    cache_status: HeaderValue,
+    upstream_status: Option<u16>,
+) -> Answer {
+    let age = Some(entry.age(now));
     from_entry(
         entry,
         cache_status,
-        Some(age),
+        age,
         request,
         request_id_for(request),
-        Some(upstream_status),
+        upstream_status,
     )
 }
 
