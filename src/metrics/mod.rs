@@ -9,12 +9,16 @@
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
+
+mod snapshot;
+
+pub use snapshot::Snapshot;
+use snapshot::snapshot_registry;
 
 /// Name prefix of every metric.
 const PREFIX: &str = "imgcache";
@@ -74,27 +78,6 @@ struct ClassLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
-}
-
-/// Values read from the running proxy at scrape time.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Snapshot {
-    /// Entries in the cache, all identities.
-    pub entries: u64,
-    /// Bytes the cache holds, as its weigher counts them.
-    pub bytes: u64,
-    /// `cache.max_bytes`.
-    pub max_bytes: u64,
-    /// Slots evicted for space.
-    pub evictions: u64,
-    /// Upstream requests waiting for response headers.
-    pub upstream_in_flight: u64,
-    /// 0 closed, 1 half-open, 2 open.
-    pub breaker_state: i64,
-    /// Fills in flight.
-    pub fills_in_flight: u64,
-    /// The Redis tier: `None` when off, else whether it answers.
-    pub l2_up: Option<bool>,
 }
 
 /// Every metric the proxy records.
@@ -327,57 +310,6 @@ fn class_family(
     counters
 }
 
-/// A registry of constant values for one scrape.
-fn snapshot_registry(s: &Snapshot) -> Registry {
-    let mut registry = Registry::with_prefix(PREFIX);
-    let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
-    registry.register(
-        "cache_entries",
-        "Entries in the cache (all identities)",
-        gauge(s.entries),
-    );
-    registry.register_with_unit(
-        "cache",
-        "Memory the cache holds (bodies, headers, overhead)",
-        Unit::Bytes,
-        gauge(s.bytes),
-    );
-    registry.register_with_unit(
-        "cache_max",
-        "cache.max_bytes",
-        Unit::Bytes,
-        gauge(s.max_bytes),
-    );
-    registry.register(
-        "cache_evictions",
-        "Images evicted to stay within cache.max_bytes",
-        ConstCounter::new(s.evictions),
-    );
-    registry.register(
-        "upstream_in_flight",
-        "Upstream requests waiting for response headers",
-        gauge(s.upstream_in_flight),
-    );
-    registry.register(
-        "cache_fills_in_flight",
-        "Cache fills in flight",
-        gauge(s.fills_in_flight),
-    );
-    if let Some(up) = s.l2_up {
-        registry.register(
-            "l2_up",
-            "Whether the shared Redis tier answers (1) or not (0)",
-            ConstGauge::new(i64::from(up)),
-        );
-    }
-    registry.register(
-        "circuit_breaker_state",
-        "Circuit breaker for image reads: 0 closed, 1 half-open, 2 open",
-        ConstGauge::new(s.breaker_state),
-    );
-    registry
-}
-
 /// Index into CACHE_LABELS for a `Cache-Status` value.
 fn cache_index(cache_status: Option<&[u8]>) -> usize {
     let Some(value) = cache_status else {
@@ -404,61 +336,4 @@ fn class_index(status: u16) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Recording moves the right series, and the text parses as
-    /// OpenMetrics with the imgcache_ prefix and unit suffixes.
-    #[test]
-    fn records_and_encodes() {
-        let metrics = Metrics::new();
-        metrics.record_request(RouteLabel::ImageRead, Some(b"imgcache; hit; ttl=3"), 200);
-        metrics.record_request(
-            RouteLabel::ImageRead,
-            Some(b"imgcache; fwd=miss; stored"),
-            200,
-        );
-        metrics.record_request(RouteLabel::Other, None, 404);
-        metrics.record_upstream(Some(503), Duration::from_millis(12));
-        metrics.record_upstream(None, Duration::from_millis(1));
-        metrics.record_invalidation();
-        let text = metrics
-            .encode(&Snapshot {
-                entries: 3,
-                bytes: 4096,
-                ..Snapshot::default()
-            })
-            .expect("encode");
-        for line in [
-            "imgcache_requests_total{route=\"image_read\",cache=\"hit\"} 1",
-            "imgcache_requests_total{route=\"image_read\",cache=\"miss\"} 1",
-            "imgcache_requests_total{route=\"other\",cache=\"none\"} 1",
-            "imgcache_responses_total{class=\"4xx\"} 1",
-            "imgcache_upstream_requests_total{class=\"5xx\"} 1",
-            "imgcache_upstream_requests_total{class=\"error\"} 1",
-            "imgcache_upstream_request_duration_seconds_count 2",
-            "imgcache_cache_invalidations_total 1",
-            "imgcache_cache_entries 3",
-            "imgcache_cache_bytes 4096",
-            "imgcache_build_info{version=",
-        ] {
-            assert!(text.contains(line), "missing {line}:\n{text}");
-        }
-        assert!(text.ends_with("# EOF\n"));
-        assert_eq!(metrics.image_read_counts(), (1, 2));
-    }
-
-    /// The Cache-Status values map to their labels.
-    #[test]
-    fn cache_labels() {
-        let label = |v: &str| CACHE_LABELS[cache_index(Some(v.as_bytes()))];
-        assert_eq!(label("imgcache; hit; ttl=-3"), "hit");
-        assert_eq!(label("imgcache; fwd=stale; fwd-status=503"), "stale");
-        assert_eq!(label("imgcache; fwd=miss; stored"), "miss");
-        assert_eq!(label("imgcache; fwd=miss; collapsed"), "collapsed");
-        assert_eq!(label("imgcache; fwd=uri-miss"), "uri_miss");
-        assert_eq!(label("imgcache; fwd=uri-miss; collapsed"), "collapsed");
-        assert_eq!(label("imgcache; fwd=bypass"), "bypass");
-        assert_eq!(CACHE_LABELS[cache_index(None)], "none");
-    }
-}
+mod tests;
