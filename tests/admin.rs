@@ -214,7 +214,7 @@ async fn readiness_follows_the_upstream() {
     let sample = start_sample().await;
     let mut config = config_for(&sample.url());
     config.upstream.breaker_failures = 2;
-    config.upstream.breaker_cooldown = Duration::from_millis(300);
+    config.upstream.breaker_cooldown = Duration::from_secs(1);
     let proxy = start_proxy_with(config).await;
     let admin = start_admin(&proxy, None).await;
     assert_eq!(get(&format!("{admin}/readyz"), &[]).await.status, 200);
@@ -232,7 +232,7 @@ async fn readiness_follows_the_upstream() {
     );
     assert_eq!(get(&format!("{admin}/healthz"), &[]).await.status, 200);
     sample.control.set_fault(Fault::None);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         get_image(&proxy, EXAMPLE_IMAGE_ID).await.status,
         200,

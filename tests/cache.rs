@@ -199,7 +199,7 @@ async fn transient_statuses_are_not_stored() {
 async fn ttl_expiry_refetches() {
     let sample = start_sample().await;
     let mut config = config_for(&sample.url());
-    config.cache.ttl = Duration::from_millis(300);
+    config.cache.ttl = Duration::from_secs(1);
     config.cache.stale_if_error = Duration::ZERO;
     let proxy = start_proxy_with(config).await;
     get_image(&proxy, EXAMPLE_IMAGE_ID).await;
@@ -210,7 +210,7 @@ async fn ttl_expiry_refetches() {
             .contains("hit")
     );
     // Time has to pass for a TTL to run out; nothing else can say so.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let after = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(after.header("cache-status"), "imgcache; fwd=miss; stored");
     assert_eq!(
@@ -306,7 +306,7 @@ async fn a_disconnecting_first_waiter_does_not_break_the_fill() {
         async move { get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await }
     });
     // The follower joins while the gate is still closed; then the fill ends.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     upstream.set_gate(true);
     let second = second.await.expect("task");
     assert_eq!(second.status, 200);

@@ -218,7 +218,7 @@ async fn in_flight_cap_answers_503_with_retry_after() {
 fn breaker_config(upstream: &str) -> Config {
     let mut config = config_for(upstream);
     config.upstream.breaker_failures = 3;
-    config.upstream.breaker_cooldown = Duration::from_millis(300);
+    config.upstream.breaker_cooldown = Duration::from_secs(1);
     config
 }
 
@@ -279,7 +279,7 @@ async fn breaker_closes_after_a_successful_probe() {
         get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     }
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 503);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let probe = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(probe.status, 200);
     assert_eq!(
@@ -318,7 +318,7 @@ async fn breaker_reopens_after_a_failed_probe_and_serves_stale() {
         stale.header("cache-status"),
         "imgcache; fwd=stale; fwd-status=503"
     );
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let probe = get_image(&proxy, PRIVATE_IMAGE_ID).await;
     assert_eq!(
         probe.status, 500,
