@@ -228,7 +228,7 @@ impl Proxy {
         // before the write and stored the old body is dropped here.
         self.invalidate(ids).await;
         match answer {
-            Ok(answer) if is_patch => self.transform_patched(answer).await,
+            Ok(answer) if is_patch => self.transform_image_answer(answer).await,
             other => other,
         }
     }

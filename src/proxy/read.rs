@@ -42,7 +42,9 @@ impl Proxy {
         image_id: ImageId,
     ) -> Result<Answer, ProxyError> {
         if policy::bypass_reason(&forward.headers).is_some() {
-            let mut answer = self.forward(forward, body).await?;
+            // Not cached, but still an image representation: transformed.
+            let answer = self.forward(forward, body).await?;
+            let mut answer = self.transform_image_answer(answer).await?;
             answer
                 .response
                 .headers_mut()
