@@ -172,7 +172,11 @@ async fn bypassed_reads_are_transformed() {
     let sample = start_sample().await;
     let proxy = proxy_in(Mode::Typed, &sample.url()).await;
     let url = proxy.url(&format!("/v2/images/{EXAMPLE_IMAGE_ID}"));
-    let reply = get(&url, &[("x-auth-token", TOKEN_A), ("cache-control", "no-cache")]).await;
+    let reply = get(
+        &url,
+        &[("x-auth-token", TOKEN_A), ("cache-control", "no-cache")],
+    )
+    .await;
     assert_eq!(reply.header("cache-status"), "imgcache; fwd=bypass");
     assert_eq!(reply.json()["__isregistered"], true);
     assert_eq!(reply.header("content-length"), reply.body.len().to_string());

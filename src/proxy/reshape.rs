@@ -36,7 +36,10 @@ impl Proxy {
 
     /// Transforms a 200 image body that did not come through a fill: a
     /// `PATCH` answer (the updated image), a bypassed image read.
-    pub(super) async fn transform_image_answer(&self, answer: Answer) -> Result<Answer, ProxyError> {
+    pub(super) async fn transform_image_answer(
+        &self,
+        answer: Answer,
+    ) -> Result<Answer, ProxyError> {
         let settings = self.shared.settings.load_full();
         let limit = settings.cache.max_object_bytes;
         reshape(
