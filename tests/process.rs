@@ -82,11 +82,7 @@ async fn wait_for_metric(admin: std::net::SocketAddr, series: &str, value: f64) 
 }
 
 fn sighup(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    signal(child, "HUP");
 }
 
 fn config_file(name: &str, upstream: &str, identity_headers: &str) -> std::path::PathBuf {
@@ -107,10 +103,15 @@ async fn cache_status(addr: std::net::SocketAddr, roles: &str) -> String {
 }
 
 fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    signal(child, "TERM");
+}
+
+/// Sends a signal with the shell's builtin `kill` (no procps needed).
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -{name} {}", child.id())])
         .status()
-        .expect("kill");
+        .expect("sh");
     assert!(status.success());
 }
 
