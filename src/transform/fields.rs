@@ -8,6 +8,8 @@
 //! [`class_of`]), so a field IMS adds tomorrow is still handled, and never
 //! dropped (only `strip` removes fields).
 
+use serde_json::{Map, Value};
+
 use super::literal;
 
 /// The prefix of IMS extension fields. `normalize` and `typed` touch only
@@ -90,6 +92,30 @@ pub fn class_of(name: &str, value: &str) -> Option<FieldClass> {
     } else {
         FieldClass::PlainString
     })
+}
+
+/// Walks the string values of the `__` fields and replaces each one for
+/// which `replace` (given its class and text) returns a new value; the
+/// shared walk of `normalize` and `typed`. Returns whether anything
+/// changed.
+pub fn rewrite_strings(
+    image: &mut Map<String, Value>,
+    replace: impl Fn(FieldClass, &str) -> Option<Value>,
+) -> bool {
+    let mut changed = false;
+    for (name, value) in image.iter_mut() {
+        let Value::String(text) = &*value else {
+            continue;
+        };
+        let Some(class) = class_of(name, text) else {
+            continue;
+        };
+        if let Some(new) = replace(class, text) {
+            *value = new;
+            changed = true;
+        }
+    }
+    changed
 }
 
 #[cfg(test)]

@@ -14,20 +14,9 @@ use super::{literal, lossless};
 /// string and any non-string value are left exactly as they were. Applying
 /// it twice gives the same result as once. Returns whether anything changed.
 pub fn apply(image: &mut Map<String, Value>) -> bool {
-    let mut changed = false;
-    for (name, value) in image.iter_mut() {
-        let Value::String(text) = value else {
-            continue;
-        };
-        let Some(class) = fields::class_of(name, text) else {
-            continue;
-        };
-        if let Some(canonical) = canonical(class, text) {
-            *text = canonical;
-            changed = true;
-        }
-    }
-    changed
+    fields::rewrite_strings(image, |class, text| {
+        canonical(class, text).map(Value::String)
+    })
 }
 
 /// The canonical spelling of `text`, or `None` when it is already canonical

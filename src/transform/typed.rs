@@ -15,20 +15,7 @@ use super::{literal, lossless};
 /// class, a plain string and any non-string value are left exactly as they
 /// were: nothing is lost. Returns whether anything changed.
 pub fn apply(image: &mut Map<String, Value>) -> bool {
-    let mut changed = false;
-    for (name, value) in image.iter_mut() {
-        let Value::String(text) = &*value else {
-            continue;
-        };
-        let Some(class) = fields::class_of(name, text) else {
-            continue;
-        };
-        if let Some(typed) = typed(class, text) {
-            *value = typed;
-            changed = true;
-        }
-    }
-    changed
+    fields::rewrite_strings(image, typed)
 }
 
 /// The typed value for `text`, or `None` to leave it a string.
