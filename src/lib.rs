@@ -6,12 +6,14 @@
 //!
 //! - [`config`]: file + env + flags → a validated [`config::Config`].
 //! - [`server`]: the listener, connection cap, graceful drain.
+//! - [`hit_path`]: fresh hits answered from prepared bytes, before hyper.
 //! - [`workers`]: thread-per-core serving with `SO_REUSEPORT` listeners.
 //! - [`admin`]: metrics, health, readiness, stats and purges on their own port.
 //! - [`proxy`]: the request phases, in order.
 //! - [`cache`]: keys, entries, freshness, coalescing, invalidation.
 //! - [`fleet`]: the optional shared Redis tier across instances.
 //! - [`route`]: image read / image write / other, as pure functions.
+//! - [`request_headers`]: header lookup shared by hyper's and the hit path's parsers.
 //! - [`upstream`]: the pooled upstream client, TLS, header rewriting.
 //! - [`body`]: the body type used in both directions.
 //! - [`error`]: the proxy's own errors and their statuses.
@@ -31,8 +33,10 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod fleet;
+pub mod hit_path;
 pub mod metrics;
 pub mod proxy;
+pub mod request_headers;
 pub mod route;
 pub mod sample;
 pub mod server;

@@ -1,6 +1,6 @@
-//! The client-facing listener: accept loop with a connection cap, HTTP/1.1
-//! and h2c on one port (hyper-util `auto`), header read timeout, and a
-//! graceful drain on shutdown.
+//! The client-facing listener: accept loop with a connection cap, the hit
+//! path first, then HTTP/1.1 and h2c on one port (hyper-util `auto`),
+//! header read timeout, and a graceful drain on shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -15,10 +16,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::body::ProxyBody;
 use crate::config::ServerConfig;
+use crate::hit_path::{self, Outcome, Rewind};
 use crate::proxy::Proxy;
 
 /// hyper's own read buffer: larger than `max_header_bytes` so that the
@@ -31,17 +33,20 @@ const MAX_HEADER_LINES: usize = 200;
 
 /// Serves `proxy` on `listener` until `shutdown` completes, then stops
 /// accepting and gives in-flight requests `server.shutdown_grace` to end.
+/// Connections start on the hit path and move to hyper when they need it.
 pub async fn run(
     listener: TcpListener,
     proxy: Proxy,
     config: &ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
+    let hits = proxy.clone();
     let handler = move |request, peer| proxy.clone().handle(request, peer);
-    serve(listener, handler, config, shutdown).await;
+    accept_loop(listener, handler, Some(hits), config, shutdown).await;
 }
 
-/// The accept loop for any handler (the proxy, the admin API).
+/// The accept loop for any handler (the admin API), every connection
+/// served by hyper.
 pub async fn serve<H, F>(
     listener: TcpListener,
     handler: H,
@@ -51,9 +56,25 @@ pub async fn serve<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
 {
-    let builder = connection_builder(config);
+    accept_loop(listener, handler, None, config, shutdown).await;
+}
+
+async fn accept_loop<H, F>(
+    listener: TcpListener,
+    handler: H,
+    hits: Option<Proxy>,
+    config: &ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
+{
+    let builder = Arc::new(connection_builder(config));
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
+    // Tells connections still on the hit path to wind down; hyper's are
+    // told by `graceful`.
+    let (stop, stopped) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         // Wait for a free slot before accepting, so excess connections
@@ -79,18 +100,29 @@ pub async fn serve<H, F>(
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let service = service_fn(move |request| handler(request, peer));
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        // Taken now, before any shutdown: the drain then waits for this
+        // connection too, whichever path it is on.
+        let watcher = graceful.watcher();
+        let hits = hits.clone();
+        let (timeout, stopped) = (config.header_read_timeout, stopped.clone());
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            let io = match hits {
+                Some(proxy) => match hit_path::serve(stream, &proxy, timeout, stopped).await {
+                    Outcome::Closed => return drop(permit),
+                    Outcome::HandOff(io) => io,
+                },
+                None => Rewind::new(stream, Bytes::new()),
+            };
+            let connection = builder.serve_connection(TokioIo::new(io), service);
+            if let Err(err) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(%peer, %err, "connection ended with an error");
             }
             drop(permit);
         });
     }
     drop(listener);
+    let _ = stop.send(true);
     drain(graceful, config.shutdown_grace).await;
 }
 

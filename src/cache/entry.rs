@@ -8,6 +8,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
 use super::freshness::{Freshness, Staleness};
+use crate::request_headers::HeaderLookup;
 
 /// Upstream headers that describe one response, not the stored
 /// representation: they are set anew for each response served.
@@ -58,20 +59,16 @@ impl Entry {
         initial_age: Duration,
     ) -> Entry {
         let etag = strong_etag(&body);
-        // Bodies and header values read off a connection are slices of
-        // its read buffer (8 KiB or more): kept as they are, each entry
-        // would pin a whole buffer. Stored copies are exact-size.
-        let body = Bytes::copy_from_slice(&body);
-        let headers = upstream_headers
+        let kept = upstream_headers
             .iter()
-            .filter(|(name, _)| !PER_RESPONSE_HEADERS.contains(&name.as_str()))
-            .map(|(name, value)| (own_name(name), own_value(value)))
-            .chain([
-                (header::CONTENT_LENGTH, HeaderValue::from(body.len())),
-                (header::ETAG, etag.clone()),
-            ])
+            .filter(|(name, _)| !PER_RESPONSE_HEADERS.contains(&name.as_str()));
+        let length = HeaderValue::from(body.len());
+        let headers: Vec<_> = kept
+            .chain([(&header::CONTENT_LENGTH, &length), (&header::ETAG, &etag)])
             .collect();
-        let headers = StoredHeaders(headers);
+        let (headers, body) = StoredHeaders::encode_with_body(&headers, &body);
+        // The ETag's value is the last stored line's: share its bytes.
+        let etag = headers.get(header::ETAG.as_str()).unwrap_or(etag);
         let (generation, epoch) = stamp;
         Entry {
             body,
@@ -102,53 +99,100 @@ impl Entry {
 
     /// Approximate bytes this entry holds, for the cache's byte bound.
     pub fn weight(&self) -> usize {
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 48)
-            .sum();
-        self.body.len() + headers + ENTRY_OVERHEAD
+        self.body.len() + self.headers.as_bytes().len() + ENTRY_OVERHEAD
     }
 }
 
-/// Stored headers as an exact-size list: a `HeaderMap` carries hash
-/// slots and spare capacity (hundreds of bytes) that every entry would pay
-/// for; responses build their map from this list.
+/// Stored headers as they go on the wire: `name: value\r\n` lines with
+/// lower-case names, in one buffer with the body after them. One
+/// allocation per entry instead of one per header value, and the hit
+/// path writes the lines as they are; responses through hyper build
+/// their map from them.
 #[derive(Debug)]
-pub struct StoredHeaders(Box<[(HeaderName, HeaderValue)]>);
+pub struct StoredHeaders(Bytes);
 
 impl StoredHeaders {
+    /// Encodes `headers`, then `body`, into one exact-size buffer; returns
+    /// the header lines and the body, both views of it. (Bodies and header
+    /// values read off a connection are slices of its read buffer: kept as
+    /// they are, each entry would pin a whole buffer.)
+    fn encode_with_body(
+        headers: &[(&HeaderName, &HeaderValue)],
+        body: &[u8],
+    ) -> (StoredHeaders, Bytes) {
+        let lines: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        let mut buffer = Vec::with_capacity(lines + body.len());
+        for (name, value) in headers {
+            buffer.extend_from_slice(name.as_str().as_bytes());
+            buffer.extend_from_slice(b": ");
+            buffer.extend_from_slice(value.as_bytes());
+            buffer.extend_from_slice(b"\r\n");
+        }
+        buffer.extend_from_slice(body);
+        let buffer = Bytes::from(buffer);
+        (StoredHeaders(buffer.slice(..lines)), buffer.slice(lines..))
+    }
+
+    /// The lines, ready to write into a response head.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// A map of these headers, with room for `extra` more.
     pub fn to_map(&self, extra: usize) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(self.0.len() + extra);
+        let mut map = HeaderMap::with_capacity(self.len() + extra);
         for (name, value) in self.iter() {
-            map.append(name.clone(), value.clone());
+            map.append(name, value);
         }
         map
     }
 
-    /// The headers, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-        self.0.iter().map(|(n, v)| (n, v))
+    /// How many header lines there are.
+    pub fn len(&self) -> usize {
+        self.0.windows(2).filter(|w| w == b"\r\n").count()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The headers, in order; values share the stored buffer.
+    pub fn iter(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            loop {
+                let rest = self.0.get(at..).filter(|rest| !rest.is_empty())?;
+                let line_len = rest.windows(2).position(|w| w == b"\r\n")?;
+                let line = at..at + line_len;
+                at += line_len + 2;
+                if let Some(pair) = self.parse_line(line) {
+                    return Some(pair);
+                }
+            }
+        })
+    }
+
+    /// One `name: value` line; lines were written from valid headers, so
+    /// `None` only if the buffer was not made by `encode_with_body`.
+    fn parse_line(&self, line: std::ops::Range<usize>) -> Option<(HeaderName, HeaderValue)> {
+        let text = self.0.get(line.clone())?;
+        let colon = text.iter().position(|b| *b == b':')?;
+        let name = HeaderName::from_bytes(&text[..colon]).ok()?;
+        let value_start = line.start + colon + 2;
+        let value = HeaderValue::from_maybe_shared(self.0.slice(value_start..line.end)).ok()?;
+        Some((name, value))
     }
 
     /// The first value of a header.
-    pub fn get(&self, name: &str) -> Option<&HeaderValue> {
-        self.0
-            .iter()
+    pub fn get(&self, name: &str) -> Option<HeaderValue> {
+        self.iter()
             .find(|(n, _)| n.as_str() == name)
             .map(|(_, v)| v)
     }
-}
-
-fn own_name(name: &HeaderName) -> HeaderName {
-    HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone())
-}
-
-fn own_value(value: &HeaderValue) -> HeaderValue {
-    let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-    copy.set_sensitive(value.is_sensitive());
-    copy
 }
 
 /// `"<32 hex digits>"`: the first 128 bits of SHA-256 over the body.
@@ -165,12 +209,11 @@ pub fn strong_etag(body: &[u8]) -> HeaderValue {
 
 /// Whether an `If-None-Match` list matches `etag` (weak comparison, as
 /// RFC 9110 §13.1.2 asks for this header; `*` matches anything).
-pub fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+pub fn if_none_match<H: HeaderLookup + ?Sized>(headers: &H, etag: &HeaderValue) -> bool {
     let ours = etag.as_bytes();
     headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .header_values(&header::IF_NONE_MATCH)
+        .flat_map(|v| v.split(|b| *b == b','))
         .map(|tag| tag.trim_ascii())
         .any(|tag| tag == b"*" || tag.strip_prefix(b"W/").unwrap_or(tag) == ours)
 }
@@ -205,7 +248,7 @@ mod tests {
             Instant::now(),
             Duration::ZERO,
         );
-        let header = |name: &str| entry.headers.get(name).cloned();
+        let header = |name: &str| entry.headers.get(name);
         assert_eq!(
             header("content-length"),
             Some(HeaderValue::from_static("11"))

@@ -4,9 +4,10 @@
 
 use std::fmt;
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderName;
 use sha2::{Digest, Sha256};
 
+use crate::request_headers::HeaderLookup;
 use crate::route::ImageId;
 
 /// A caller's identity: SHA-256 over the values of the identity headers.
@@ -19,10 +20,10 @@ impl Identity {
     /// Hashes the identity headers of a request. Names are matched
     /// case-insensitively (HeaderMap keys are lower case); a request with
     /// none of them gets the anonymous identity without hashing anything.
-    pub fn of(headers: &HeaderMap, names: &[HeaderName]) -> Identity {
+    pub fn of<H: HeaderLookup + ?Sized>(headers: &H, names: &[HeaderName]) -> Identity {
         let mut hasher: Option<Sha256> = None;
         for (position, name) in names.iter().enumerate() {
-            let mut values = headers.get_all(name).iter().peekable();
+            let mut values = headers.header_values(name).peekable();
             if values.peek().is_none() {
                 continue;
             }
@@ -33,7 +34,7 @@ impl Identity {
             for value in values {
                 hasher.update([1]);
                 hasher.update((value.len() as u32).to_be_bytes());
-                hasher.update(value.as_bytes());
+                hasher.update(value);
             }
             hasher.update([0]);
         }
@@ -72,7 +73,7 @@ pub struct CacheKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue};
 
     fn names() -> Vec<HeaderName> {
         crate::config::DEFAULT_IDENTITY_HEADERS

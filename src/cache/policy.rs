@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::freshness::Freshness;
 use crate::config::CacheConfig;
+use crate::request_headers::{HeaderLookup, visible_ascii};
 
 /// Why a response was passed through without being stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,11 +154,12 @@ fn response_directives(headers: &HeaderMap) -> ResponseDirectives {
 
 /// `Cache-Control` split into lower-cased directive names and unquoted
 /// values, over every header line.
-pub fn cache_control_directives(headers: &HeaderMap) -> Vec<(String, Option<String>)> {
+pub fn cache_control_directives<H: HeaderLookup + ?Sized>(
+    headers: &H,
+) -> Vec<(String, Option<String>)> {
     headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+        .header_values(&header::CACHE_CONTROL)
+        .filter_map(visible_ascii)
         .flat_map(|v| v.split(','))
         .filter_map(|directive| {
             let directive = directive.trim();
@@ -201,7 +203,7 @@ fn vary_is_keyed(headers: &HeaderMap, identity_headers: &[HeaderName]) -> bool {
 
 /// Why a request must bypass the cache (forwarded, not looked up, not
 /// stored), or `None` if it may use it.
-pub fn bypass_reason(headers: &HeaderMap) -> Option<&'static str> {
+pub fn bypass_reason<H: HeaderLookup + ?Sized>(headers: &H) -> Option<&'static str> {
     for (name, value) in cache_control_directives(headers) {
         match (name.as_str(), value.as_deref()) {
             ("no-cache" | "no-store", _) => return Some("request cache-control"),
@@ -210,9 +212,8 @@ pub fn bypass_reason(headers: &HeaderMap) -> Option<&'static str> {
         }
     }
     let pragma_no_cache = headers
-        .get_all(header::PRAGMA)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+        .header_values(&header::PRAGMA)
+        .filter_map(visible_ascii)
         .any(|v| {
             v.split(',')
                 .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
@@ -220,11 +221,7 @@ pub fn bypass_reason(headers: &HeaderMap) -> Option<&'static str> {
     if pragma_no_cache {
         return Some("pragma no-cache");
     }
-    if headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .any(|v| is_signed(v.as_bytes()))
-    {
+    if headers.header_values(&header::AUTHORIZATION).any(is_signed) {
         return Some("signed request");
     }
     None

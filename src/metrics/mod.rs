@@ -91,7 +91,30 @@ pub struct Metrics {
     invalidations: Counter,
     reloads_ok: Counter,
     reloads_failed: Counter,
+    hit_path: HitPathCounters,
     l2: L2Counters,
+}
+
+/// The hit path's counters (`imgcache_hit_path_*`).
+#[derive(Default)]
+struct HitPathCounters {
+    responses: Counter,
+    handoffs: Counter,
+}
+
+impl HitPathCounters {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "hit_path_responses",
+            "Fresh hits answered on the hit path, without hyper (also counted in requests)",
+            self.responses.clone(),
+        );
+        registry.register(
+            "hit_path_handoffs",
+            "Connections the hit path handed to hyper for a request it does not answer",
+            self.handoffs.clone(),
+        );
+    }
 }
 
 /// The fleet tier's counters (`imgcache_l2_*`).
@@ -203,6 +226,8 @@ impl Metrics {
             "Config reloads (SIGHUP) by result",
             reloads,
         );
+        let hit_path = HitPathCounters::default();
+        hit_path.register(&mut registry);
         let l2 = L2Counters::default();
         l2.register(&mut registry);
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
@@ -216,8 +241,19 @@ impl Metrics {
             invalidations,
             reloads_ok,
             reloads_failed,
+            hit_path,
             l2,
         }
+    }
+
+    /// A fresh hit answered on the hit path.
+    pub fn record_hit_path_response(&self) {
+        self.hit_path.responses.inc();
+    }
+
+    /// A connection handed from the hit path to hyper.
+    pub fn record_hit_path_handoff(&self) {
+        self.hit_path.handoffs.inc();
     }
 
     /// A fill answered from Redis.

@@ -29,11 +29,13 @@ mod control;
 mod fill;
 mod fill_shared;
 mod fleet_events;
+mod hit;
 mod read;
 mod reshape;
 pub mod respond;
 
 pub use control::ReloadReport;
+pub use hit::FreshHit;
 
 /// A response plus what the access log wants to know about how it was made.
 pub struct Answer {

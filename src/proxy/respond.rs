@@ -11,6 +11,7 @@ use super::Answer;
 use crate::body::ProxyBody;
 use crate::cache::entry::{Entry, if_none_match};
 use crate::cache::status::{self, CACHE_STATUS};
+use crate::request_headers::HeaderLookup;
 use crate::upstream::headers::{MAX_REQUEST_ID_LEN, REQUEST_ID};
 
 /// A fresh entry served without asking the upstream.
@@ -88,7 +89,7 @@ fn not_modified(entry: &Entry) -> Response<ProxyBody> {
     let headers = response.headers_mut();
     for (name, value) in entry.headers.iter() {
         if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
-            headers.append(name.clone(), value.clone());
+            headers.append(name, value);
         }
     }
     response
@@ -122,16 +123,29 @@ pub fn passed(
 /// (replaying another request's id would mislead tracing).
 pub fn request_id_for(request: &HeaderMap) -> HeaderValue {
     match request.get(&REQUEST_ID) {
-        Some(id) if !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN => id.clone(),
-        _ => fresh_request_id(),
+        Some(id) if is_sane_request_id(id.as_bytes()) => id.clone(),
+        _ => HeaderValue::from_bytes(&fresh_request_id())
+            .unwrap_or_else(|_| HeaderValue::from_static("req-unknown")),
     }
 }
 
-fn fresh_request_id() -> HeaderValue {
+/// The client's request id, when it sent one worth echoing.
+pub fn client_request_id<H: HeaderLookup + ?Sized>(request: &H) -> Option<&[u8]> {
+    request
+        .first_value(&REQUEST_ID)
+        .filter(|id| is_sane_request_id(id))
+}
+
+fn is_sane_request_id(id: &[u8]) -> bool {
+    !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN
+}
+
+/// `req-<uuid v4>`, as OpenStack services make them.
+pub fn fresh_request_id() -> [u8; 40] {
     let mut text = [0u8; 40];
     text[..4].copy_from_slice(b"req-");
     uuid::Uuid::new_v4()
         .hyphenated()
         .encode_lower(&mut text[4..]);
-    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("req-unknown"))
+    text
 }

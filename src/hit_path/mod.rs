@@ -1,0 +1,142 @@
+//! The hit path: an HTTP/1.1 connection starts here, and while its
+//! requests are plain `GET`s of fresh cached images, they are answered
+//! from memory with the entry's prepared bytes, in one write each, without
+//! hyper's per-request machinery. The first request that is anything else
+//! (a miss, a write, a stale entry, a validator, a malformed or HTTP/2
+//! head, a body) hands the connection, with every byte read so far, to
+//! hyper for the rest of its life.
+//!
+//! What a request gets does not depend on the path it takes: the decisions
+//! are the full path's own (`Proxy::fresh_hit`), the response carries the
+//! same headers, the same metrics are counted and the same access event is
+//! logged; the header read timeout and graceful drain behave as hyper's.
+
+mod request;
+mod response;
+mod rewind;
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use http::{Method, Uri};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::access_log::AccessLog;
+use crate::proxy::respond::client_request_id;
+use crate::proxy::{FreshHit, Proxy};
+
+pub use rewind::Rewind;
+
+use request::{Head, MAX_HEADERS};
+
+/// First size of a connection's read buffer; it grows up to the header
+/// limit for a long head.
+const READ_BUFFER: usize = 4096;
+
+/// How a connection left the hit path.
+pub enum Outcome {
+    /// It is over (closed by the client, timed out, drained, failed).
+    Closed,
+    /// hyper takes it from here, bytes already read included.
+    HandOff(Rewind<TcpStream>),
+}
+
+/// What to do with the bytes at the front of the read buffer.
+enum Step {
+    /// A response was written into the output; the request was this long.
+    /// The access event is written once the response is sent.
+    Answered(usize, Option<AccessLog>),
+    /// The head is not complete yet.
+    ReadMore,
+    /// Not the hit path's to answer.
+    HandOff,
+}
+
+/// Serves `stream` until it closes or needs hyper. `stop` turns true when
+/// the server drains: an idle connection then closes, a busy one closes
+/// after its response.
+pub async fn serve(
+    mut stream: TcpStream,
+    proxy: &Proxy,
+    header_read_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> Outcome {
+    let mut input = BytesMut::with_capacity(READ_BUFFER);
+    let mut output = Vec::with_capacity(READ_BUFFER);
+    // When the head now being read must be complete (hyper's header read
+    // timeout, which also bounds how long a connection may sit idle).
+    let mut deadline = None;
+    loop {
+        let closing = *stop.borrow();
+        match answer(proxy, &input, &mut output, closing).await {
+            Step::Answered(len, mut log) => {
+                input.advance(len);
+                deadline = None;
+                let written = stream.write_all(&output).await;
+                if let (Err(_), Some(log)) = (&written, &mut log) {
+                    log.mark_aborted();
+                }
+                drop(log);
+                if written.is_err() || closing {
+                    return Outcome::Closed;
+                }
+                continue;
+            }
+            Step::HandOff => {
+                proxy.record_hand_off();
+                return Outcome::HandOff(Rewind::new(stream, input.freeze()));
+            }
+            Step::ReadMore => {}
+        }
+        if closing && input.is_empty() {
+            return Outcome::Closed;
+        }
+        let until =
+            *deadline.get_or_insert_with(|| tokio::time::Instant::now() + header_read_timeout);
+        if input.capacity() - input.len() < READ_BUFFER / 4 {
+            input.reserve(READ_BUFFER);
+        }
+        tokio::select! {
+            read = stream.read_buf(&mut input) => match read {
+                Ok(0) | Err(_) => return Outcome::Closed,
+                Ok(_) => {}
+            },
+            () = tokio::time::sleep_until(until) => return Outcome::Closed,
+            _ = stop.changed(), if input.is_empty() => {}
+        }
+    }
+}
+
+/// Answers the request at the front of `input` into `output` if it is a
+/// plain GET of a fresh cached image.
+async fn answer(proxy: &Proxy, input: &[u8], output: &mut Vec<u8>, closing: bool) -> Step {
+    let started = Instant::now();
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let get = match request::parse(input, &mut headers, proxy.max_header_bytes()) {
+        Head::Plain(get) => get,
+        Head::Partial => return Step::ReadMore,
+        Head::Other => return Step::HandOff,
+    };
+    let Some(hit) = proxy.fresh_hit(get.path, get.headers).await else {
+        return Step::HandOff;
+    };
+    output.clear();
+    response::write_hit(output, &hit, client_request_id(get.headers), closing);
+    proxy.record_fresh_hit(&hit);
+    Step::Answered(get.len, access_log(get.path, &hit, started))
+}
+
+/// The record of the access event `Proxy::handle` writes for every
+/// response, when access logging is on.
+fn access_log(path: &str, hit: &FreshHit, started: Instant) -> Option<AccessLog> {
+    if !tracing::enabled!(target: "imgcache::access", tracing::Level::INFO) {
+        return None;
+    }
+    let uri = Uri::try_from(path).ok()?;
+    let mut log = AccessLog::new(Method::GET, uri, started);
+    log.respond(200, Some(&hit.cache_status), None);
+    log.add_bytes(hit.entry.body.len());
+    Some(log)
+}

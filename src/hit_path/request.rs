@@ -1,0 +1,193 @@
+//! Which requests the hit path answers itself: a complete, plain HTTP/1.1
+//! `GET` with no body and nothing for hyper or the full path to judge.
+//! The head is parsed with `httparse`, the parser hyper itself uses, so
+//! what is accepted here hyper would have accepted too; everything else
+//! is handed to hyper, which answers it (or rejects it) as always.
+
+/// Header lines the hit path parses; a request with more goes to hyper.
+pub const MAX_HEADERS: usize = 64;
+
+/// Headers that send a request to the full path: message framing and
+/// connection management (hyper's job), hop-by-hop headers (the full path
+/// strips them before judging the identity), and validators that need a
+/// 304 (the full path makes those).
+const FULL_PATH_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "http2-settings",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "if-none-match",
+];
+
+/// What the bytes read so far hold.
+#[derive(Debug)]
+pub enum Head<'h, 'b> {
+    /// The start of a head that fits the limit: read more.
+    Partial,
+    /// A plain `GET` the hit path may answer.
+    Plain(PlainGet<'h, 'b>),
+    /// Anything else: hyper's (malformed, too large, another method or
+    /// version, a body, a header the full path must see).
+    Other,
+}
+
+/// A complete, plain `GET`.
+#[derive(Debug)]
+pub struct PlainGet<'h, 'b> {
+    /// The request target, an absolute path without a query.
+    pub path: &'b str,
+    /// Its header lines.
+    pub headers: &'h [httparse::Header<'b>],
+    /// Bytes of the head, the final blank line included.
+    pub len: usize,
+}
+
+/// Reads the head at the start of `input` (at most `max_header_bytes`).
+pub fn parse<'h, 'b>(
+    input: &'b [u8],
+    headers: &'h mut [httparse::Header<'b>],
+    max_header_bytes: usize,
+) -> Head<'h, 'b> {
+    let mut request = httparse::Request::new(headers);
+    let len = match request.parse(input) {
+        Ok(httparse::Status::Complete(len)) if len <= max_header_bytes => len,
+        Ok(httparse::Status::Partial) if input.len() <= max_header_bytes => return Head::Partial,
+        _ => return Head::Other,
+    };
+    let plain = request.method == Some("GET")
+        && request.version == Some(1)
+        && request.path.is_some_and(is_plain_path);
+    let (Some(path), true) = (request.path, plain) else {
+        return Head::Other;
+    };
+    let headers: &'h [httparse::Header<'b>] = request.headers;
+    if !plain_headers(headers) {
+        return Head::Other;
+    }
+    Head::Plain(PlainGet { path, headers, len })
+}
+
+/// An absolute path of RFC 3986 path characters only: no query, no
+/// fragment, nothing `http::Uri` might read differently.
+fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~%!$&'()*+,;=:@".contains(&b))
+}
+
+/// At most one `Host`, and none of the full path's headers.
+fn plain_headers(headers: &[httparse::Header<'_>]) -> bool {
+    let mut hosts = 0;
+    for header in headers {
+        if header.name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        } else if FULL_PATH_HEADERS
+            .iter()
+            .any(|name| header.name.eq_ignore_ascii_case(name))
+        {
+            return false;
+        }
+    }
+    hosts <= 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 1024;
+
+    fn judge(input: &[u8]) -> &'static str {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        match parse(input, &mut headers, LIMIT) {
+            Head::Partial => "partial",
+            Head::Plain(_) => "plain",
+            Head::Other => "other",
+        }
+    }
+
+    /// A plain GET is the hit path's; its path and headers are as sent.
+    #[test]
+    fn plain_get() {
+        let input = b"GET /v2/images/abc HTTP/1.1\r\nHost: x\r\nX-Auth-Token: t\r\n\r\nGET /next";
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let Head::Plain(get) = parse(input, &mut headers, LIMIT) else {
+            panic!("not plain");
+        };
+        assert_eq!(get.path, "/v2/images/abc");
+        assert_eq!(get.headers.len(), 2);
+        assert_eq!(get.headers[1].value, b"t");
+        assert_eq!(&input[get.len..], b"GET /next");
+    }
+
+    /// Heads that are not complete yet wait for more bytes, unless they
+    /// are already past the limit.
+    #[test]
+    fn partial_heads() {
+        assert_eq!(judge(b""), "partial");
+        assert_eq!(
+            judge(b"GET /v2/images/abc HTTP/1.1\r\nHost: x\r\n"),
+            "partial"
+        );
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(LIMIT));
+        assert_eq!(judge(long.as_bytes()), "other");
+        let long = format!("GET /a HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(LIMIT));
+        assert_eq!(judge(long.as_bytes()), "other");
+    }
+
+    /// Everything hyper or the full path must judge is not plain.
+    #[test]
+    fn the_rest_is_hypers() {
+        let others: &[&[u8]] = &[
+            b"POST /v2/images/a HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"HEAD /v2/images/a HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"get /v2/images/a HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.0\r\nHost: x\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"GET http://x/v2/images/a HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /v2/images?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /v2/images/a\"b HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nconnection: X-Auth-Token\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nIf-None-Match: \"x\"\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nX: a\x00b\r\n\r\n",
+        ];
+        for input in others {
+            let shown = String::from_utf8_lossy(input);
+            assert!(
+                matches!(judge(input), "other" | "partial"),
+                "{shown:?} was taken as plain"
+            );
+        }
+    }
+
+    /// More header lines than the hit path parses go to hyper.
+    #[test]
+    fn many_headers_go_to_hyper() {
+        let mut input = String::from("GET /v2/images/a HTTP/1.1\r\n");
+        for n in 0..=MAX_HEADERS {
+            input.push_str(&format!("X-{n}: v\r\n"));
+        }
+        input.push_str("\r\n");
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        assert!(matches!(
+            parse(input.as_bytes(), &mut headers, 1 << 20),
+            Head::Other
+        ));
+    }
+}

@@ -1,0 +1,91 @@
+//! Read access to a request's headers by name, whoever parsed them: hyper
+//! (a `HeaderMap`) or the hit path's own parser (`httparse` headers). The
+//! cache decisions (identity, bypass, validators, request id) are written
+//! once against this trait, so both paths judge a request the same way.
+
+use http::{HeaderMap, HeaderName};
+
+/// A request's headers, looked up by name.
+pub trait HeaderLookup {
+    /// The values of `name`, in the order they were sent (names match
+    /// case-insensitively).
+    fn header_values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a;
+
+    /// The first value of `name`.
+    fn first_value<'a>(&'a self, name: &'a HeaderName) -> Option<&'a [u8]> {
+        self.header_values(name).next()
+    }
+}
+
+impl HeaderLookup for HeaderMap {
+    fn header_values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.get_all(name).iter().map(|value| value.as_bytes())
+    }
+}
+
+impl HeaderLookup for [httparse::Header<'_>] {
+    fn header_values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+        // HeaderName is lower case; what a client sent may not be.
+        let name = name.as_str();
+        self.iter()
+            .filter(move |header| header.name.eq_ignore_ascii_case(name))
+            .map(|header| header.value)
+    }
+}
+
+/// A header value as text when it is visible ASCII (tabs allowed), as
+/// `HeaderValue::to_str` judges it.
+pub fn visible_ascii(value: &[u8]) -> Option<&str> {
+    let visible = value
+        .iter()
+        .all(|b| *b == b'\t' || (0x20..0x7f).contains(b));
+    visible.then(|| std::str::from_utf8(value).ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    /// Both kinds give the same values, in order, whatever the case.
+    #[test]
+    fn both_kinds_agree() {
+        let raw = [
+            httparse::Header {
+                name: "X-Auth-Token",
+                value: b"a",
+            },
+            httparse::Header {
+                name: "Host",
+                value: b"h",
+            },
+            httparse::Header {
+                name: "x-auth-token",
+                value: b"b",
+            },
+        ];
+        let mut map = HeaderMap::new();
+        for header in &raw {
+            map.append(
+                HeaderName::from_bytes(header.name.as_bytes()).expect("name"),
+                HeaderValue::from_bytes(header.value).expect("value"),
+            );
+        }
+        let token = HeaderName::from_static("x-auth-token");
+        let from_raw: Vec<&[u8]> = raw[..].header_values(&token).collect();
+        let from_map: Vec<&[u8]> = map.header_values(&token).collect();
+        assert_eq!(from_raw, vec![&b"a"[..], &b"b"[..]]);
+        assert_eq!(from_raw, from_map);
+        assert_eq!(raw[..].first_value(&http::header::HOST), Some(&b"h"[..]));
+        assert_eq!(raw[..].first_value(&http::header::PRAGMA), None);
+    }
+
+    /// Text only when `HeaderValue::to_str` would give it.
+    #[test]
+    fn visible_ascii_matches_header_value() {
+        for bytes in [&b"max-age=0"[..], b"a\tb", b"caf\xc3\xa9", b"a\x80", b""] {
+            let value = HeaderValue::from_bytes(bytes).expect("value");
+            assert_eq!(visible_ascii(bytes), value.to_str().ok(), "{bytes:?}");
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The hit path (fresh hits written from prepared bytes before hyper sees
+//! the connection) over raw sockets: it answers exactly as the full path
+//! would, hands a connection to hyper mid-stream without losing a byte,
+//! keeps identities apart, and honours the header read timeout and drain.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// One response as read off the wire.
+#[derive(Debug)]
+struct Wire {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Wire {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Header names, lower case and sorted, without those whose value is
+    /// per response.
+    fn stable_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// A raw HTTP/1.1 client connection.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Conn {
+        Conn {
+            stream: TcpStream::connect(addr).await.expect("connect"),
+            buf: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16384];
+        match tokio::time::timeout(HANG_GUARD, self.stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => false,
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(_) => panic!("no answer within the hang guard"),
+        }
+    }
+
+    /// Reads one whole response (Content-Length framed, as ours are).
+    async fn response(&mut self) -> Wire {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut parsed = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(head) = parsed.parse(&self.buf).expect("valid head") {
+                let status = parsed.code.expect("status");
+                let headers: Vec<(String, String)> = parsed
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value).into_owned();
+                        (h.name.to_owned(), value)
+                    })
+                    .collect();
+                let length: usize = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .map_or(0, |(_, v)| v.parse().expect("length"));
+                while self.buf.len() < head + length {
+                    assert!(self.fill().await, "closed mid-body");
+                }
+                let body = self.buf[head..head + length].to_vec();
+                self.buf.drain(..head + length);
+                return Wire {
+                    status,
+                    headers,
+                    body,
+                };
+            }
+            assert!(self.fill().await, "closed before a response");
+        }
+    }
+
+    /// Whether the server closes the connection (reads until EOF).
+    async fn closed(&mut self) -> bool {
+        !self.fill().await && self.buf.is_empty()
+    }
+}
+
+fn get_request(id: &str, extra: &str) -> Vec<u8> {
+    format!("GET /v2/images/{id} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n{extra}\r\n")
+        .into_bytes()
+}
+
+async fn scrape_value(admin: &str, series: &str) -> f64 {
+    let text = get(&format!("{admin}/metrics"), &[]).await;
+    let text = String::from_utf8_lossy(&text.body).into_owned();
+    text.lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A hit on the hit path carries what a hit through hyper carries (same
+/// headers, body and ETag), pipelined requests are answered in order, and
+/// the hit path's counter shows it answered them.
+#[tokio::test]
+async fn hits_match_the_full_path() {
+    let sample = start_sample().await;
+    let proxy = start_proxy(&sample.url()).await;
+    let admin = start_admin(&proxy, None).await;
+    assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
+
+    let mut conn = Conn::open(proxy.addr).await;
+    let mut two = get_request(EXAMPLE_IMAGE_ID, "X-Openstack-Request-Id: req-mine\r\n");
+    two.extend(get_request(EXAMPLE_IMAGE_ID, ""));
+    conn.send(&two).await;
+    let first = conn.response().await;
+    let second = conn.response().await;
+    // A `Connection` header sends the request to hyper: its hit is the
+    // reference.
+    let mut reference = Conn::open(proxy.addr).await;
+    reference
+        .send(&get_request(EXAMPLE_IMAGE_ID, "Connection: keep-alive\r\n"))
+        .await;
+    let reference = reference.response().await;
+
+    for wire in [&first, &second, &reference] {
+        assert_eq!(wire.status, 200);
+        assert!(
+            wire.header("cache-status")
+                .starts_with("imgcache; hit; ttl="),
+            "{wire:?}"
+        );
+        assert_eq!(wire.body, reference.body);
+        assert_eq!(wire.header("etag"), reference.header("etag"));
+        assert_eq!(
+            wire.header("content-type"),
+            reference.header("content-type")
+        );
+        assert_eq!(wire.stable_names(), reference.stable_names());
+        assert!(httpdate::parse_http_date(wire.header("date")).is_ok());
+        assert!(wire.header("age").parse::<u64>().is_ok());
+    }
+    assert_eq!(first.header("x-openstack-request-id"), "req-mine");
+    let fresh = second.header("x-openstack-request-id");
+    assert!(fresh.starts_with("req-") && fresh.len() == 40, "{fresh}");
+    assert_eq!(
+        scrape_value(&admin, "imgcache_hit_path_responses_total").await,
+        2.0
+    );
+    assert_eq!(
+        scrape_value(&admin, "imgcache_hit_path_handoffs_total").await,
+        2.0
+    );
+    let hits = "imgcache_requests_total{route=\"image_read\",cache=\"hit\"}";
+    assert_eq!(scrape_value(&admin, hits).await, 3.0);
+}
+
+/// A miss in the middle of a connection hands it to hyper with the bytes
+/// already read: every request on it is answered, in order, and the
+/// upstream is asked once.
+#[tokio::test]
+async fn a_miss_hands_the_connection_to_hyper() {
+    let sample = start_sample().await;
+    let proxy = start_proxy(&sample.url()).await;
+    assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
+    let before = sample.control.total_requests();
+
+    let mut conn = Conn::open(proxy.addr).await;
+    conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
+    assert_eq!(
+        conn.response()
+            .await
+            .header("cache-status")
+            .split(';')
+            .nth(1),
+        Some(" hit")
+    );
+    // A miss pipelined with a hit behind it: both must come back.
+    let mut pair = get_request(SHARED_IMAGE_ID, "");
+    pair.extend(get_request(EXAMPLE_IMAGE_ID, ""));
+    conn.send(&pair).await;
+    let miss = conn.response().await;
+    assert_eq!(miss.status, 200);
+    assert!(miss.header("cache-status").contains("fwd=miss"), "{miss:?}");
+    assert!(String::from_utf8_lossy(&miss.body).contains(SHARED_IMAGE_ID));
+    let hit = conn.response().await;
+    assert!(hit.header("cache-status").contains("hit"), "{hit:?}");
+    assert!(String::from_utf8_lossy(&hit.body).contains(EXAMPLE_IMAGE_ID));
+    assert_eq!(sample.control.total_requests() - before, 1);
+}
+
+/// A head that arrives in pieces is answered once whole.
+#[tokio::test]
+async fn heads_in_pieces() {
+    let sample = start_sample().await;
+    let proxy = start_proxy(&sample.url()).await;
+    assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
+    let request = get_request(EXAMPLE_IMAGE_ID, "");
+    let mut conn = Conn::open(proxy.addr).await;
+    for piece in request.chunks(7) {
+        conn.send(piece).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let wire = conn.response().await;
+    assert_eq!(wire.status, 200);
+    assert!(wire.header("cache-status").contains("hit"), "{wire:?}");
+}
+
+/// Entries stay with their identity on the hit path: the owner's cached
+/// private image is not served to another project, and header-name case
+/// does not make a new identity.
+#[tokio::test]
+async fn identities_stay_apart() {
+    let sample = start_sample().await;
+    let proxy = start_proxy(&sample.url()).await;
+    assert_eq!(get_image(&proxy, PRIVATE_IMAGE_ID).await.status, 200);
+
+    let mut conn = Conn::open(proxy.addr).await;
+    conn.send(
+        format!("GET /v2/images/{PRIVATE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nx-auth-token: {TOKEN_B}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    let other = conn.response().await;
+    assert_eq!(other.status, 404, "{other:?}");
+    assert!(!String::from_utf8_lossy(&other.body).contains("\"owner\""));
+
+    let mut conn = Conn::open(proxy.addr).await;
+    conn.send(
+        format!("GET /v2/images/{PRIVATE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX-AUTH-TOKEN: {TOKEN_A}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    let owner = conn.response().await;
+    assert_eq!(owner.status, 200);
+    assert!(owner.header("cache-status").contains("hit"), "{owner:?}");
+}
+
+/// Request cache controls and validators are the full path's: a bypass
+/// is forwarded, a matching If-None-Match gets a 304.
+#[tokio::test]
+async fn bypass_and_validators_take_the_full_path() {
+    let sample = start_sample().await;
+    let proxy = start_proxy(&sample.url()).await;
+    let stored = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    let etag = stored.header("etag").to_owned();
+
+    let mut conn = Conn::open(proxy.addr).await;
+    conn.send(&get_request(
+        EXAMPLE_IMAGE_ID,
+        "Cache-Control: no-cache\r\n",
+    ))
+    .await;
+    let bypass = conn.response().await;
+    assert_eq!(bypass.header("cache-status"), "imgcache; fwd=bypass");
+
+    let mut conn = Conn::open(proxy.addr).await;
+    conn.send(&get_request(
+        EXAMPLE_IMAGE_ID,
+        &format!("If-None-Match: {etag}\r\n"),
+    ))
+    .await;
+    let not_modified = conn.response().await;
+    assert_eq!(not_modified.status, 304, "{not_modified:?}");
+}
+
+/// An idle connection is closed at the header read timeout, as hyper
+/// closes its own.
+#[tokio::test]
+async fn idle_connections_time_out() {
+    let sample = start_sample().await;
+    let mut config = config_for(&sample.url());
+    config.server.header_read_timeout = Duration::from_millis(300);
+    let proxy = start_proxy_with(config).await;
+    assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
+    let mut conn = Conn::open(proxy.addr).await;
+    conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
+    assert_eq!(conn.response().await.status, 200);
+    assert!(conn.closed().await, "the idle connection stayed open");
+}
+
+/// On shutdown an idle hit-path connection is closed and the drain does
+/// not wait for it; the proxy stops.
+#[tokio::test]
+async fn drain_closes_idle_connections() {
+    let sample = start_sample().await;
+    let mut config = config_for(&sample.url());
+    config.server.shutdown_grace = Duration::from_secs(60);
+    let proxy = start_proxy_with(config).await;
+    assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
+    let mut conn = Conn::open(proxy.addr).await;
+    conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
+    assert_eq!(conn.response().await.status, 200);
+    let stopped = tokio::time::timeout(HANG_GUARD, proxy.shutdown()).await;
+    assert!(stopped.is_ok(), "the drain waited for an idle connection");
+    assert!(conn.closed().await);
+}
