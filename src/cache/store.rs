@@ -22,16 +22,26 @@ const MAX_IDENTITIES_PER_IMAGE: usize = 256;
 /// Fixed cost of a slot, for the weigher.
 const SLOT_OVERHEAD: usize = 128;
 
-/// All identities' entries for one image.
-#[derive(Default)]
-struct Slot {
-    entries: Vec<(Identity, Arc<Entry>)>,
-    weight: u32,
+/// All identities' entries for one image. Nearly every image is read by
+/// one identity, and that case lives inline in moka's own node; several
+/// identities share one allocation. Clones (moka hands out clones) are a
+/// reference count.
+#[derive(Clone)]
+enum Slot {
+    One([(Identity, Arc<Entry>); 1]),
+    Many(Arc<[(Identity, Arc<Entry>)]>),
 }
 
 impl Slot {
+    fn entries(&self) -> &[(Identity, Arc<Entry>)] {
+        match self {
+            Slot::One(one) => one,
+            Slot::Many(many) => many,
+        }
+    }
+
     fn find(&self, identity: &Identity) -> Option<&Arc<Entry>> {
-        self.entries
+        self.entries()
             .iter()
             .find(|(i, _)| i == identity)
             .map(|(_, e)| e)
@@ -42,7 +52,7 @@ impl Slot {
     fn with(old: Option<&Slot>, identity: Identity, entry: Arc<Entry>, now: Instant) -> Slot {
         let mut entries: Vec<(Identity, Arc<Entry>)> = old
             .map(|slot| {
-                slot.entries
+                slot.entries()
                     .iter()
                     .filter(|(i, e)| *i != identity && !e.remaining_life(now).is_zero())
                     .cloned()
@@ -57,18 +67,20 @@ impl Slot {
         Slot::of(entries)
     }
 
-    fn of(entries: Vec<(Identity, Arc<Entry>)>) -> Slot {
-        let weight = SLOT_OVERHEAD + entries.iter().map(|(_, e)| e.weight()).sum::<usize>();
-        Slot {
-            entries,
-            weight: u32::try_from(weight).unwrap_or(u32::MAX),
+    /// One entry inline; more (or none) in one shared allocation.
+    fn of(mut entries: Vec<(Identity, Arc<Entry>)>) -> Slot {
+        match entries.len() {
+            1 => entries
+                .pop()
+                .map_or_else(|| Slot::Many(Arc::new([])), |only| Slot::One([only])),
+            _ => Slot::Many(entries.into()),
         }
     }
 
     /// A copy of this slot without one identity's entry.
     fn without(&self, identity: &Identity) -> Slot {
         Slot::of(
-            self.entries
+            self.entries()
                 .iter()
                 .filter(|(i, _)| i != identity)
                 .cloned()
@@ -76,8 +88,14 @@ impl Slot {
         )
     }
 
+    /// Bytes it holds, for the weigher.
+    fn weight(&self) -> u32 {
+        let entries: usize = self.entries().iter().map(|(_, e)| e.weight()).sum();
+        u32::try_from(SLOT_OVERHEAD + entries).unwrap_or(u32::MAX)
+    }
+
     fn remaining_life(&self, now: Instant) -> Duration {
-        self.entries
+        self.entries()
             .iter()
             .map(|(_, e)| e.remaining_life(now))
             .max()
@@ -88,15 +106,15 @@ impl Slot {
 /// Expires a slot when its longest-lived entry is no longer worth keeping.
 struct SlotExpiry;
 
-impl Expiry<ImageId, Arc<Slot>> for SlotExpiry {
-    fn expire_after_create(&self, _: &ImageId, slot: &Arc<Slot>, now: Instant) -> Option<Duration> {
+impl Expiry<ImageId, Slot> for SlotExpiry {
+    fn expire_after_create(&self, _: &ImageId, slot: &Slot, now: Instant) -> Option<Duration> {
         Some(slot.remaining_life(now))
     }
 
     fn expire_after_update(
         &self,
         _: &ImageId,
-        slot: &Arc<Slot>,
+        slot: &Slot,
         now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
@@ -115,7 +133,7 @@ pub struct StoreCounters {
 
 /// The store; share it behind an `Arc`.
 pub struct Store {
-    slots: Cache<ImageId, Arc<Slot>>,
+    slots: Cache<ImageId, Slot>,
     generations: Generations,
     counters: Arc<StoreCounters>,
 }
@@ -127,10 +145,10 @@ impl Store {
         let listener_counters = counters.clone();
         let slots = Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|_: &ImageId, slot: &Arc<Slot>| slot.weight)
+            .weigher(|_: &ImageId, slot: &Slot| slot.weight())
             .expire_after(SlotExpiry)
-            .eviction_listener(move |_, slot: Arc<Slot>, cause| {
-                let n = i64::try_from(slot.entries.len()).unwrap_or(i64::MAX);
+            .eviction_listener(move |_, slot: Slot, cause| {
+                let n = i64::try_from(slot.entries().len()).unwrap_or(i64::MAX);
                 listener_counters.entries.fetch_sub(n, Ordering::Relaxed);
                 if cause == RemovalCause::Size {
                     listener_counters.evictions.fetch_add(1, Ordering::Relaxed);
@@ -180,8 +198,8 @@ impl Store {
                 // bumps the generation before it removes the slot.
                 let op = if self.is_current(&image_id, &entry, epoch) {
                     let old = old.map(|e| e.into_value());
-                    let slot = Slot::with(old.as_deref(), identity, entry, Instant::now());
-                    Op::Put(Arc::new(slot))
+                    let slot = Slot::with(old.as_ref(), identity, entry, Instant::now());
+                    Op::Put(slot)
                 } else {
                     Op::Nop
                 };
@@ -191,7 +209,7 @@ impl Store {
         match stored {
             moka::ops::compute::CompResult::Inserted(slot)
             | moka::ops::compute::CompResult::ReplacedWith(slot) => {
-                let n = i64::try_from(slot.value().entries.len()).unwrap_or(i64::MAX);
+                let n = i64::try_from(slot.value().entries().len()).unwrap_or(i64::MAX);
                 self.counters.entries.fetch_add(n, Ordering::Relaxed);
                 true
             }
@@ -209,10 +227,10 @@ impl Store {
                 let op = match old.map(|e| e.into_value()) {
                     Some(slot) if slot.find(&key.identity).is_some() => {
                         let rest = slot.without(&key.identity);
-                        if rest.entries.is_empty() {
+                        if rest.entries().is_empty() {
                             Op::Remove
                         } else {
-                            Op::Put(Arc::new(rest))
+                            Op::Put(rest)
                         }
                     }
                     _ => Op::Nop,
@@ -221,7 +239,7 @@ impl Store {
             })
             .await;
         if let moka::ops::compute::CompResult::ReplacedWith(slot) = result {
-            let n = i64::try_from(slot.value().entries.len()).unwrap_or(i64::MAX);
+            let n = i64::try_from(slot.value().entries().len()).unwrap_or(i64::MAX);
             self.counters.entries.fetch_add(n, Ordering::Relaxed);
         }
     }
@@ -233,7 +251,7 @@ impl Store {
         self.slots
             .remove(id)
             .await
-            .map_or(0, |slot| slot.entries.len())
+            .map_or(0, |slot| slot.entries().len())
     }
 
     /// Drops everything; returns how many entries there were. (Fills in
@@ -263,5 +281,72 @@ impl Store {
     /// Lets moka apply pending evictions now (tests, stats).
     pub async fn settle(&self) {
         self.slots.run_pending_tasks().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::freshness::Freshness;
+    use bytes::Bytes;
+    use http::HeaderMap;
+
+    fn entry(body: &'static str) -> Arc<Entry> {
+        let freshness = Freshness {
+            lifetime: Duration::from_secs(60),
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+        };
+        let body = Bytes::from_static(body.as_bytes());
+        let now = Instant::now();
+        Arc::new(Entry::new(
+            &HeaderMap::new(),
+            body,
+            freshness,
+            (0, 0),
+            now,
+            Duration::ZERO,
+        ))
+    }
+
+    fn key(identity: u8) -> CacheKey {
+        let headers: HeaderMap = [(
+            http::header::HeaderName::from_static("x-auth-token"),
+            http::HeaderValue::from(u16::from(identity)),
+        )]
+        .into_iter()
+        .collect();
+        let names = [http::header::HeaderName::from_static("x-auth-token")];
+        CacheKey {
+            image_id: ImageId::new("img"),
+            identity: Identity::of(&headers, &names),
+        }
+    }
+
+    async fn body_of(store: &Store, identity: u8) -> Option<Bytes> {
+        store.get(&key(identity), 0).await.map(|e| e.body.clone())
+    }
+
+    /// One identity's entry sits inline; a second shares the slot; each
+    /// identity finds its own; dropping one leaves the other; replacing
+    /// an identity's entry does not duplicate it; invalidation drops all.
+    #[tokio::test]
+    async fn identities_of_one_image() {
+        let store = Store::new(1 << 20);
+        assert!(store.insert(key(1), entry("one"), 0).await);
+        assert!(store.insert(key(2), entry("two"), 0).await);
+        assert_eq!(body_of(&store, 1).await.as_deref(), Some(&b"one"[..]));
+        assert_eq!(body_of(&store, 2).await.as_deref(), Some(&b"two"[..]));
+        assert_eq!(body_of(&store, 3).await, None);
+        assert_eq!(store.entry_count(), 2);
+
+        store.remove(&key(1)).await;
+        assert_eq!(body_of(&store, 1).await, None);
+        assert_eq!(body_of(&store, 2).await.as_deref(), Some(&b"two"[..]));
+
+        assert!(store.insert(key(2), entry("new"), 0).await);
+        assert_eq!(body_of(&store, 2).await.as_deref(), Some(&b"new"[..]));
+        assert_eq!(store.invalidate(&ImageId::new("img")).await, 1);
+        assert_eq!(body_of(&store, 2).await, None);
     }
 }

@@ -62,7 +62,7 @@ pub fn from_entry(
     request_id: HeaderValue,
     upstream_status: Option<u16>,
 ) -> Answer {
-    let mut response = if if_none_match(request, &entry.etag) {
+    let mut response = if if_none_match(request, &entry.etag()) {
         not_modified(entry)
     } else {
         let mut response = Response::new(ProxyBody::full(entry.body.clone()));
