@@ -322,3 +322,29 @@ async fn drain_closes_idle_connections() {
     assert!(stopped.is_ok(), "the drain waited for an idle connection");
     assert!(conn.closed().await);
 }
+
+/// Many pipelined hits sent before any answer is read: the responses
+/// outgrow the socket buffers, writes go out in parts, and every response
+/// arrives whole and in order.
+#[tokio::test]
+async fn pipelined_flood_arrives_whole_and_in_order() {
+    let sample = start_sample().await;
+    let proxy = start_proxy(&sample.url()).await;
+    let reference = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+    // ~44 KB of requests (they fit the socket buffers while no answer
+    // is read), ~0.5 MB of responses (they do not).
+    const COUNT: usize = 400;
+    let mut requests = Vec::new();
+    for n in 0..COUNT {
+        let id = format!("X-Openstack-Request-Id: req-{n}\r\n");
+        requests.extend(get_request(EXAMPLE_IMAGE_ID, &id));
+    }
+    let mut conn = Conn::open(proxy.addr).await;
+    conn.send(&requests).await;
+    for n in 0..COUNT {
+        let wire = conn.response().await;
+        assert_eq!(wire.status, 200);
+        assert_eq!(wire.header("x-openstack-request-id"), format!("req-{n}"));
+        assert_eq!(wire.body, reference.body);
+    }
+}

@@ -432,18 +432,42 @@ async fn tokens_never_reach_the_logs() {
         &[("x-auth-token", secret)],
     )
     .await;
+    // Every request above came on a new connection, so the second read's
+    // hit was answered on the hit path; so is this one. Both log the same
+    // access event as hyper's path does.
+    let raw = format!(
+        "GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nx-auth-token: {secret}\r\n\
+         cookie: session=COOKIE-SECRET\r\nx-project-id: PROJECT-SECRET\r\n\r\n"
+    );
+    let answer = raw_exchange(addr, raw.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     sigterm(&child);
     let _ = child.wait();
     let logs: Vec<String> = lines_rx.try_iter().collect();
-    assert!(
-        logs.iter().any(|l| l.contains("imgcache::access")),
-        "access lines are there"
-    );
+    let hits = logs
+        .iter()
+        .filter(|l| l.contains("imgcache::access") && l.contains("imgcache; hit;"))
+        .count();
+    assert_eq!(hits, 2, "{logs:#?}");
     for line in &logs {
         for needle in ["SECRET-TOKEN", "COOKIE-SECRET", "PROJECT-SECRET"] {
             assert!(!line.contains(needle), "{needle} leaked: {line}");
         }
     }
+}
+
+/// Sends one request on a new connection and returns what arrives within
+/// a moment (the connection stays open: keep-alive).
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut buf = vec![0u8; 16384];
+    let n = tokio::time::timeout(HANG_GUARD, stream.read(&mut buf))
+        .await
+        .expect("no hang")
+        .expect("read");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
 /// Streams `total` bytes of a pattern as a chunked request body.

@@ -15,9 +15,10 @@ mod request;
 mod response;
 mod rewind;
 
+use std::io::{self, IoSlice};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::{Method, Uri};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -45,9 +46,14 @@ pub enum Outcome {
 
 /// What to do with the bytes at the front of the read buffer.
 enum Step {
-    /// A response was written into the output; the request was this long.
-    /// The access event is written once the response is sent.
-    Answered(usize, Option<AccessLog>),
+    /// A response head was written into the output, to go out with this
+    /// body; the request was this long. The access event is written once
+    /// the response is sent.
+    Answered {
+        len: usize,
+        body: Bytes,
+        log: Option<Box<AccessLog>>,
+    },
     /// The head is not complete yet.
     ReadMore,
     /// Not the hit path's to answer.
@@ -71,10 +77,10 @@ pub async fn serve(
     loop {
         let closing = *stop.borrow();
         match answer(proxy, &input, &mut output, closing).await {
-            Step::Answered(len, mut log) => {
+            Step::Answered { len, body, mut log } => {
                 input.advance(len);
                 deadline = None;
-                let written = stream.write_all(&output).await;
+                let written = write_all(&mut stream, &output, &body).await;
                 if let (Err(_), Some(log)) = (&written, &mut log) {
                     log.mark_aborted();
                 }
@@ -123,14 +129,33 @@ async fn answer(proxy: &Proxy, input: &[u8], output: &mut Vec<u8>, closing: bool
         return Step::HandOff;
     };
     output.clear();
-    response::write_hit(output, &hit, client_request_id(get.headers), closing);
+    response::write_head(output, &hit, client_request_id(get.headers), closing);
     proxy.record_fresh_hit(&hit);
-    Step::Answered(get.len, access_log(get.path, &hit, started))
+    Step::Answered {
+        len: get.len,
+        body: hit.entry.body.clone(),
+        log: access_log(get.path, &hit, started),
+    }
+}
+
+/// Writes `head` then `body` without copying either: one `writev`, unless
+/// the socket takes only part of it.
+async fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let mut slices = [IoSlice::new(head), IoSlice::new(body)];
+    let mut pending = &mut slices[..];
+    IoSlice::advance_slices(&mut pending, 0);
+    while !pending.is_empty() {
+        match stream.write_vectored(pending).await? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => IoSlice::advance_slices(&mut pending, n),
+        }
+    }
+    Ok(())
 }
 
 /// The record of the access event `Proxy::handle` writes for every
 /// response, when access logging is on.
-fn access_log(path: &str, hit: &FreshHit, started: Instant) -> Option<AccessLog> {
+fn access_log(path: &str, hit: &FreshHit, started: Instant) -> Option<Box<AccessLog>> {
     if !tracing::enabled!(target: "imgcache::access", tracing::Level::INFO) {
         return None;
     }
@@ -138,5 +163,5 @@ fn access_log(path: &str, hit: &FreshHit, started: Instant) -> Option<AccessLog>
     let mut log = AccessLog::new(Method::GET, uri, started);
     log.respond(200, Some(&hit.cache_status), None);
     log.add_bytes(hit.entry.body.len());
-    Some(log)
+    Some(Box::new(log))
 }

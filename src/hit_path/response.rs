@@ -1,7 +1,8 @@
-//! Writing a fresh hit's response: the status line, the entry's stored
-//! header lines as they are, the per-response headers, the body. The
-//! same headers a hit gets through hyper (`proxy::respond::hit`), in one
-//! buffer, in one write.
+//! Writing a fresh hit's response head: the status line, the entry's
+//! stored header lines as they are, the per-response headers. The same
+//! headers a hit gets through hyper (`proxy::respond::hit`). The body is
+//! not copied: it goes out from the entry's own buffer, after the head,
+//! in the same `writev`.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -9,10 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::proxy::FreshHit;
 use crate::proxy::respond::fresh_request_id;
 
-/// Appends the whole response for `hit` to `out`. `request_id` is the
+/// Appends the response head for `hit` to `out`. `request_id` is the
 /// client's own, when it sent a sane one; `closing` adds
 /// `connection: close` (the server is draining).
-pub fn write_hit(out: &mut Vec<u8>, hit: &FreshHit, request_id: Option<&[u8]>, closing: bool) {
+pub fn write_head(out: &mut Vec<u8>, hit: &FreshHit, request_id: Option<&[u8]>, closing: bool) {
     let entry = &hit.entry;
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     out.extend_from_slice(entry.headers.as_bytes());
@@ -27,7 +28,6 @@ pub fn write_hit(out: &mut Vec<u8>, hit: &FreshHit, request_id: Option<&[u8]>, c
     }
     with_date(|date| line(out, b"date", date));
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&entry.body);
 }
 
 fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -95,7 +95,9 @@ mod tests {
     #[test]
     fn a_whole_response() {
         let mut out = Vec::new();
-        write_hit(&mut out, &hit(), Some(b"req-client"), false);
+        let hit = hit();
+        write_head(&mut out, &hit, Some(b"req-client"), false);
+        out.extend_from_slice(&hit.entry.body);
         let mut headers = [httparse::EMPTY_HEADER; 16];
         let mut response = httparse::Response::new(&mut headers);
         let httparse::Status::Complete(len) = response.parse(&out).expect("parses") else {
@@ -128,7 +130,7 @@ mod tests {
     #[test]
     fn fresh_id_and_closing() {
         let mut out = Vec::new();
-        write_hit(&mut out, &hit(), None, true);
+        write_head(&mut out, &hit(), None, true);
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains("\r\nx-openstack-request-id: req-"), "{text}");
         assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
