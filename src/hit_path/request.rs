@@ -10,11 +10,10 @@ pub const MAX_HEADERS: usize = 64;
 /// Headers that send a request to the full path: message framing and
 /// connection management (hyper's job), hop-by-hop headers (the full path
 /// strips them before judging the identity), and validators that need a
-/// 304 (the full path makes those).
+/// 304 (the full path makes those). `Connection` is judged apart.
 const FULL_PATH_HEADERS: &[&str] = &[
     "content-length",
     "transfer-encoding",
-    "connection",
     "keep-alive",
     "proxy-connection",
     "te",
@@ -84,12 +83,17 @@ fn is_plain_path(path: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"/-._~%!$&'()*+,;=:@".contains(&b))
 }
 
-/// At most one `Host`, and none of the full path's headers.
+/// At most one `Host`, `Connection` at most saying what HTTP/1.1 means
+/// anyway, and none of the full path's headers.
 fn plain_headers(headers: &[httparse::Header<'_>]) -> bool {
     let mut hosts = 0;
     for header in headers {
         if header.name.eq_ignore_ascii_case("host") {
             hosts += 1;
+        } else if header.name.eq_ignore_ascii_case("connection") {
+            if !only_keep_alive(header.value) {
+                return false;
+            }
         } else if FULL_PATH_HEADERS
             .iter()
             .any(|name| header.name.eq_ignore_ascii_case(name))
@@ -98,6 +102,18 @@ fn plain_headers(headers: &[httparse::Header<'_>]) -> bool {
         }
     }
     hosts <= 1
+}
+
+/// `Connection: keep-alive`, which python-requests (glanceclient,
+/// openstacksdk) sends on every request: it names no other header and
+/// asks for what HTTP/1.1 does by default. `close`, or any header name,
+/// is hyper's and the full path's to handle.
+fn only_keep_alive(value: &[u8]) -> bool {
+    value
+        .split(|b| *b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
+        .all(|token| token.eq_ignore_ascii_case(b"keep-alive"))
 }
 
 #[cfg(test)]
@@ -160,7 +176,9 @@ mod tests {
             b"GET /v2/images/a HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
             b"GET /v2/images/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             b"GET /v2/images/a HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n",
             b"GET /v2/images/a HTTP/1.1\r\nconnection: X-Auth-Token\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n\r\n",
             b"GET /v2/images/a HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
             b"GET /v2/images/a HTTP/1.1\r\nIf-None-Match: \"x\"\r\n\r\n",
             b"GET /v2/images/a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
@@ -173,6 +191,20 @@ mod tests {
                 matches!(judge(input), "other" | "partial"),
                 "{shown:?} was taken as plain"
             );
+        }
+    }
+
+    /// What python-requests sends is plain.
+    #[test]
+    fn keep_alive_is_plain() {
+        for connection in [
+            "keep-alive",
+            "Keep-Alive",
+            " keep-alive ,",
+            "keep-alive, keep-alive",
+        ] {
+            let input = format!("GET /v2/images/a HTTP/1.1\r\nConnection: {connection}\r\n\r\n");
+            assert_eq!(judge(input.as_bytes()), "plain", "{connection:?}");
         }
     }
 
