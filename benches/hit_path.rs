@@ -1,5 +1,6 @@
 //! The pieces of the cache-hit path, each alone: route classification,
-//! identity hashing, the cache lookup, and building the response.
+//! identity hashing, the cache lookup, and building the response (the hit
+//! path's head in wire format, and hyper's response for comparison).
 //!
 //! `cargo bench --bench hit_path`
 
@@ -13,9 +14,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use imgcache::cache::entry::Entry;
 use imgcache::cache::freshness::Freshness;
 use imgcache::cache::key::{CacheKey, Identity};
+use imgcache::cache::status;
 use imgcache::cache::store::Store;
 use imgcache::config::DEFAULT_IDENTITY_HEADERS;
-use imgcache::proxy::respond;
+use imgcache::hit_path::write_head;
+use imgcache::proxy::{FreshHit, respond};
 use imgcache::route::{self, ImageId};
 use imgcache::sample::{EXAMPLE_IMAGE_ID, SampleService};
 
@@ -120,8 +123,21 @@ fn bench_lookup(c: &mut Criterion) {
 fn bench_response(c: &mut Criterion) {
     let entry = example_entry();
     let request = client_headers();
-    c.bench_function("respond/hit", |b| {
+    c.bench_function("respond/hit_through_hyper", |b| {
         b.iter(|| respond::hit(black_box(&entry), Instant::now(), black_box(&request)))
+    });
+    let hit = FreshHit {
+        entry: Arc::new(example_entry()),
+        cache_status: status::hit(299),
+        age: status::age(1),
+    };
+    let mut out = Vec::with_capacity(4096);
+    c.bench_function("respond/hit_path_head", |b| {
+        b.iter(|| {
+            out.clear();
+            write_head(&mut out, black_box(&hit), Some(b"req-client"), false);
+            black_box(out.len())
+        })
     });
 }
 

@@ -28,6 +28,7 @@ use crate::access_log::AccessLog;
 use crate::proxy::respond::client_request_id;
 use crate::proxy::{FreshHit, Proxy};
 
+pub use response::write_head;
 pub use rewind::Rewind;
 
 use request::{Head, MAX_HEADERS};
