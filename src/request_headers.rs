@@ -33,6 +33,19 @@ impl HeaderLookup for [httparse::Header<'_>] {
     }
 }
 
+/// The size of a request head as the proxy limits it
+/// (`server.max_header_bytes`): the request line plus `name: value\r\n`
+/// per header, whatever spacing and line ends the client used, so that
+/// both parsers judge one request alike.
+pub fn head_size(
+    method_len: usize,
+    target_len: usize,
+    headers: impl Iterator<Item = (usize, usize)>,
+) -> usize {
+    let line = method_len + target_len + 12;
+    line + headers.map(|(name, value)| name + value + 4).sum::<usize>()
+}
+
 /// A header value as text when it is visible ASCII (tabs allowed), as
 /// `HeaderValue::to_str` judges it.
 pub fn visible_ascii(value: &[u8]) -> Option<&str> {

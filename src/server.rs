@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -20,7 +21,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::body::ProxyBody;
 use crate::config::ServerConfig;
-use crate::hit_path::{self, Outcome, Rewind};
+use crate::hit_path::{self, Outcome, Protocol, Rewind};
 use crate::proxy::Proxy;
 
 /// hyper's own read buffer: larger than `max_header_bytes` so that the
@@ -69,7 +70,7 @@ async fn accept_loop<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
 {
-    let builder = Arc::new(connection_builder(config));
+    let builders = Arc::new(Builders::new(config));
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
     // Tells connections still on the hit path to wind down; hyper's are
@@ -100,22 +101,43 @@ async fn accept_loop<H, F>(
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let service = service_fn(move |request| handler(request, peer));
-        let builder = builder.clone();
+        let builders = builders.clone();
         // Taken now, before any shutdown: the drain then waits for this
         // connection too, whichever path it is on.
         let watcher = graceful.watcher();
         let hits = hits.clone();
         let (timeout, stopped) = (config.header_read_timeout, stopped.clone());
+        let draining = stopped.clone();
         tokio::spawn(async move {
-            let io = match hits {
+            let (io, protocol) = match hits {
                 Some(proxy) => match hit_path::serve(stream, &proxy, timeout, stopped).await {
                     Outcome::Closed => return drop(permit),
-                    Outcome::HandOff(io) => io,
+                    Outcome::HandOff(io, protocol) => (io, protocol),
                 },
-                None => Rewind::new(stream, Bytes::new()),
+                None => (Rewind::new(stream, Bytes::new()), Protocol::Any),
             };
-            let connection = builder.serve_connection(TokioIo::new(io), service);
-            if let Err(err) = watcher.watch(connection.into_owned()).await {
+            let io = TokioIo::new(io);
+            let ended = match protocol {
+                // The drain has begun, and the hit path has read a request
+                // it does not answer: a graceful shutdown now would close
+                // the connection before hyper reads it. Answer it, then
+                // close; the watcher, held until then, keeps the drain
+                // waiting for it.
+                Protocol::Http1 if *draining.borrow() => {
+                    let ended = builders.closing.serve_connection(io, service).await;
+                    drop(watcher);
+                    ended.map_err(Into::into)
+                }
+                Protocol::Http1 => watcher
+                    .watch(builders.http1.serve_connection(io, service))
+                    .await
+                    .map_err(Into::into),
+                Protocol::Any => {
+                    let connection = builders.auto.serve_connection(io, service);
+                    watcher.watch(connection.into_owned()).await
+                }
+            };
+            if let Err(err) = ended {
                 tracing::debug!(%peer, %err, "connection ended with an error");
             }
             drop(permit);
@@ -135,24 +157,45 @@ async fn drain(graceful: GracefulShutdown, grace: Duration) {
     }
 }
 
-fn connection_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    let read_buffer = (config.max_header_bytes * READ_BUFFER_FACTOR).max(MIN_READ_BUFFER);
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .keep_alive(true)
-        .max_buf_size(read_buffer)
-        .max_headers(MAX_HEADER_LINES);
-    // hyper's default vectored writes: fresh hits no longer come this way
-    // (the hit path writes them flat, in one buffer), and for the bodies
-    // that do, queueing chunks beats copying them into one buffer.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(read_buffer).unwrap_or(u32::MAX));
-    builder
+/// hyper's connection builders, set up alike: `auto` (HTTP/1.1 or h2c,
+/// by the first bytes), HTTP/1 alone, and HTTP/1 for one last request.
+struct Builders {
+    auto: auto::Builder<TokioExecutor>,
+    http1: http1::Builder,
+    closing: http1::Builder,
+}
+
+impl Builders {
+    fn new(config: &ServerConfig) -> Builders {
+        let read_buffer = (config.max_header_bytes * READ_BUFFER_FACTOR).max(MIN_READ_BUFFER);
+        let mut auto = auto::Builder::new(TokioExecutor::new());
+        // hyper's default vectored writes: fresh hits do not come this way
+        // (the hit path writes them itself), and for the bodies that do,
+        // queueing chunks beats copying them into one buffer.
+        auto.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            .keep_alive(true)
+            .max_buf_size(read_buffer)
+            .max_headers(MAX_HEADER_LINES);
+        auto.http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(read_buffer).unwrap_or(u32::MAX));
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            .keep_alive(true)
+            .max_buf_size(read_buffer)
+            .max_headers(MAX_HEADER_LINES);
+        let mut closing = http1.clone();
+        closing.keep_alive(false);
+        Builders {
+            auto,
+            http1,
+            closing,
+        }
+    }
 }
 
 /// Accept errors are mostly EMFILE/ENFILE: give the system a moment.

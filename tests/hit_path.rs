@@ -356,3 +356,30 @@ async fn pipelined_flood_arrives_whole_and_in_order() {
         assert_eq!(wire.body, reference.body);
     }
 }
+
+/// A request that completes after the drain began, on a connection the
+/// hit path then hands to hyper (a miss), is still answered, and the
+/// connection closes after it.
+#[tokio::test]
+async fn a_request_handed_off_during_the_drain_is_answered() {
+    let sample = start_sample().await;
+    let mut config = config_for(&sample.url());
+    config.server.shutdown_grace = Duration::from_secs(60);
+    let proxy = start_proxy_with(config).await;
+    let request = get_request(EXAMPLE_IMAGE_ID, "");
+    let (start, rest) = request.split_at(12);
+    let mut conn = Conn::open(proxy.addr).await;
+    conn.send(start).await;
+    // Ordering only, not timing: let the hit path read the start, then
+    // let the drain begin, before the head is completed.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let drained = tokio::spawn(proxy.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    conn.send(rest).await;
+    let wire = conn.response().await;
+    assert_eq!(wire.status, 200, "{wire:?}");
+    assert!(wire.header("cache-status").contains("fwd=miss"), "{wire:?}");
+    assert!(conn.closed().await);
+    let drained = tokio::time::timeout(HANG_GUARD, drained).await;
+    assert!(matches!(drained, Ok(Ok(()))), "the drain did not finish");
+}

@@ -10,8 +10,11 @@ use sha2::{Digest, Sha256};
 use super::freshness::{Freshness, Staleness};
 use crate::request_headers::HeaderLookup;
 
-/// Upstream headers that describe one response, not the stored
-/// representation: they are set anew for each response served.
+/// Upstream headers that describe one response or one connection, not
+/// the stored representation: per-response ones are set anew for each
+/// response served; framing and hop-by-hop ones never belong to an entry
+/// (fills strip them already; an entry from the fleet's Redis may not
+/// have), and the hit path writes stored lines as they are.
 const PER_RESPONSE_HEADERS: &[&str] = &[
     "x-openstack-request-id",
     "date",
@@ -20,6 +23,13 @@ const PER_RESPONSE_HEADERS: &[&str] = &[
     "content-length",
     "cache-status",
     "set-cookie",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
 ];
 
 /// Fixed memory cost of an entry beyond its bytes (struct, map slots,
@@ -242,6 +252,8 @@ mod tests {
         upstream.insert("content-length", HeaderValue::from_static("999"));
         upstream.insert("x-openstack-request-id", HeaderValue::from_static("req-1"));
         upstream.insert("x-custom", HeaderValue::from_static("kept"));
+        upstream.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        upstream.insert("connection", HeaderValue::from_static("close"));
         let body = Bytes::from_static(b"{\"id\": \"a\"}");
         let entry = Entry::new(
             &upstream,
@@ -262,6 +274,8 @@ mod tests {
         );
         assert_eq!(header("x-custom"), Some(HeaderValue::from_static("kept")));
         assert!(header("x-openstack-request-id").is_none());
+        assert!(header("transfer-encoding").is_none());
+        assert!(header("connection").is_none());
         assert_eq!(header("etag"), Some(entry.etag()));
         assert_eq!(entry.etag().len(), 34);
         assert_eq!(entry.etag(), strong_etag(b"{\"id\": \"a\"}"));

@@ -41,8 +41,33 @@ const READ_BUFFER: usize = 4096;
 pub enum Outcome {
     /// It is over (closed by the client, timed out, drained, failed).
     Closed,
-    /// hyper takes it from here, bytes already read included.
-    HandOff(Rewind<TcpStream>),
+    /// hyper takes it from here, bytes already read included, speaking
+    /// this protocol.
+    HandOff(Rewind<TcpStream>, Protocol),
+}
+
+/// What hyper should expect on a handed-off connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1: the hit path answered on it, or read a head that is not the
+    /// start of HTTP/2's preface.
+    Http1,
+    /// HTTP/1.1 or h2c (prior knowledge), as its first bytes say.
+    Any,
+}
+
+impl Protocol {
+    /// The protocol of a connection whose first bytes are `read`, after
+    /// `answered` responses.
+    fn of(read: &[u8], answered: usize) -> Protocol {
+        const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        let common = read.len().min(PREFACE.len());
+        if answered == 0 && read[..common] == PREFACE[..common] {
+            Protocol::Any
+        } else {
+            Protocol::Http1
+        }
+    }
 }
 
 /// What to do with the bytes at the front of the read buffer.
@@ -75,6 +100,7 @@ pub async fn serve(
     // When the head now being read must be complete (hyper's header read
     // timeout, which also bounds how long a connection may sit idle).
     let mut deadline = None;
+    let mut answered = 0;
     loop {
         let closing = *stop.borrow();
         match answer(proxy, &input, &mut output, closing).await {
@@ -89,11 +115,13 @@ pub async fn serve(
                 if written.is_err() || closing {
                     return Outcome::Closed;
                 }
+                answered += 1;
                 continue;
             }
             Step::HandOff => {
                 proxy.record_hand_off();
-                return Outcome::HandOff(Rewind::new(stream, input.freeze()));
+                let protocol = Protocol::of(&input, answered);
+                return Outcome::HandOff(Rewind::new(stream, input.freeze()), protocol);
             }
             Step::ReadMore => {}
         }
@@ -165,4 +193,24 @@ fn access_log(path: &str, hit: &FreshHit, started: Instant) -> Option<Box<Access
     log.respond(200, Some(&hit.cache_status), None);
     log.add_bytes(hit.entry.body.len());
     Some(Box::new(log))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Protocol;
+
+    /// Only a connection that has not been answered yet and starts like
+    /// HTTP/2's preface may become h2c.
+    #[test]
+    fn protocol_at_hand_off() {
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00";
+        assert_eq!(Protocol::of(preface, 0), Protocol::Any);
+        assert_eq!(Protocol::of(b"PRI * HT", 0), Protocol::Any);
+        assert_eq!(Protocol::of(preface, 1), Protocol::Http1);
+        assert_eq!(
+            Protocol::of(b"POST /v2/images HTTP/1.1\r\n", 0),
+            Protocol::Http1
+        );
+        assert_eq!(Protocol::of(b"GET / HTTP/1.1\r\n\r\n", 3), Protocol::Http1);
+    }
 }

@@ -4,6 +4,8 @@
 //! what is accepted here hyper would have accepted too; everything else
 //! is handed to hyper, which answers it (or rejects it) as always.
 
+use crate::request_headers::head_size;
+
 /// Header lines the hit path parses; a request with more goes to hyper.
 pub const MAX_HEADERS: usize = 64;
 
@@ -26,8 +28,7 @@ const FULL_PATH_HEADERS: &[&str] = &[
     "if-none-match",
 ];
 
-/// What the bytes read so far hold.
-#[derive(Debug)]
+/// What the bytes read so far hold. (No `Debug`: it holds tokens.)
 pub enum Head<'h, 'b> {
     /// The start of a head that fits the limit: read more.
     Partial,
@@ -38,8 +39,7 @@ pub enum Head<'h, 'b> {
     Other,
 }
 
-/// A complete, plain `GET`.
-#[derive(Debug)]
+/// A complete, plain `GET`. (No `Debug`: it holds tokens.)
 pub struct PlainGet<'h, 'b> {
     /// The request target, an absolute path without a query.
     pub path: &'b str,
@@ -68,7 +68,12 @@ pub fn parse<'h, 'b>(
         return Head::Other;
     };
     let headers: &'h [httparse::Header<'b>] = request.headers;
-    if !plain_headers(headers) {
+    let size = head_size(
+        "GET".len(),
+        path.len(),
+        headers.iter().map(|h| (h.name.len(), h.value.len())),
+    );
+    if size > max_header_bytes || !plain_headers(headers) {
         return Head::Other;
     }
     Head::Plain(PlainGet { path, headers, len })
@@ -158,6 +163,19 @@ mod tests {
         assert_eq!(judge(long.as_bytes()), "other");
         let long = format!("GET /a HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(LIMIT));
         assert_eq!(judge(long.as_bytes()), "other");
+    }
+
+    /// The limit counts `name: value\r\n` per header, as the full path
+    /// does: terse bare-LF lines cannot squeeze more headers in.
+    #[test]
+    fn the_limit_is_the_full_paths() {
+        let mut input = String::from("GET /a HTTP/1.1\n");
+        while input.len() < LIMIT - 8 {
+            input.push_str("X:v\n");
+        }
+        input.push('\n');
+        assert!(input.len() <= LIMIT);
+        assert_eq!(judge(input.as_bytes()), "other");
     }
 
     /// Everything hyper or the full path must judge is not plain.

@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// `inner`, read from `prefix` first.
-#[derive(Debug)]
+/// `inner`, read from `prefix` first. (No `Debug`: the prefix holds a
+/// request head, tokens included.)
 pub struct Rewind<T> {
     prefix: Bytes,
     inner: T,

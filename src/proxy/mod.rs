@@ -21,6 +21,7 @@ use crate::config::{CacheConfig, Config, TransformConfig};
 use crate::error::ProxyError;
 use crate::fleet::Fleet;
 use crate::metrics::{Metrics, RouteLabel};
+use crate::request_headers::head_size;
 use crate::route::{self, ImageId, Route};
 use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
 use crate::upstream::{SlotPermit, Upstream};
@@ -318,11 +319,9 @@ fn header_bytes<B>(request: &Request<B>) -> usize {
         .uri()
         .path_and_query()
         .map_or(1, |p| p.as_str().len());
-    let line = request.method().as_str().len() + target + 12;
-    request
+    let headers = request
         .headers()
         .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum::<usize>()
-        + line
+        .map(|(name, value)| (name.as_str().len(), value.len()));
+    head_size(request.method().as_str().len(), target, headers)
 }
