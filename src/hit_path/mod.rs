@@ -1,6 +1,6 @@
 //! The hit path: an HTTP/1.1 connection starts here, and while its
 //! requests are plain `GET`s of fresh cached images, they are answered
-//! from memory with the entry's prepared bytes, in one write each, without
+//! from memory with the entry's prepared bytes, one `writev` each, without
 //! hyper's per-request machinery. The first request that is anything else
 //! (a miss, a write, a stale entry, a validator, a malformed or HTTP/2
 //! head, a body) hands the connection, with every byte read so far, to
