@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use imgcache::config::EXIT_BAD_CONFIG;
-
 use imgcache::config::cli::Cli;
 
 fn main() -> ExitCode {

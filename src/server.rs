@@ -107,13 +107,14 @@ async fn accept_loop<H, F>(
         let watcher = graceful.watcher();
         let hits = hits.clone();
         let (timeout, stopped) = (config.header_read_timeout, stopped.clone());
-        let draining = stopped.clone();
         tokio::spawn(async move {
             let (io, protocol) = match hits {
-                Some(proxy) => match hit_path::serve(stream, &proxy, timeout, stopped).await {
-                    Outcome::Closed => return drop(permit),
-                    Outcome::HandOff(io, protocol) => (io, protocol),
-                },
+                Some(proxy) => {
+                    match hit_path::serve(stream, &proxy, timeout, stopped.clone()).await {
+                        Outcome::Closed => return drop(permit),
+                        Outcome::HandOff(io, protocol) => (io, protocol),
+                    }
+                }
                 None => (Rewind::new(stream, Bytes::new()), Protocol::Any),
             };
             let io = TokioIo::new(io);
@@ -123,7 +124,7 @@ async fn accept_loop<H, F>(
                 // the connection before hyper reads it. Answer it, then
                 // close; the watcher, held until then, keeps the drain
                 // waiting for it.
-                Protocol::Http1 if *draining.borrow() => {
+                Protocol::Http1 if *stopped.borrow() => {
                     let ended = builders.closing.serve_connection(io, service).await;
                     drop(watcher);
                     ended.map_err(Into::into)

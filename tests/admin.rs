@@ -8,15 +8,6 @@ use std::time::Duration;
 use common::*;
 use http::Method;
 
-/// The value of one sample line (`name{labels} value`) in a scrape.
-fn sample_value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 async fn scrape(admin: &str) -> String {
     let reply = get(&format!("{admin}/metrics"), &[]).await;
     assert_eq!(reply.status, 200);

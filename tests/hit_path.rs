@@ -116,16 +116,6 @@ fn get_request(id: &str, extra: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-async fn scrape_value(admin: &str, series: &str) -> f64 {
-    let text = get(&format!("{admin}/metrics"), &[]).await;
-    let text = String::from_utf8_lossy(&text.body).into_owned();
-    text.lines()
-        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// A hit on the hit path carries what a hit through hyper carries (same
 /// headers, body and ETag), pipelined requests are answered in order, and
 /// the hit path's counter shows it answered them.
@@ -179,15 +169,15 @@ async fn hits_match_the_full_path() {
     let fresh = second.header("x-openstack-request-id");
     assert!(fresh.starts_with("req-") && fresh.len() == 40, "{fresh}");
     assert_eq!(
-        scrape_value(&admin, "imgcache_hit_path_responses_total").await,
+        metric_value(&admin, "imgcache_hit_path_responses_total").await,
         2.0
     );
     assert_eq!(
-        scrape_value(&admin, "imgcache_hit_path_handoffs_total").await,
+        metric_value(&admin, "imgcache_hit_path_handoffs_total").await,
         2.0
     );
     let hits = "imgcache_requests_total{route=\"image_read\",cache=\"hit\"}";
-    assert_eq!(scrape_value(&admin, hits).await, 3.0);
+    assert_eq!(metric_value(&admin, hits).await, 3.0);
 }
 
 /// A miss in the middle of a connection hands it to hyper with the bytes

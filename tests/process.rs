@@ -20,6 +20,18 @@ fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
     path
 }
 
+/// Flags for a proxy on ephemeral loopback ports in front of `upstream`.
+fn loopback_args(upstream: &str) -> [&str; 6] {
+    [
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--upstream",
+        upstream,
+    ]
+}
+
 /// Starts the binary with `args` and waits for its "listening" log line;
 /// returns the child and the proxy's address.
 fn spawn_proxy(args: &[&str]) -> (Child, std::net::SocketAddr) {
@@ -29,9 +41,25 @@ fn spawn_proxy(args: &[&str]) -> (Child, std::net::SocketAddr) {
 
 /// Like [`spawn_proxy`], also returning the admin API's address.
 fn spawn_proxy_with_admin(args: &[&str]) -> (Child, std::net::SocketAddr, std::net::SocketAddr) {
+    let (child, addr, admin, _) = spawn_logging(args, "info");
+    (child, addr, admin)
+}
+
+/// Starts the binary with `args` at log level `level` and waits for its
+/// "listening" log line; returns the child, the proxy's and the admin
+/// API's addresses, and every log line after that one as it comes.
+fn spawn_logging(
+    args: &[&str],
+    level: &str,
+) -> (
+    Child,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+    std::sync::mpsc::Receiver<String>,
+) {
     let mut child = Command::new(BIN)
         .args(args)
-        .env("IMGCACHE_LOG", "info")
+        .env("IMGCACHE_LOG", level)
         .env_remove("IMGCACHE_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -53,27 +81,22 @@ fn spawn_proxy_with_admin(args: &[&str]) -> (Child, std::net::SocketAddr, std::n
             break (field(&line, " listen="), field(&line, " admin="));
         }
     };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr, admin)
-}
-
-/// One sample's value from the admin API's metrics.
-async fn metric(admin: std::net::SocketAddr, series: &str) -> f64 {
-    let text = get(&format!("http://{admin}/metrics"), &[]).await;
-    let text = String::from_utf8_lossy(&text.body).into_owned();
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    // Keep draining stderr so the child never blocks on a full pipe,
+    // also when nobody reads the lines.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    (child, addr, admin, receiver)
 }
 
 /// Polls until a metric reaches `value` (the barrier for "the reload
 /// happened").
 async fn wait_for_metric(admin: std::net::SocketAddr, series: &str, value: f64) {
     for _ in 0..500 {
-        if metric(admin, series).await >= value {
+        if metric_value(&format!("http://{admin}"), series).await >= value {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -193,14 +216,7 @@ async fn sigterm_drains_in_flight_requests() {
     let sample = start_sample().await;
     sample.control.set_latency(Duration::from_millis(1500));
     let upstream = sample.url();
-    let (mut child, addr, admin) = spawn_proxy_with_admin(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-    ]);
+    let (mut child, addr, admin) = spawn_proxy_with_admin(&loopback_args(&upstream));
     let url = format!("http://{addr}/v2/images?limit=1");
     let in_flight = tokio::spawn(async move { get(&url, &[("x-auth-token", TOKEN_A)]).await });
     // Barrier: the upstream has the request, so it is in flight.
@@ -381,39 +397,7 @@ async fn sighup_with_a_broken_file_keeps_the_old_config() {
 async fn tokens_never_reach_the_logs() {
     let sample = start_sample().await;
     let upstream = sample.url();
-    let mut child = Command::new(BIN)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream,
-        ])
-        .env("IMGCACHE_LOG", "trace")
-        .env_remove("IMGCACHE_CONFIG")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let addr: std::net::SocketAddr = loop {
-        let line = lines_rx.recv().expect("a log line");
-        if let Some(rest) = line.split(" listen=").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("addr")
-                .parse()
-                .expect("addr");
-        }
-    };
+    let (mut child, addr, _, lines_rx) = spawn_logging(&loopback_args(&upstream), "trace");
     let secret = "alice:project-a:member-SECRET-TOKEN-1234";
     let url = format!("http://{addr}/v2/images/{EXAMPLE_IMAGE_ID}");
     for _ in 0..2 {
@@ -443,7 +427,7 @@ async fn tokens_never_reach_the_logs() {
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     sigterm(&child);
     let _ = child.wait();
-    let logs: Vec<String> = lines_rx.try_iter().collect();
+    let logs: Vec<String> = lines_rx.iter().collect();
     let hits = logs
         .iter()
         .filter(|l| l.contains("imgcache::access") && l.contains("imgcache; hit;"))
@@ -512,14 +496,8 @@ fn rss_mib(pid: u32) -> f64 {
 async fn one_gib_each_way_with_flat_memory() {
     const GIB: u64 = 1 << 30;
     let sample = start_sample().await;
-    let (child, addr) = spawn_proxy(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &sample.url(),
-    ]);
+    let upstream = sample.url();
+    let (child, addr) = spawn_proxy(&loopback_args(&upstream));
     let before = rss_mib(child.id());
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Upload>();

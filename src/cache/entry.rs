@@ -9,12 +9,13 @@ use sha2::{Digest, Sha256};
 
 use super::freshness::{Freshness, Staleness};
 use crate::request_headers::HeaderLookup;
+use crate::upstream::headers::is_hop_by_hop;
 
-/// Upstream headers that describe one response or one connection, not
-/// the stored representation: per-response ones are set anew for each
-/// response served; framing and hop-by-hop ones never belong to an entry
-/// (fills strip them already; an entry from the fleet's Redis may not
-/// have), and the hit path writes stored lines as they are.
+/// Upstream headers that describe one response, not the stored
+/// representation: they are set anew for each response served. Hop-by-hop
+/// headers are never stored either (fills strip them already; an entry
+/// from the fleet's Redis may not have, and the hit path writes stored
+/// lines as they are).
 const PER_RESPONSE_HEADERS: &[&str] = &[
     "x-openstack-request-id",
     "date",
@@ -23,13 +24,6 @@ const PER_RESPONSE_HEADERS: &[&str] = &[
     "content-length",
     "cache-status",
     "set-cookie",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
 ];
 
 /// Fixed memory cost of an entry beyond its bytes (struct, map slots,
@@ -69,7 +63,8 @@ impl Entry {
         let etag = strong_etag(&body);
         let kept = upstream_headers
             .iter()
-            .filter(|(name, _)| !PER_RESPONSE_HEADERS.contains(&name.as_str()));
+            .filter(|(name, _)| !PER_RESPONSE_HEADERS.contains(&name.as_str()))
+            .filter(|(name, _)| !is_hop_by_hop(name.as_str()));
         let length = HeaderValue::from(body.len());
         let headers: Vec<_> = kept
             .chain([(&header::CONTENT_LENGTH, &length), (&header::ETAG, &etag)])
@@ -156,21 +151,12 @@ impl StoredHeaders {
 
     /// A map of these headers, with room for `extra` more.
     pub fn to_map(&self, extra: usize) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(self.len() + extra);
+        let lines = self.0.iter().filter(|b| **b == b'\n').count();
+        let mut map = HeaderMap::with_capacity(lines + extra);
         for (name, value) in self.iter() {
             map.append(name, value);
         }
         map
-    }
-
-    /// How many header lines there are.
-    pub fn len(&self) -> usize {
-        self.0.windows(2).filter(|w| w == b"\r\n").count()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// The headers, in order; values share the stored buffer.

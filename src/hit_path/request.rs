@@ -5,26 +5,20 @@
 //! is handed to hyper, which answers it (or rejects it) as always.
 
 use crate::request_headers::head_size;
+use crate::upstream::headers::is_hop_by_hop;
 
 /// Header lines the hit path parses; a request with more goes to hyper.
 pub const MAX_HEADERS: usize = 64;
 
-/// Headers that send a request to the full path: message framing and
-/// connection management (hyper's job), hop-by-hop headers (the full path
-/// strips them before judging the identity), and validators that need a
-/// 304 (the full path makes those). `Connection` is judged apart.
+/// Headers besides the hop-by-hop ones that send a request to the full
+/// path: framing and protocol switches (hyper's job) and the validator
+/// that needs a 304 (the full path makes those). Hop-by-hop headers go
+/// there too (the full path strips them before judging the identity),
+/// except `Connection: keep-alive`.
 const FULL_PATH_HEADERS: &[&str] = &[
     "content-length",
-    "transfer-encoding",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
     "expect",
     "http2-settings",
-    "proxy-authenticate",
-    "proxy-authorization",
     "if-none-match",
 ];
 
@@ -61,12 +55,13 @@ pub fn parse<'h, 'b>(
         Ok(httparse::Status::Partial) if input.len() <= max_header_bytes => return Head::Partial,
         _ => return Head::Other,
     };
-    let plain = request.method == Some("GET")
-        && request.version == Some(1)
-        && request.path.is_some_and(is_plain_path);
-    let (Some(path), true) = (request.path, plain) else {
-        return Head::Other;
+    let path = match request.path {
+        Some(path) if request.method == Some("GET") && request.version == Some(1) => path,
+        _ => return Head::Other,
     };
+    if !is_plain_path(path) {
+        return Head::Other;
+    }
     let headers: &'h [httparse::Header<'b>] = request.headers;
     let size = head_size(
         "GET".len(),
@@ -99,9 +94,10 @@ fn plain_headers(headers: &[httparse::Header<'_>]) -> bool {
             if !only_keep_alive(header.value) {
                 return false;
             }
-        } else if FULL_PATH_HEADERS
-            .iter()
-            .any(|name| header.name.eq_ignore_ascii_case(name))
+        } else if is_hop_by_hop(header.name)
+            || FULL_PATH_HEADERS
+                .iter()
+                .any(|name| header.name.eq_ignore_ascii_case(name))
         {
             return false;
         }

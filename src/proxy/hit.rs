@@ -12,7 +12,6 @@ use http::{HeaderValue, Method};
 use super::Proxy;
 use crate::cache::entry::Entry;
 use crate::cache::freshness::Staleness;
-use crate::cache::key::{CacheKey, Identity};
 use crate::cache::policy;
 use crate::cache::status;
 use crate::metrics::RouteLabel;
@@ -52,9 +51,7 @@ impl Proxy {
             return None;
         }
         let settings = self.shared.settings.load();
-        let identity = Identity::of(headers, &settings.cache.identity_headers);
-        let key = CacheKey { image_id, identity };
-        let entry = self.shared.cache.store.get(&key, settings.epoch).await?;
+        let entry = self.lookup(&settings, image_id, headers).await.1?;
         let now = Instant::now();
         let age = entry.age(now);
         match entry.freshness.judge(age) {

@@ -17,6 +17,7 @@ use crate::cache::key::{CacheKey, Identity};
 use crate::cache::status::{self, CACHE_STATUS};
 use crate::cache::{Fetched, FetchedKind, FlightKey, policy};
 use crate::error::ProxyError;
+use crate::request_headers::HeaderLookup;
 use crate::route::ImageId;
 use crate::upstream::breaker::Admit;
 use crate::upstream::headers::strip_hop_by_hop;
@@ -56,10 +57,9 @@ impl Proxy {
         strip_hop_by_hop(&mut forward.headers);
         // A guard, not an Arc clone: no shared refcount on the hit path.
         let settings = self.shared.settings.load();
-        let identity = Identity::of(&forward.headers, &settings.cache.identity_headers);
-        let key = CacheKey { image_id, identity };
+        let (key, stored) = self.lookup(&settings, image_id, &forward.headers).await;
         let now = Instant::now();
-        let cached = match self.shared.cache.store.get(&key, settings.epoch).await {
+        let cached = match stored {
             None => Cached::Nothing,
             Some(entry) => match entry.staleness(now) {
                 Staleness::Fresh { .. } => return Ok(respond::hit(&entry, now, &forward.headers)),
@@ -86,6 +86,21 @@ impl Proxy {
         }
         let settings = arc_swap::Guard::into_inner(settings);
         self.fill_and_wait(forward, key, settings, cached).await
+    }
+
+    /// This caller's key for an image, and the entry stored under it for
+    /// the current settings, whatever its freshness. The one place both
+    /// paths (hyper's and the hit path) turn headers into an identity.
+    pub(super) async fn lookup<H: HeaderLookup + ?Sized>(
+        &self,
+        settings: &Settings,
+        image_id: ImageId,
+        headers: &H,
+    ) -> (CacheKey, Option<Arc<Entry>>) {
+        let identity = Identity::of(headers, &settings.cache.identity_headers);
+        let key = CacheKey { image_id, identity };
+        let entry = self.shared.cache.store.get(&key, settings.epoch).await;
+        (key, entry)
     }
 
     /// Starts a fill nobody waits for, unless one is already in flight.

@@ -194,6 +194,22 @@ pub async fn get_image(proxy: &ProxyHandle, id: &str) -> Reply {
     .await
 }
 
+/// The value of one sample line (`name{labels} value`) in a metrics
+/// scrape; 0 when the series is not there.
+pub fn sample_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// One series' value from the admin API at `admin` (`http://ADDR`).
+pub async fn metric_value(admin: &str, series: &str) -> f64 {
+    let reply = get(&format!("{admin}/metrics"), &[]).await;
+    sample_value(&String::from_utf8_lossy(&reply.body), series)
+}
+
 /// Starts the admin API for a running proxy on 127.0.0.1:0; returns its
 /// base URL. It stops when the test's runtime ends.
 pub async fn start_admin(proxy: &ProxyHandle, token: Option<&str>) -> String {
