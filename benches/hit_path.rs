@@ -13,7 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use imgcache::cache::entry::Entry;
 use imgcache::cache::freshness::Freshness;
-use imgcache::cache::key::{CacheKey, Identity};
+use imgcache::cache::key::{CacheKey, Identity, IdentityHeaders};
 use imgcache::cache::status;
 use imgcache::cache::store::Store;
 use imgcache::config::DEFAULT_IDENTITY_HEADERS;
@@ -44,11 +44,14 @@ fn client_headers() -> HeaderMap {
     headers
 }
 
-fn identity_names() -> Vec<HeaderName> {
-    DEFAULT_IDENTITY_HEADERS
-        .iter()
-        .map(|n| HeaderName::from_static(n))
-        .collect()
+fn identity_names() -> IdentityHeaders {
+    IdentityHeaders::new(
+        DEFAULT_IDENTITY_HEADERS
+            .iter()
+            .map(|n| HeaderName::from_static(n))
+            .collect(),
+    )
+    .expect("the default list fits")
 }
 
 fn example_entry() -> Entry {
@@ -130,6 +133,7 @@ fn bench_response(c: &mut Criterion) {
         entry: Arc::new(example_entry()),
         cache_status: status::hit(299),
         age: status::age(1),
+        underscored: 0,
     };
     let mut out = Vec::with_capacity(4096);
     c.bench_function("respond/hit_path_head", |b| {

@@ -49,6 +49,7 @@ impl Admin {
             path_prefix: String::new(),
             max_connections: 64,
             header_read_timeout: Duration::from_secs(10),
+            write_timeout: crate::config::DEFAULT_WRITE_TIMEOUT,
             max_header_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(1),
             workers: 1,
@@ -146,7 +147,7 @@ impl Admin {
         match id {
             Ok(id) if !id.is_empty() && !id.contains('/') => {
                 let purged = self.proxy.purge(&id).await;
-                tracing::info!(image = %id, purged, "admin purge of one image");
+                tracing::info!(image = ?id, purged, "admin purge of one image");
                 json_response(StatusCode::OK, &json!({"purged": purged}))
             }
             _ => json_response(

@@ -8,6 +8,7 @@
 //! - [`server`]: the listener, connection cap, graceful drain.
 //! - [`hit_path`]: fresh hits answered from prepared bytes, before hyper.
 //! - [`workers`]: thread-per-core serving with `SO_REUSEPORT` listeners.
+//! - [`write_timeout`]: client connections that stop reading are closed.
 //! - [`admin`]: metrics, health, readiness, stats and purges on their own port.
 //! - [`proxy`]: the request phases, in order.
 //! - [`cache`]: keys, entries, freshness, coalescing, invalidation.
@@ -44,3 +45,4 @@ pub mod telemetry;
 pub mod transform;
 pub mod upstream;
 pub mod workers;
+pub mod write_timeout;

@@ -80,7 +80,7 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Route {
         };
     }
     match decode_segments(path) {
-        Some(segments) => image_write(&segments),
+        Some(segments) => image_write(method, &segments),
         None => Route::Other,
     }
 }
@@ -128,10 +128,13 @@ fn image_list(segments: &[Cow<'_, str>]) -> Route {
     }
 }
 
-/// A write targets `v2[.N]/images/{id}[/…]` or `v2[.N]/stores/{store}/{id}`,
-/// judged on the dot-segment-resolved path (what a normalising upstream
-/// sees) and on the literal one (what a non-normalising upstream sees).
-fn image_write(segments: &[Cow<'_, str>]) -> Route {
+/// A write is one of Glance's image-changing calls (DESIGN.md "Facts about
+/// the upstream"), judged on the dot-segment-resolved path (what a
+/// normalising upstream sees) and on the literal one (what a
+/// non-normalising upstream sees). Any other method on an image path
+/// (`OPTIONS`, `FOO`, a lower-case `patch`: Glance answers 405 or 404)
+/// changes nothing, so it purges nothing.
+fn image_write(method: &Method, segments: &[Cow<'_, str>]) -> Route {
     let literal: Vec<&str> = segments
         .iter()
         .map(|s| s.as_ref())
@@ -139,9 +142,12 @@ fn image_write(segments: &[Cow<'_, str>]) -> Route {
         .collect();
     let resolved = resolve_dot_segments(&literal);
     let mut ids: Vec<ImageId> = Vec::new();
-    for candidate in [write_target(&resolved), write_target(&literal)]
-        .into_iter()
-        .flatten()
+    for candidate in [
+        write_target(method, &resolved),
+        write_target(method, &literal),
+    ]
+    .into_iter()
+    .flatten()
     {
         if !ids.iter().any(|id| id.as_str() == candidate) {
             ids.push(ImageId::new(candidate));
@@ -154,13 +160,35 @@ fn image_write(segments: &[Cow<'_, str>]) -> Route {
     }
 }
 
-fn write_target<'a>(segments: &[&'a str]) -> Option<&'a str> {
-    match segments {
-        [version, "images", id, ..] if is_api_version(version) && is_plain_segment(id) => Some(id),
-        [version, "stores", _store, id] if is_api_version(version) && is_plain_segment(id) => {
-            Some(id)
-        }
-        _ => None,
+/// The image a write method changes at this path, if it is one of
+/// Glance's writes.
+fn write_target<'a>(method: &Method, segments: &[&'a str]) -> Option<&'a str> {
+    let (version, rest) = segments.split_first()?;
+    if !is_api_version(version) {
+        return None;
+    }
+    let (id, writes) = match rest {
+        ["images", id, tail @ ..] => (*id, image_write_methods(tail)),
+        ["stores", _store, id] => (*id, &[Method::DELETE][..]),
+        _ => return None,
+    };
+    (is_plain_segment(id) && writes.contains(method)).then_some(id)
+}
+
+/// The methods that change an image at `/v2/images/{id}` + `tail`.
+fn image_write_methods(tail: &[&str]) -> &'static [Method] {
+    const PATCH_DELETE: &[Method] = &[Method::PATCH, Method::DELETE];
+    const PUT_DELETE: &[Method] = &[Method::PUT, Method::DELETE];
+    const PUT: &[Method] = &[Method::PUT];
+    const POST: &[Method] = &[Method::POST];
+    const MEMBERS: &[Method] = &[Method::POST, Method::PUT, Method::DELETE];
+    match tail {
+        [] => PATCH_DELETE,
+        ["tags", _tag] => PUT_DELETE,
+        ["file"] | ["stage"] => PUT,
+        ["import"] | ["locations"] | ["actions", "deactivate" | "reactivate"] => POST,
+        ["members"] | ["members", _] => MEMBERS,
+        _ => &[],
     }
 }
 

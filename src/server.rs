@@ -23,6 +23,7 @@ use crate::body::ProxyBody;
 use crate::config::ServerConfig;
 use crate::hit_path::{self, Outcome, Protocol, Rewind};
 use crate::proxy::Proxy;
+use crate::write_timeout::WriteTimeout;
 
 /// hyper's own read buffer: larger than `max_header_bytes` so that the
 /// proxy, not hyper, judges oversized headers and answers 431 with a JSON
@@ -71,6 +72,7 @@ async fn accept_loop<H, F>(
     F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
 {
     let builders = Arc::new(Builders::new(config));
+    let metrics = hits.as_ref().map(Proxy::metrics_handle);
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
     // Tells connections still on the hit path to wind down; hyper's are
@@ -99,6 +101,7 @@ async fn accept_loop<H, F>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let stream = WriteTimeout::new(stream, config.write_timeout, metrics.clone());
         let handler = handler.clone();
         let service = service_fn(move |request| handler(request, peer));
         let builders = builders.clone();

@@ -10,6 +10,78 @@ use sha2::{Digest, Sha256};
 use crate::request_headers::HeaderLookup;
 use crate::route::ImageId;
 
+/// Most identity headers a config may name (the presence of each in a
+/// request is tracked in a fixed bit set, without allocating).
+pub const MAX_IDENTITY_HEADERS: usize = 256;
+
+/// The identity header names, in their configured order (a name's
+/// position is part of the hash), with a case-insensitive lookup so a
+/// request's headers are matched in one pass over the request, however
+/// long the list.
+#[derive(Clone, Debug)]
+pub struct IdentityHeaders {
+    names: Vec<HeaderName>,
+    /// Lower-case names, sorted, with their position in `names`.
+    sorted: Vec<(HeaderName, usize)>,
+    longest: usize,
+}
+
+impl PartialEq for IdentityHeaders {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names
+    }
+}
+
+impl IdentityHeaders {
+    /// The list, in order, without repeats; `None` past
+    /// [`MAX_IDENTITY_HEADERS`].
+    pub fn new(names: Vec<HeaderName>) -> Option<IdentityHeaders> {
+        let mut unique: Vec<HeaderName> = Vec::with_capacity(names.len());
+        for name in names {
+            if !unique.contains(&name) {
+                unique.push(name);
+            }
+        }
+        if unique.len() > MAX_IDENTITY_HEADERS {
+            return None;
+        }
+        let mut sorted: Vec<(HeaderName, usize)> = unique.iter().cloned().zip(0..).collect();
+        sorted.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let longest = unique.iter().map(|n| n.as_str().len()).max().unwrap_or(0);
+        Some(IdentityHeaders {
+            names: unique,
+            sorted,
+            longest,
+        })
+    }
+
+    /// No identity headers: every caller is one.
+    pub fn none() -> IdentityHeaders {
+        IdentityHeaders {
+            names: Vec::new(),
+            sorted: Vec::new(),
+            longest: 0,
+        }
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> &[HeaderName] {
+        &self.names
+    }
+
+    /// The position of `name` (any case) in the list.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        if name.len() > self.longest {
+            return None;
+        }
+        let lowered = name.bytes().map(|b| b.to_ascii_lowercase());
+        self.sorted
+            .binary_search_by(|(known, _)| known.as_str().bytes().cmp(lowered.clone()))
+            .ok()
+            .map(|at| self.sorted[at].1)
+    }
+}
+
 /// A caller's identity: SHA-256 over the values of the identity headers.
 /// Two requests share cache entries only when every identity header is
 /// equal (absent and empty differ; the order of repeated values counts).
@@ -18,30 +90,37 @@ pub struct Identity([u8; 32]);
 
 impl Identity {
     /// Hashes the identity headers of a request. Names are matched
-    /// case-insensitively (HeaderMap keys are lower case); a request with
-    /// none of them gets the anonymous identity without hashing anything.
-    pub fn of<H: HeaderLookup + ?Sized>(headers: &H, names: &[HeaderName]) -> Identity {
-        let mut hasher: Option<Sha256> = None;
-        for (position, name) in names.iter().enumerate() {
-            let mut values = headers.header_values(name).peekable();
-            if values.peek().is_none() {
+    /// case-insensitively; a request with none of them gets the anonymous
+    /// identity without hashing anything. One pass over the request's
+    /// names finds which identity headers it has; only those are read.
+    pub fn of<H: HeaderLookup + ?Sized>(headers: &H, identity: &IdentityHeaders) -> Identity {
+        let mut present = [0u64; MAX_IDENTITY_HEADERS / 64];
+        let mut any = false;
+        for name in headers.names() {
+            if let Some(position) = identity.position(name) {
+                present[position / 64] |= 1 << (position % 64);
+                any = true;
+            }
+        }
+        if !any {
+            return Identity::ANONYMOUS;
+        }
+        let mut hasher = Sha256::new();
+        for (position, name) in identity.names.iter().enumerate() {
+            if present[position / 64] & (1 << (position % 64)) == 0 {
                 continue;
             }
-            let hasher = hasher.get_or_insert_with(Sha256::new);
             // Position + count + length framing: no two different header
             // sets can produce the same byte stream.
             hasher.update((position as u32).to_be_bytes());
-            for value in values {
+            for value in headers.header_values(name) {
                 hasher.update([1]);
                 hasher.update((value.len() as u32).to_be_bytes());
                 hasher.update(value);
             }
             hasher.update([0]);
         }
-        match hasher {
-            Some(hasher) => Identity(hasher.finalize().into()),
-            None => Identity::ANONYMOUS,
-        }
+        Identity(hasher.finalize().into())
     }
 
     /// The identity of a request without any identity header.
@@ -75,11 +154,14 @@ mod tests {
     use super::*;
     use http::{HeaderMap, HeaderValue};
 
-    fn names() -> Vec<HeaderName> {
-        crate::config::DEFAULT_IDENTITY_HEADERS
-            .iter()
-            .map(|n| HeaderName::from_static(n))
-            .collect()
+    fn names() -> IdentityHeaders {
+        IdentityHeaders::new(
+            crate::config::DEFAULT_IDENTITY_HEADERS
+                .iter()
+                .map(|n| HeaderName::from_static(n))
+                .collect(),
+        )
+        .expect("a short list")
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -130,6 +212,50 @@ mod tests {
             id(&[("cookie", "a"), ("cookie", "b")]),
             id(&[("cookie", "b"), ("cookie", "a")])
         );
+    }
+
+    /// Every alias of the default list keys apart, in any case, as its
+    /// own header: `X-Tenant` and `X-Role` are identity to oslo.context.
+    #[test]
+    fn aliases_are_identity() {
+        for name in [
+            "X-Storage-Token",
+            "x-tenant",
+            "X-Role",
+            "x-user",
+            "X-Service-Roles",
+            "openstack-system-scope",
+            "X-Is-Admin-Project",
+            "x-security-token",
+        ] {
+            assert_ne!(id(&[(name, "v")]), Identity::ANONYMOUS, "{name}");
+            assert_ne!(id(&[(name, "v")]), id(&[(name, "w")]), "{name}");
+        }
+        assert_ne!(id(&[("x-tenant", "p")]), id(&[("x-project-id", "p")]));
+    }
+
+    /// The lookup matches any case and nothing else; the list keeps its
+    /// order and drops repeats.
+    #[test]
+    fn lookup_by_name() {
+        let list = IdentityHeaders::new(vec![
+            HeaderName::from_static("x-roles"),
+            HeaderName::from_static("cookie"),
+            HeaderName::from_static("x-roles"),
+            HeaderName::from_static("authorization"),
+        ])
+        .expect("short");
+        assert_eq!(list.names().len(), 3);
+        assert_eq!(list.position("X-ROLES"), Some(0));
+        assert_eq!(list.position("Cookie"), Some(1));
+        assert_eq!(list.position("authorization"), Some(2));
+        for other in ["x-role", "x-roles-", "", "cookies", "authorizatio"] {
+            assert_eq!(list.position(other), None, "{other}");
+        }
+        let too_many = (0..=MAX_IDENTITY_HEADERS)
+            .map(|n| HeaderName::from_bytes(format!("x-{n}").as_bytes()).expect("name"))
+            .collect();
+        assert!(IdentityHeaders::new(too_many).is_none());
     }
 
     /// Debug output never shows more than two bytes of the digest.

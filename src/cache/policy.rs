@@ -63,7 +63,7 @@ pub fn storable(
     if headers.contains_key(header::SET_COOKIE) {
         return Err(NotStored::SetsCookie);
     }
-    if !vary_is_keyed(headers, &config.identity_headers) {
+    if !vary_is_keyed(headers, config.identity_headers.names()) {
         return Err(NotStored::Varies);
     }
     if is_encoded(headers) {

@@ -316,7 +316,11 @@ mod tests {
         )]
         .into_iter()
         .collect();
-        let names = [http::header::HeaderName::from_static("x-auth-token")];
+        let names =
+            crate::cache::key::IdentityHeaders::new(vec![http::header::HeaderName::from_static(
+                "x-auth-token",
+            )])
+            .expect("short");
         CacheKey {
             image_id: ImageId::new("img"),
             identity: Identity::of(&headers, &names),

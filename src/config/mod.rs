@@ -14,11 +14,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use http::{HeaderName, Uri};
+use http::Uri;
 
 use reader::Reader;
 pub use reader::{Sources, env_name};
 
+pub use crate::cache::key::IdentityHeaders;
+pub use crate::request_headers::UnderscoreHeaders;
 use crate::transform::Mode;
 
 /// `EX_USAGE` from sysexits.h: the exit code for a bad config or bad flags.
@@ -30,6 +32,8 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/imgcache.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// nginx's `send_timeout` default.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_HEADER_BYTES: u64 = 32 * 1024;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// `server.workers = 0`: one worker thread per CPU.
@@ -51,17 +55,55 @@ pub const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 pub const DEFAULT_STALE_WHILE_REVALIDATE: Duration = Duration::ZERO;
 pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1024 * 1024;
+/// Every request header through which keystonemiddleware, oslo.context,
+/// Glance or IMS take identity or authority, legacy aliases included
+/// (keystonemiddleware 13 `auth_token/_request.py`, oslo.context 6.5
+/// `context.py`; tests/interop checks the installed ones against this
+/// list). A header the upstream trusts and the key ignores would let one
+/// caller's entry answer another: when in doubt, a name belongs here.
 pub const DEFAULT_IDENTITY_HEADERS: &[&str] = &[
+    // Credentials.
     "x-auth-token",
-    "authorization",
-    "x-identity-status",
-    "x-user-id",
-    "x-project-id",
-    "x-tenant-id",
-    "x-roles",
-    "x-domain-id",
+    "x-storage-token",
     "x-service-token",
+    "authorization",
+    "x-security-token",
     "cookie",
+    // What keystonemiddleware says about them (trusted where it runs
+    // in front, or where Glance trusts a front end).
+    "x-identity-status",
+    "x-service-identity-status",
+    "x-user-id",
+    "x-user-name",
+    "x-user",
+    "x-user-domain-id",
+    "x-user-domain-name",
+    "x-project-id",
+    "x-project-name",
+    "x-project-domain-id",
+    "x-project-domain-name",
+    "x-tenant-id",
+    "x-tenant-name",
+    "x-tenant",
+    "x-domain-id",
+    "x-domain-name",
+    "x-roles",
+    "x-role",
+    "x-is-admin-project",
+    "openstack-system-scope",
+    "x-service-catalog",
+    // The service token's side.
+    "x-service-user-id",
+    "x-service-user-name",
+    "x-service-user-domain-id",
+    "x-service-user-domain-name",
+    "x-service-project-id",
+    "x-service-project-name",
+    "x-service-project-domain-id",
+    "x-service-project-domain-name",
+    "x-service-domain-id",
+    "x-service-domain-name",
+    "x-service-roles",
 ];
 
 pub const DEFAULT_STRIP_PREFIX: &str = "__";
@@ -95,6 +137,9 @@ pub struct ServerConfig {
     pub path_prefix: String,
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    /// A client connection on which no response byte could be written
+    /// for this long is closed.
+    pub write_timeout: Duration,
     pub max_header_bytes: usize,
     pub shutdown_grace: Duration,
     /// Serving threads (each with its own runtime and listener).
@@ -132,7 +177,9 @@ pub struct CacheConfig {
     pub max_bytes: u64,
     pub max_object_bytes: usize,
     /// Lower-cased header names whose values make up a caller's identity.
-    pub identity_headers: Vec<HeaderName>,
+    pub identity_headers: IdentityHeaders,
+    /// What happens to request headers with `_` in their names.
+    pub underscore_headers: UnderscoreHeaders,
 }
 
 /// `[transform]`: what happens to the `__` extension fields.

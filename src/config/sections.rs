@@ -9,6 +9,7 @@ use http::HeaderName;
 
 use super::reader::Reader;
 use super::*;
+use crate::cache::key::MAX_IDENTITY_HEADERS;
 use crate::transform::Mode;
 
 pub(super) fn server(r: &mut Reader<'_>) -> ServerConfig {
@@ -34,6 +35,7 @@ pub(super) fn server(r: &mut Reader<'_>) -> ServerConfig {
             "header_read_timeout",
             DEFAULT_HEADER_READ_TIMEOUT,
         ),
+        write_timeout: positive(r, "server", "write_timeout", DEFAULT_WRITE_TIMEOUT),
         max_header_bytes: usize_of(r.bytes("server", "max_header_bytes", DEFAULT_MAX_HEADER_BYTES)),
         shutdown_grace: r.duration("server", "shutdown_grace", DEFAULT_SHUTDOWN_GRACE),
         workers: match usize_of(r.count("server", "workers", DEFAULT_WORKERS)) {
@@ -86,17 +88,18 @@ pub(super) fn upstream(r: &mut Reader<'_>) -> UpstreamConfig {
 }
 
 pub(super) fn cache(r: &mut Reader<'_>) -> CacheConfig {
-    let names = r.list("cache", "identity_headers", DEFAULT_IDENTITY_HEADERS);
-    let mut identity_headers = Vec::with_capacity(names.len());
-    for name in names {
-        match HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes()) {
-            Ok(header) if !identity_headers.contains(&header) => identity_headers.push(header),
-            Ok(_) => {}
-            Err(_) => r.problem(format!(
-                "cache.identity_headers: `{name}` is not a header name"
-            )),
-        }
-    }
+    let identity_headers = identity_headers(r);
+    let underscores = r.string(
+        "cache",
+        "underscore_headers",
+        UnderscoreHeaders::default().as_str(),
+    );
+    let underscore_headers = UnderscoreHeaders::parse(&underscores).unwrap_or_else(|| {
+        r.problem(format!(
+            "cache.underscore_headers `{underscores}` is not one of drop, fold"
+        ));
+        UnderscoreHeaders::default()
+    });
     let max_bytes = r.bytes("cache", "max_bytes", DEFAULT_MAX_BYTES);
     if max_bytes == 0 {
         r.problem("cache.max_bytes must be more than 0".to_owned());
@@ -113,7 +116,35 @@ pub(super) fn cache(r: &mut Reader<'_>) -> CacheConfig {
         max_bytes,
         max_object_bytes: usize_of(r.bytes("cache", "max_object_bytes", DEFAULT_MAX_OBJECT_BYTES)),
         identity_headers,
+        underscore_headers,
     }
+}
+
+/// `cache.identity_headers`: header names, lower-cased, without repeats.
+fn identity_headers(r: &mut Reader<'_>) -> IdentityHeaders {
+    let mut names = Vec::new();
+    for name in r.list("cache", "identity_headers", DEFAULT_IDENTITY_HEADERS) {
+        let lowered = name.trim().to_ascii_lowercase();
+        if lowered.contains('_') {
+            r.problem(format!(
+                "cache.identity_headers: `{name}` has a `_`: such headers never reach the \
+                 upstream as sent (cache.underscore_headers); name the `-` spelling"
+            ));
+            continue;
+        }
+        match HeaderName::from_bytes(lowered.as_bytes()) {
+            Ok(header) => names.push(header),
+            Err(_) => r.problem(format!(
+                "cache.identity_headers: `{name}` is not a header name"
+            )),
+        }
+    }
+    IdentityHeaders::new(names).unwrap_or_else(|| {
+        r.problem(format!(
+            "cache.identity_headers names more than {MAX_IDENTITY_HEADERS} headers"
+        ));
+        IdentityHeaders::none()
+    })
 }
 
 pub(super) fn transform(r: &mut Reader<'_>) -> TransformConfig {

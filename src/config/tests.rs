@@ -22,7 +22,7 @@ fn defaults_are_valid() {
     assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
     assert_eq!(config.cache.ttl, DEFAULT_TTL);
     assert_eq!(
-        config.cache.identity_headers.len(),
+        config.cache.identity_headers.names().len(),
         DEFAULT_IDENTITY_HEADERS.len()
     );
     assert_eq!(config.transform.mode, Mode::Passthrough);
@@ -82,6 +82,7 @@ fn env_types() {
     let names: Vec<&str> = config
         .cache
         .identity_headers
+        .names()
         .iter()
         .map(|h| h.as_str())
         .collect();

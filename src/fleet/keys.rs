@@ -104,7 +104,10 @@ mod tests {
     fn identity(token: &str) -> Identity {
         let mut headers = HeaderMap::new();
         headers.insert("x-auth-token", HeaderValue::from_str(token).expect("value"));
-        Identity::of(&headers, &[HeaderName::from_static("x-auth-token")])
+        let names =
+            crate::cache::key::IdentityHeaders::new(vec![HeaderName::from_static("x-auth-token")])
+                .expect("short");
+        Identity::of(&headers, &names)
     }
 
     /// Key names carry neither the image id nor anything of the token,

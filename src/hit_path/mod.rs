@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Method, Uri};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::access_log::AccessLog;
@@ -38,12 +37,12 @@ use request::{Head, MAX_HEADERS};
 const READ_BUFFER: usize = 4096;
 
 /// How a connection left the hit path.
-pub enum Outcome {
+pub enum Outcome<S> {
     /// It is over (closed by the client, timed out, drained, failed).
     Closed,
     /// hyper takes it from here, bytes already read included, speaking
     /// this protocol.
-    HandOff(Rewind<TcpStream>, Protocol),
+    HandOff(Rewind<S>, Protocol),
 }
 
 /// What hyper should expect on a handed-off connection.
@@ -89,12 +88,12 @@ enum Step {
 /// Serves `stream` until it closes or needs hyper. `stop` turns true when
 /// the server drains: an idle connection then closes, a busy one closes
 /// after its response.
-pub async fn serve(
-    mut stream: TcpStream,
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     proxy: &Proxy,
     header_read_timeout: Duration,
     mut stop: watch::Receiver<bool>,
-) -> Outcome {
+) -> Outcome<S> {
     let mut input = BytesMut::with_capacity(READ_BUFFER);
     let mut output = Vec::with_capacity(READ_BUFFER);
     // When the head now being read must be complete (hyper's header read
@@ -169,7 +168,11 @@ async fn answer(proxy: &Proxy, input: &[u8], output: &mut Vec<u8>, closing: bool
 
 /// Writes `head` then `body` without copying either: one `writev`, unless
 /// the socket takes only part of it.
-async fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
+async fn write_all<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: &[u8],
+    body: &[u8],
+) -> io::Result<()> {
     let mut slices = [IoSlice::new(head), IoSlice::new(body)];
     let mut pending = &mut slices[..];
     IoSlice::advance_slices(&mut pending, 0);

@@ -83,8 +83,9 @@ fn is_plain_path(path: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"/-._~%!$&'()*+,;=:@".contains(&b))
 }
 
-/// At most one `Host`, `Connection` at most saying what HTTP/1.1 means
-/// anyway, and none of the full path's headers.
+/// Exactly one `Host` (HTTP/1.1 requires it: without, or with two, the
+/// full path answers 400), `Connection` at most saying what HTTP/1.1
+/// means anyway, and none of the full path's headers.
 fn plain_headers(headers: &[httparse::Header<'_>]) -> bool {
     let mut hosts = 0;
     for header in headers {
@@ -102,7 +103,7 @@ fn plain_headers(headers: &[httparse::Header<'_>]) -> bool {
             return false;
         }
     }
-    hosts <= 1
+    hosts == 1
 }
 
 /// `Connection: keep-alive`, which python-requests (glanceclient,
@@ -187,6 +188,7 @@ mod tests {
             b"GET /v2/images?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET /v2/images/a\"b HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET /v2/images/a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nX-Auth-Token: t\r\n\r\n",
             b"GET /v2/images/a HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
             b"GET /v2/images/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             b"GET /v2/images/a HTTP/1.1\r\nConnection: close\r\n\r\n",
@@ -217,7 +219,8 @@ mod tests {
             " keep-alive ,",
             "keep-alive, keep-alive",
         ] {
-            let input = format!("GET /v2/images/a HTTP/1.1\r\nConnection: {connection}\r\n\r\n");
+            let input =
+                format!("GET /v2/images/a HTTP/1.1\r\nHost: x\r\nConnection: {connection}\r\n\r\n");
             assert_eq!(judge(input.as_bytes()), "plain", "{connection:?}");
         }
     }

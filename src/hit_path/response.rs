@@ -87,6 +87,7 @@ mod tests {
             entry: Arc::new(entry),
             cache_status: HeaderValue::from_static("imgcache; hit; ttl=60"),
             age: HeaderValue::from_static("0"),
+            underscored: 0,
         }
     }
 

@@ -15,7 +15,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+mod client;
 mod snapshot;
+
+use client::ClientCounters;
 
 pub use snapshot::Snapshot;
 use snapshot::snapshot_registry;
@@ -93,6 +96,7 @@ pub struct Metrics {
     reloads_failed: Counter,
     hit_path: HitPathCounters,
     l2: L2Counters,
+    client: ClientCounters,
 }
 
 /// The hit path's counters (`imgcache_hit_path_*`).
@@ -230,6 +234,7 @@ impl Metrics {
         hit_path.register(&mut registry);
         let l2 = L2Counters::default();
         l2.register(&mut registry);
+        let client = ClientCounters::register(&mut registry);
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
         registry.register("build", "Build information", build);
         Metrics {
@@ -243,7 +248,24 @@ impl Metrics {
             reloads_failed,
             hit_path,
             l2,
+            client,
         }
+    }
+
+    /// Request header lines with `_` in their names, dropped or folded.
+    pub fn record_underscored(
+        &self,
+        policy: crate::request_headers::UnderscoreHeaders,
+        lines: usize,
+    ) {
+        if lines > 0 {
+            self.client.underscored(policy, lines);
+        }
+    }
+
+    /// A client connection closed for not reading its responses.
+    pub fn record_write_timeout(&self) {
+        self.client.write_timeout();
     }
 
     /// A fresh hit answered on the hit path.

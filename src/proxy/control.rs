@@ -27,6 +27,11 @@ impl Proxy {
         &self.shared.metrics
     }
 
+    /// The metrics registry, for what outlives a request (connections).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
     /// The scrape-time values (pending cache maintenance applied first,
     /// so sizes are current).
     pub async fn snapshot(&self) -> Snapshot {
@@ -162,6 +167,7 @@ impl Proxy {
         let current = self.shared.settings.load_full();
         let mut next = Settings::of(config, current.epoch);
         let purged = next.cache.identity_headers != current.cache.identity_headers
+            || next.cache.underscore_headers != current.cache.underscore_headers
             || next.transform != current.transform;
         if purged {
             next.epoch += 1;
@@ -187,7 +193,8 @@ fn settings_summary(settings: &Settings) -> Value {
         "stale_if_error": format_duration(cache.stale_if_error),
         "stale_while_revalidate": format_duration(cache.stale_while_revalidate),
         "max_object_bytes": cache.max_object_bytes,
-        "identity_headers": cache.identity_headers.iter().map(|h| h.as_str()).collect::<Vec<_>>(),
+        "identity_headers": cache.identity_headers.names().iter().map(|h| h.as_str()).collect::<Vec<_>>(),
+        "underscore_headers": cache.underscore_headers.as_str(),
         "transform": {
             "mode": transform.mode.as_str(),
             "strip_prefix": transform.strip_prefix,
@@ -219,6 +226,10 @@ fn not_reloadable_changes(running: &Config, file: &Config) -> Vec<String> {
     check(
         "server.header_read_timeout",
         running.server.header_read_timeout != file.server.header_read_timeout,
+    );
+    check(
+        "server.write_timeout",
+        running.server.write_timeout != file.server.write_timeout,
     );
     check(
         "server.max_header_bytes",

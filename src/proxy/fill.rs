@@ -159,7 +159,7 @@ impl Fill {
         let freshness = match verdict {
             Ok(freshness) => freshness,
             Err(reason) => {
-                tracing::debug!(image = %image_id, %reason, "not stored");
+                tracing::debug!(image = ?image_id, %reason, "not stored");
                 return FetchedKind::Passed {
                     status,
                     headers,
@@ -175,7 +175,7 @@ impl Fill {
         let store = &self.shared.cache.store;
         let stored = store.insert(self.key.clone(), entry.clone(), epoch).await;
         if !stored {
-            tracing::debug!(image = %image_id, "not stored: a write overtook the fill");
+            tracing::debug!(image = ?image_id, "not stored: a write overtook the fill");
         }
         FetchedKind::Entry {
             entry,

@@ -15,7 +15,7 @@ use crate::cache::freshness::Staleness;
 use crate::cache::policy;
 use crate::cache::status;
 use crate::metrics::RouteLabel;
-use crate::request_headers::HeaderLookup;
+use crate::request_headers::{HeaderLookup, UnderscoreHeaders, has_underscore};
 use crate::route::{self, Route};
 
 /// A fresh entry for this caller, and what to say about it.
@@ -26,6 +26,8 @@ pub struct FreshHit {
     pub cache_status: HeaderValue,
     /// Its `Age` value.
     pub age: HeaderValue,
+    /// Header lines dropped for a `_` in their names (counted, not sent).
+    pub underscored: usize,
 }
 
 impl Proxy {
@@ -51,6 +53,13 @@ impl Proxy {
             return None;
         }
         let settings = self.shared.settings.load();
+        // Dropped `_` headers count for nothing here, as on the full path
+        // (no identity header has a `_`); folded ones would have to be
+        // renamed first: the full path does that.
+        let underscored = headers.names().filter(|name| has_underscore(name)).count();
+        if underscored > 0 && settings.cache.underscore_headers == UnderscoreHeaders::Fold {
+            return None;
+        }
         let entry = self.lookup(&settings, image_id, headers).await.1?;
         let now = Instant::now();
         let age = entry.age(now);
@@ -58,6 +67,7 @@ impl Proxy {
             Staleness::Fresh { .. } => Some(FreshHit {
                 cache_status: status::hit(entry.freshness.ttl_seconds(age)),
                 age: status::age(age.as_secs()),
+                underscored,
                 entry,
             }),
             _ => None,
@@ -73,6 +83,7 @@ impl Proxy {
             200,
         );
         metrics.record_hit_path_response();
+        metrics.record_underscored(UnderscoreHeaders::Drop, hit.underscored);
     }
 
     /// Counts a connection the hit path handed to hyper.

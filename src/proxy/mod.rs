@@ -176,7 +176,12 @@ impl Proxy {
         label: &mut RouteLabel,
     ) -> Result<Answer, ProxyError> {
         check_request(&request, self.shared.max_header_bytes)?;
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        // Before anything judges or forwards the headers: see
+        // `request_headers::underscores`.
+        let policy = self.shared.settings.load().cache.underscore_headers;
+        let underscored = policy.apply(&mut parts.headers);
+        self.shared.metrics.record_underscored(policy, underscored);
         let path =
             route::strip_prefix(parts.uri.path(), &self.shared.path_prefix).ok_or_else(|| {
                 ProxyError::NotFound(format!(
@@ -243,7 +248,7 @@ impl Proxy {
             if let Some(fleet) = &self.shared.fleet {
                 fleet.invalidate(id).await;
             }
-            tracing::debug!(image = %id, dropped, "invalidated");
+            tracing::debug!(image = ?id, dropped, "invalidated");
         }
     }
 
@@ -307,8 +312,14 @@ fn check_request(request: &Request<Incoming>, max_header_bytes: usize) -> Result
     if header_bytes(request) > max_header_bytes {
         return Err(ProxyError::HeadersTooLarge(max_header_bytes));
     }
-    if request.headers().get_all(header::HOST).iter().count() > 1 {
-        return Err(ProxyError::BadRequest("more than one Host header".into()));
+    match request.headers().get_all(header::HOST).iter().count() {
+        0 if request.version() == Version::HTTP_11 => {
+            return Err(ProxyError::BadRequest(
+                "an HTTP/1.1 request must have a Host header (RFC 9112 section 3.2)".into(),
+            ));
+        }
+        0 | 1 => {}
+        _ => return Err(ProxyError::BadRequest("more than one Host header".into())),
     }
     Ok(())
 }

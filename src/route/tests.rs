@@ -102,13 +102,44 @@ fn writes() {
     }
 }
 
+/// Only Glance's writes invalidate: any other method on an image path,
+/// and a write method on a path it does not change, is forwarded as is.
+#[test]
+fn other_methods_are_not_writes() {
+    let method = |m: &str| Method::from_bytes(m.as_bytes()).expect("method");
+    let cases = [
+        ("OPTIONS", "/v2/images/abc"),
+        ("FOO", "/v2/images/abc"),
+        ("patch", "/v2/images/abc"),
+        ("delete", "/v2/images/abc"),
+        ("get", "/v2/images/abc"),
+        ("TRACE", "/v2/images/abc"),
+        ("POST", "/v2/images/abc"),
+        ("PUT", "/v2/images/abc"),
+        ("PATCH", "/v2/images/abc/tags/gold"),
+        ("POST", "/v2/images/abc/file"),
+        ("GET", "/v2/images/abc/members"),
+        ("POST", "/v2/images/abc/actions/explode"),
+        ("DELETE", "/v2/images/abc/locations"),
+        ("PATCH", "/v2/stores/fs/abc"),
+        ("OPTIONS", "/v2/images/abc/members/p1"),
+    ];
+    for (m, path) in cases {
+        assert_eq!(classify(&method(m), path, None), Route::Other, "{m} {path}");
+    }
+}
+
 /// Dot segments in a write invalidate both what a normalising upstream
 /// and what a literal upstream would touch.
 #[test]
 fn writes_with_dot_segments_cover_both_readings() {
     assert_eq!(
         classify(&Method::PATCH, "/v2/images/abc/../xyz", None),
-        write(&["xyz", "abc"])
+        write(&["xyz"])
+    );
+    assert_eq!(
+        classify(&Method::PUT, "/v2/images/abc/tags/../file", None),
+        write(&["abc"])
     );
     assert_eq!(
         classify(&Method::DELETE, "/v2/x/../images/abc", None),

@@ -3,13 +3,20 @@
 //! cache decisions (identity, bypass, validators, request id) are written
 //! once against this trait, so both paths judge a request the same way.
 
+mod underscores;
+
 use http::{HeaderMap, HeaderName};
+
+pub use underscores::{UnderscoreHeaders, has_underscore};
 
 /// A request's headers, looked up by name.
 pub trait HeaderLookup {
     /// The values of `name`, in the order they were sent (names match
     /// case-insensitively).
     fn header_values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a;
+
+    /// Every header name, once or more (in no promised order).
+    fn names(&self) -> impl Iterator<Item = &str>;
 
     /// The first value of `name`.
     fn first_value<'a>(&'a self, name: &'a HeaderName) -> Option<&'a [u8]> {
@@ -21,6 +28,10 @@ impl HeaderLookup for HeaderMap {
     fn header_values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.get_all(name).iter().map(|value| value.as_bytes())
     }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys().map(HeaderName::as_str)
+    }
 }
 
 impl HeaderLookup for [httparse::Header<'_>] {
@@ -30,6 +41,10 @@ impl HeaderLookup for [httparse::Header<'_>] {
         self.iter()
             .filter(move |header| header.name.eq_ignore_ascii_case(name))
             .map(|header| header.value)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.iter().map(|header| header.name)
     }
 }
 
