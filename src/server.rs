@@ -25,11 +25,6 @@ use crate::hit_path::{self, Outcome, Protocol, Rewind};
 use crate::proxy::Proxy;
 use crate::write_timeout::WriteTimeout;
 
-/// hyper's own read buffer: larger than `max_header_bytes` so that the
-/// proxy, not hyper, judges oversized headers and answers 431 with a JSON
-/// body; past this hyper answers a bare 431 by itself.
-const READ_BUFFER_FACTOR: usize = 4;
-const MIN_READ_BUFFER: usize = 64 * 1024;
 /// Most header lines in one HTTP/1 request.
 const MAX_HEADER_LINES: usize = 200;
 
@@ -171,7 +166,10 @@ struct Builders {
 
 impl Builders {
     fn new(config: &ServerConfig) -> Builders {
-        let read_buffer = (config.max_header_bytes * READ_BUFFER_FACTOR).max(MIN_READ_BUFFER);
+        // Larger than `max_header_bytes` so that the proxy, not hyper,
+        // judges oversized headers and answers 431 with a JSON body (the
+        // hit path reads a first head up to the same size).
+        let read_buffer = hit_path::read_buffer_size(config.max_header_bytes);
         let mut auto = auto::Builder::new(TokioExecutor::new());
         // hyper's default vectored writes: fresh hits do not come this way
         // (the hit path writes them itself), and for the bodies that do,

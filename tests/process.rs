@@ -440,6 +440,39 @@ async fn tokens_never_reach_the_logs() {
     }
 }
 
+/// Image ids are logged escaped: a `%0a` or `%00` in a path cannot start
+/// a forged line or break one.
+#[tokio::test]
+async fn client_bytes_cannot_forge_log_lines() {
+    let sample = start_sample().await;
+    let upstream = sample.url();
+    let (child, addr, _, lines_rx) = spawn_logging(&loopback_args(&upstream), "debug");
+    for path in [
+        "/v2/images/x%0aFORGED%20line",
+        "/v2/images/y%00NUL%0d%0aFORGED",
+    ] {
+        send(
+            http::Method::DELETE,
+            &format!("http://{addr}{path}"),
+            &[],
+            b"",
+        )
+        .await;
+    }
+    sigterm(&child);
+    let mut child = child;
+    let _ = child.wait();
+    let logs: Vec<String> = lines_rx.iter().collect();
+    let invalidated: Vec<&String> = logs.iter().filter(|l| l.contains("invalidated")).collect();
+    // Each write invalidates before and after the upstream answers.
+    assert_eq!(invalidated.len(), 4, "{logs:#?}");
+    assert!(invalidated[0].contains(r"x\nFORGED line"), "{logs:#?}");
+    for line in &logs {
+        assert!(!line.starts_with("FORGED"), "forged: {line:?}");
+        assert!(!line.contains('\0'), "NUL in: {line:?}");
+    }
+}
+
 /// Sends one request on a new connection and returns what arrives within
 /// a moment (the connection stays open: keep-alive).
 async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {

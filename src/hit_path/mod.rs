@@ -24,9 +24,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::access_log::AccessLog;
+use crate::error::ProxyError;
 use crate::proxy::respond::client_request_id;
 use crate::proxy::{FreshHit, Proxy};
 
+pub use request::read_buffer_size;
 pub use response::write_head;
 pub use rewind::Rewind;
 
@@ -59,9 +61,7 @@ impl Protocol {
     /// The protocol of a connection whose first bytes are `read`, after
     /// `answered` responses.
     fn of(read: &[u8], answered: usize) -> Protocol {
-        const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-        let common = read.len().min(PREFACE.len());
-        if answered == 0 && read[..common] == PREFACE[..common] {
+        if answered == 0 && request::is_h2_preface(read) {
             Protocol::Any
         } else {
             Protocol::Http1
@@ -83,6 +83,9 @@ enum Step {
     ReadMore,
     /// Not the hit path's to answer.
     HandOff,
+    /// Not a request anybody could answer: the error goes out, then the
+    /// connection closes (as hyper closes after its own 400).
+    Refuse(ProxyError),
 }
 
 /// Serves `stream` until it closes or needs hyper. `stop` turns true when
@@ -122,6 +125,15 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 let protocol = Protocol::of(&input, answered);
                 return Outcome::HandOff(Rewind::new(stream, input.freeze()), protocol);
             }
+            Step::Refuse(err) => {
+                proxy.record_refused(&err);
+                output.clear();
+                response::write_error(&mut output, &err);
+                if write_all(&mut stream, &output, &[]).await.is_ok() {
+                    linger(&mut stream).await;
+                }
+                return Outcome::Closed;
+            }
             Step::ReadMore => {}
         }
         if closing && input.is_empty() {
@@ -152,6 +164,10 @@ async fn answer(proxy: &Proxy, input: &[u8], output: &mut Vec<u8>, closing: bool
         Head::Plain(get) => get,
         Head::Partial => return Step::ReadMore,
         Head::Other => return Step::HandOff,
+        Head::Malformed(why) => return Step::Refuse(ProxyError::BadRequest(why.into())),
+        Head::TooLarge => {
+            return Step::Refuse(ProxyError::HeadersTooLarge(proxy.max_header_bytes()));
+        }
     };
     let Some(hit) = proxy.fresh_hit(get.path, get.headers).await else {
         return Step::HandOff;
@@ -183,6 +199,26 @@ async fn write_all<S: AsyncWrite + Unpin>(
         }
     }
     Ok(())
+}
+
+/// After an error answer: stop writing, and read (and drop) what the
+/// client is still sending for a moment, so closing with unread bytes
+/// does not reset the connection before the client has read the answer.
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
+    const LINGER: Duration = Duration::from_millis(500);
+    const MOST: usize = 256 * 1024;
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        let mut read = 0;
+        while read < MOST {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// The record of the access event `Proxy::handle` writes for every

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::error::ProxyError;
 use crate::proxy::FreshHit;
 use crate::proxy::respond::fresh_request_id;
 
@@ -28,6 +29,24 @@ pub fn write_head(out: &mut Vec<u8>, hit: &FreshHit, request_id: Option<&[u8]>, 
     }
     with_date(|date| line(out, b"date", date));
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a whole response for one of the proxy's own errors (its JSON
+/// body included), announcing that the connection closes.
+pub fn write_error(out: &mut Vec<u8>, err: &ProxyError) {
+    let status = err.status();
+    let body = err.body();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("Error").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    line(out, b"content-type", b"application/json");
+    line(out, b"content-length", body.len().to_string().as_bytes());
+    line(out, b"connection", b"close");
+    with_date(|date| line(out, b"date", date));
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
 }
 
 fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {

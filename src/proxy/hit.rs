@@ -14,6 +14,7 @@ use crate::cache::entry::Entry;
 use crate::cache::freshness::Staleness;
 use crate::cache::policy;
 use crate::cache::status;
+use crate::error::ProxyError;
 use crate::metrics::RouteLabel;
 use crate::request_headers::{HeaderLookup, UnderscoreHeaders, has_underscore};
 use crate::route::{self, Route};
@@ -84,6 +85,16 @@ impl Proxy {
         );
         metrics.record_hit_path_response();
         metrics.record_underscored(UnderscoreHeaders::Drop, hit.underscored);
+    }
+
+    /// Counts an error the hit path answered itself (a head that is not
+    /// HTTP/1, or too large), as `handle` counts responses.
+    pub fn record_refused(&self, err: &ProxyError) {
+        let status = err.status().as_u16();
+        tracing::debug!(status, %err, "refused a request head");
+        self.shared
+            .metrics
+            .record_request(RouteLabel::Other, None, status);
     }
 
     /// Counts a connection the hit path handed to hyper.

@@ -5,6 +5,7 @@
 pub mod gated;
 pub mod raw;
 pub mod redis;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,0 +1,109 @@
+//! A raw HTTP/1.1 client connection: bytes written exactly as given
+//! (names keep their spelling, repeated lines stay separate), responses
+//! read off the wire.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::HANG_GUARD;
+
+/// One response as read off the wire.
+#[derive(Debug)]
+pub struct Wire {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Wire {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Header names, lower case and sorted, without those whose value is
+    /// per response.
+    pub fn stable_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// A raw HTTP/1.1 client connection.
+pub struct Conn {
+    pub stream: TcpStream,
+    pub buf: Vec<u8>,
+}
+
+impl Conn {
+    pub async fn open(addr: SocketAddr) -> Conn {
+        Conn {
+            stream: TcpStream::connect(addr).await.expect("connect"),
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    pub async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16384];
+        match tokio::time::timeout(HANG_GUARD, self.stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => false,
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(_) => panic!("no answer within the hang guard"),
+        }
+    }
+
+    /// Reads one whole response (Content-Length framed, as ours are).
+    pub async fn response(&mut self) -> Wire {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut parsed = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(head) = parsed.parse(&self.buf).expect("valid head") {
+                let status = parsed.code.expect("status");
+                let headers: Vec<(String, String)> = parsed
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value).into_owned();
+                        (h.name.to_owned(), value)
+                    })
+                    .collect();
+                let length: usize = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .map_or(0, |(_, v)| v.parse().expect("length"));
+                while self.buf.len() < head + length {
+                    assert!(self.fill().await, "closed mid-body");
+                }
+                let body = self.buf[head..head + length].to_vec();
+                self.buf.drain(..head + length);
+                return Wire {
+                    status,
+                    headers,
+                    body,
+                };
+            }
+            assert!(self.fill().await, "closed before a response");
+        }
+    }
+
+    /// Whether the server closes the connection (reads until EOF).
+    pub async fn closed(&mut self) -> bool {
+        !self.fill().await && self.buf.is_empty()
+    }
+}
