@@ -17,7 +17,7 @@ use crate::workers::{self, Workers};
 /// Runs the proxy until SIGTERM/SIGINT; with `demo`, first starts the
 /// embedded sample image service and points the upstream at it.
 pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
-    let _sample = if demo {
+    let sample = if demo {
         match start_demo_upstream(&mut config).await {
             Ok(sample) => Some(sample),
             Err(err) => return fail(&format!("cannot start the sample image service: {err}")),
@@ -44,8 +44,8 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
         .unwrap_or(config.server.listen);
     let admin = local_addr(&admin_listener, config.admin.listen);
     tracing::info!(%listen, %admin, workers, upstream = %config.upstream.origin, "imgcache listening");
-    if demo {
-        print_demo_help(listen, admin);
+    if let Some(sample) = &sample {
+        print_demo_help(listen, admin, sample.control_addr);
     }
     let (stop_admin, admin_stopped) = watch::channel(false);
     let admin_api = Admin::new(proxy.clone(), config.admin.token.as_deref());
@@ -82,8 +82,11 @@ async fn until_true(mut flag: watch::Receiver<bool>) {
     let _ = flag.wait_for(|stop| *stop).await;
 }
 
+/// The demo's upstream: the sample image service with its control
+/// endpoints (`/_sample/…`: counts, latency, faults) on a port of their
+/// own, so nothing sent through the proxy can reach them.
 async fn start_demo_upstream(config: &mut Config) -> std::io::Result<SampleHandle> {
-    let sample = SampleService::demo().start().await?;
+    let sample = SampleService::demo().start_split().await?;
     if let Ok((origin, base_path)) = parse_upstream_url(&sample.url()) {
         config.upstream.origin = origin;
         config.upstream.base_path = base_path;
@@ -139,7 +142,7 @@ async fn reload_on_sighup(proxy: Proxy, mut sources: Sources) {
     }
 }
 
-fn print_demo_help(listen: SocketAddr, admin: SocketAddr) {
+fn print_demo_help(listen: SocketAddr, admin: SocketAddr, sample_control: SocketAddr) {
     let base = format!("http://{listen}");
     let token = "-H 'X-Auth-Token: alice:project-a:member'";
     println!(
@@ -157,6 +160,10 @@ fn print_demo_help(listen: SocketAddr, admin: SocketAddr) {
          \x20 curl -s {token} '{base}/v2/images?limit=3'\n\
          \x20 curl -s http://{admin}/cache/stats\n\
          \x20 curl -s http://{admin}/metrics\n\n\
+         The sample image service's own controls (not reachable through the proxy):\n\n\
+         \x20 curl -s http://{sample_control}/_sample/stats   # requests that reached the upstream\n\
+         \x20 curl -s -X POST 'http://{sample_control}/_sample/latency?ms=200'\n\
+         \x20 curl -s -X POST 'http://{sample_control}/_sample/fault?kind=fail_next&remaining=1&status=503'\n\n\
          Stop with Ctrl-C.\n"
     );
 }

@@ -1,5 +1,8 @@
 //! `/_sample/…`: the control endpoints for a sample service running in
 //! another process (the load benchmark). Not counted, no authentication.
+//! On the API's port by default; on a port of their own when the service
+//! is started split (`imgcache --demo`), so a proxy in front of the API
+//! cannot reach them.
 //!
 //! - `GET /_sample/stats` → `{"total": N, "by_path": {"GET /v2/images/<id>": n, …},
 //!   "untracked": n, "images": n}` (`untracked`: requests beyond the key cap)

@@ -20,6 +20,7 @@ use super::members;
 use super::patch;
 use super::response;
 use super::routes::{self, Route};
+use super::server::Role;
 use super::store::Record;
 
 /// Largest body accepted by the JSON endpoints.
@@ -51,10 +52,17 @@ pub struct Ctx<'a> {
 /// The service function: every request on every connection comes here.
 pub async fn handle(
     shared: Arc<Shared>,
+    role: Role,
     req: Request<Incoming>,
 ) -> Result<Response<SampleBody>, Dropped> {
     let path = req.uri().path();
-    if let Some(rest) = path.strip_prefix("/_sample/") {
+    let control = match (role, path.strip_prefix("/_sample/")) {
+        (Role::Combined | Role::Control, Some(rest)) => Some(rest),
+        // Not a control path: answered like an unknown endpoint.
+        (Role::Control, None) => Some(""),
+        (Role::Combined | Role::Api, _) => None,
+    };
+    if let Some(rest) = control {
         return Ok(control_http::handle(
             &shared,
             req.method(),

@@ -16,12 +16,15 @@
 //! - `server`: accept loop, [`SampleHandle`]
 //! - `handlers`: count → latency → fault → auth → route; `images`,
 //!   `patch`, `members`, `files`, `documents` answer the routes
-//! - `routes`: path and query parsing; `auth`: callers and visibility
+//! - `routes`: path and query parsing; `auth`: callers and visibility;
+//!   `environ`: the headers as a WSGI server hands them to Glance
 //! - `store`: the catalogue with cached bodies; `catalogue`: demo images
 //! - `errors`: webob error bodies; `response`: success shapes; `json`:
 //!   Python-style JSON; `body`: streamed and broken bodies; `pattern`: file
 //!   content
 //! - `control`, `control_http`, `counters`, `faults`: steering for tests
+//!   (on the API's port, or on a control port of their own:
+//!   [`SampleService::serve_split`])
 
 mod auth;
 mod body;
@@ -31,6 +34,7 @@ mod control;
 mod control_http;
 mod counters;
 mod documents;
+mod environ;
 mod errors;
 mod faults;
 mod files;
@@ -124,13 +128,32 @@ impl SampleService {
     /// Serves HTTP/1.1 and h2c on `listener` until the handle is shut down
     /// or dropped. Must be called inside a tokio runtime.
     pub fn serve(self, listener: tokio::net::TcpListener) -> SampleHandle {
-        server::spawn(self.shared, listener)
+        server::spawn(self.shared, listener, None)
+    }
+
+    /// Serves the image API on `api` and the control endpoints
+    /// (`/_sample/…`) on `control` only: on `api` they are unknown paths,
+    /// as on a real Glance, so a proxy in front of `api` cannot reach them.
+    pub fn serve_split(
+        self,
+        api: tokio::net::TcpListener,
+        control: tokio::net::TcpListener,
+    ) -> SampleHandle {
+        server::spawn(self.shared, api, Some(control))
     }
 
     /// Binds `127.0.0.1:0` and serves.
     pub async fn start(self) -> std::io::Result<SampleHandle> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         Ok(self.serve(listener))
+    }
+
+    /// Binds two ports on `127.0.0.1:0` and serves as
+    /// [`SampleService::serve_split`] does (the demo's upstream).
+    pub async fn start_split(self) -> std::io::Result<SampleHandle> {
+        let api = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let control = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Ok(self.serve_split(api, control))
     }
 
     /// Steers and inspects this service (also before it serves).

@@ -80,6 +80,60 @@ async fn http_control_endpoints() {
     assert_eq!(h.handle.control.total_requests(), 0);
 }
 
+/// Started split, the API port answers `/_sample/…` as Glance answers an
+/// unknown path (401 without a token, 404 with one) and counts it; the
+/// control port answers the control endpoints and nothing else; shutdown
+/// closes both.
+#[tokio::test]
+async fn split_service_keeps_controls_off_the_api_port() {
+    let handle = SampleService::demo().start_split().await.expect("bind");
+    assert_ne!(handle.addr, handle.control_addr);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<Bytes>>();
+    let send = |url: String, token: Option<&'static str>| {
+        let mut req = http::Request::get(url);
+        if let Some(token) = token {
+            req = req.header("x-auth-token", token);
+        }
+        let req = req
+            .body(http_body_util::Full::new(Bytes::new()))
+            .expect("request");
+        let pending = client.request(req);
+        async move { pending.await.expect("response").status() }
+    };
+    let api_stats = format!("{}/_sample/stats", handle.url());
+    assert_eq!(
+        send(api_stats.clone(), Some(TOKEN_A)).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(send(api_stats, None).await, StatusCode::UNAUTHORIZED);
+    let reset = format!("{}/_sample/reset", handle.url());
+    assert_eq!(send(reset, Some(TOKEN_A)).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        handle.control.total_requests(),
+        3,
+        "counted as API requests"
+    );
+    let control = handle.control_url();
+    assert_eq!(
+        send(format!("{control}/_sample/stats"), None).await,
+        StatusCode::OK
+    );
+    let image = format!("{control}/v2/images/{EXAMPLE_IMAGE_ID}");
+    assert_eq!(send(image, Some(TOKEN_A)).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        handle.control.total_requests(),
+        3,
+        "control requests are not"
+    );
+    let image = format!("{}/v2/images/{EXAMPLE_IMAGE_ID}", handle.url());
+    assert_eq!(send(image, Some(TOKEN_A)).await, StatusCode::OK);
+    let (api, control) = (handle.addr, handle.control_addr);
+    handle.shutdown().await;
+    assert!(tokio::net::TcpStream::connect(api).await.is_err());
+    assert!(tokio::net::TcpStream::connect(control).await.is_err());
+}
+
 /// Dropping the handle stops the server: new connections are refused.
 #[tokio::test]
 async fn dropping_the_handle_stops_the_server() {
