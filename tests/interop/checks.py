@@ -4,9 +4,14 @@ compared with what Glance itself answers (DIRECT).
     checks.py seed --direct URL --state FILE
         create the images the checks use, through Glance's real API
     checks.py run --mode MODE --direct URL --proxy URL --state FILE
-                  --request-log FILE [--no-proxy]
-        one pass of every check for one transform mode; prints
-        `PASS|FAIL|SKIP [mode] name[: why]` and exits 1 if any failed
+                  --request-log FILE [--admin URL] [--underscores drop|fold]
+                  [--label LABEL] [--only NAME,...] [--no-proxy]
+        one pass of every check (or of those named) for one transform mode;
+        prints `PASS|FAIL|SKIP [label] name[: why]` and exits 1 if any failed
+    checks.py header-names [--admin URL]
+        the request headers keystonemiddleware, oslo.context and Glance take
+        identity or authority from (read from their installed sources), each
+        of which must be in the running proxy's cache.identity_headers
 
 Every write goes through PROXY, so the proxy's cache is never stale
 because of something the harness did behind its back.
@@ -25,6 +30,8 @@ import uuid
 from clients import (Failed, as_caller, cli, cli_ok, cli_render, cli_show, create_image, exchange, expect,
                      get_image, parse_table, patch_image, sdk, sdk_flat)
 from identities import trusted_headers
+import header_names
+import identity_probes
 
 # The spec's example image (querying-image-details.rst), all `__` values
 # strings as IMS sends them; `__lazyloading` is "True" as in the real
@@ -129,13 +136,17 @@ class Run:
 
     def __init__(self, args):
         self.mode = args.mode
-        self.label = "no-proxy" if args.no_proxy else args.mode
-        self.direct, self.proxy = args.direct, args.proxy
+        self.label = "no-proxy" if args.no_proxy else (args.label or args.mode)
+        self.direct, self.proxy, self.admin = args.direct, args.proxy, args.admin
+        self.underscores = args.underscores
         self.no_proxy = args.no_proxy
+        self.only = set(args.only.split(",")) if args.only else None
         self.request_log = args.request_log
+        self.state_dir = os.path.dirname(os.path.abspath(args.state))
         with open(args.state) as f:
             self.seed = json.load(f)
         self.counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+        self._probes = None
 
     def report(self, verdict, name, why=""):
         self.counts[verdict] += 1
@@ -168,9 +179,18 @@ class Run:
             ("freshness-after-patch", self.freshness),
             ("image-data-raw", self.image_data_raw),
             ("image-data-cli", self.image_data_cli),
+            ("identity-probes-baseline", self.identity_probes_baseline),
+            ("identity-probes-security", self.identity_probes_security),
+            ("identity-probes-forwarding", self.identity_probes_forwarding),
+            ("non-write-methods-keep-cache", self.non_write_methods),
         ]
         if self.mode == "passthrough":
             checks.insert(1, ("passthrough-bytes", self.passthrough_bytes))
+        if self.only is not None:
+            unknown = self.only - {name for name, _ in checks}
+            if unknown:
+                raise SystemExit(f"--only names unknown checks: {sorted(unknown)}")
+            checks = [(name, fn) for name, fn in checks if name in self.only]
         for name, fn in checks:
             self.check(name, fn)
         return self.counts["FAIL"] == 0
@@ -277,17 +297,104 @@ class Run:
 
     def glance_gets(self, image_id):
         """How many `GET /v2/images/{id}` Glance has logged, once the log has
-        caught up: a marker request sent now must be in it first."""
+        caught up: a marker request sent now must be in it first. uWSGI's
+        workers each log a request after answering it, so another worker's
+        marker line can overtake the line of a request answered just before
+        it: the count is read again a moment after the marker shows."""
         marker = f"/versions?log-marker={uuid.uuid4()}"
         exchange(self.direct, "GET", marker)
         deadline = time.monotonic() + 10
-        while True:
+
+        def logged():
             with open(self.request_log) as f:
-                requests = [line.split()[:2] for line in f]  # [method, uri]
-            if ["GET", marker] in requests:
-                return requests.count(["GET", f"/v2/images/{image_id}"])
+                return [line.split()[:2] for line in f]  # [method, uri]
+
+        while ["GET", marker] not in logged():
             expect(time.monotonic() < deadline, "uWSGI request log did not catch up in 10 s")
             time.sleep(0.02)
+        time.sleep(0.3)
+        return logged().count(["GET", f"/v2/images/{image_id}"])
+
+    # -- identity probes (identity_probes.py): underscores, aliases, duplicates
+
+    def probe_run(self):
+        """Sends every identity probe once per pass (the three checks below
+        judge the same answers); prints what Glance and the proxy answered."""
+        if isinstance(self._probes, Exception):
+            raise self._probes  # the run broke off; every check that needs it fails the same way
+        if self._probes is None:
+            def same_view(direct_body, proxied_body):
+                if self.mode == "passthrough":
+                    return [] if direct_body == proxied_body else [
+                        f"body differs: Glance {direct_body[:120]!r}, proxy {proxied_body[:120]!r}"]
+                return view_problems(self.mode, json.loads(direct_body), json.loads(proxied_body))
+
+            run = identity_probes.ProbeRun(
+                proxy=self.proxy, direct=self.direct, admin=self.admin, image_id=self.seed["private"],
+                label=self.label, underscores=self.underscores, same_view=same_view,
+                out_dir=self.state_dir, no_proxy=self.no_proxy)
+            started = time.monotonic()
+            try:
+                plist = run.run()
+            except Exception as e:
+                self._probes = e
+                raise
+            print(f"identity probes [{self.label}]: {len(plist)} probes, {len(run.rows)} proxied answers, "
+                  f"underscore headers: {self.underscores}, {time.monotonic() - started:.0f} s "
+                  f"(every answer: identity-probes-{self.label}.tsv beside the seed state)")
+            for line in run.summary(plist) + [f"    {line}" for line in run.coverage]:
+                print(line)
+            if run.notes:
+                print("    proxied 200s that Glance gives only to the request without the `_` lines the proxy drops "
+                      "(the caller sent that identity in clear: not a leak):")
+                for line in run.grouped(run.notes, plist):
+                    print(f"      {line}")
+            self._probes = run
+            self._plist = plist
+        return self._probes
+
+    @staticmethod
+    def expect_none(problems, what):
+        shown = problems[:80]
+        more = f"\n      ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        expect(not problems, f"{len(problems)} {what}:\n      " + "\n      ".join(shown) + more)
+
+    def identity_probes_baseline(self):
+        """Glance itself answers every fill with 200 and every probe with the
+        status the probe is written for, and hits come both from the hit
+        path and from hyper (the probes test something)."""
+        self.expect_none(self.probe_run().baseline, "of the probes' premises do not hold")
+
+    def identity_probes_security(self):
+        """No proxied 200 for a request Glance itself refuses: the same
+        image for the very same request (drop mode: or for that request
+        without the `_` lines the proxy drops), on the hit path and on
+        connections handed to hyper, after fills by other identities."""
+        run = self.probe_run()
+        self.expect_none(run.grouped(run.security, self._plist), "probes got proxied 200s that Glance does not give")
+
+    def identity_probes_forwarding(self):
+        """Drop mode: every probe through PROXY gets Glance's status for the
+        request without its `_`-named lines; fold mode: Glance's status for
+        the very same request."""
+        if self.no_proxy:
+            return "needs the proxy; IMGCACHE_INTEROP_NO_PROXY=1"
+        run = self.probe_run()
+        self.expect_none(run.fills + run.grouped(run.forwarding, self._plist),
+                         "fills or probes got proxied answers that differ from Glance's")
+
+    def non_write_methods(self):
+        """OPTIONS, FOO, lower-case get and patch, HEAD on an image, sent
+        without identity, leave the cache alone: the filler's next read is
+        a hit. Lower-case `get` is not answered from the cache."""
+        if self.no_proxy:
+            return "needs the cache; IMGCACHE_INTEROP_NO_PROXY=1"
+        report, problems = identity_probes.non_write_methods(
+            self.proxy, self.direct, self.admin, self.seed["private"],
+            identity_probes.spell("trusted", "a"))
+        for line in report:
+            print(line)
+        self.expect_none(problems, "methods that write nothing changed the cache")
 
     # -- writes through the proxy
 
@@ -405,11 +512,43 @@ def main():
     p_run.add_argument("--state", required=True)
     p_run.add_argument("--request-log", required=True)
     p_run.add_argument("--no-proxy", action="store_true", help="PROXY is Glance itself")
+    p_run.add_argument("--admin", help="the proxy's admin listener (cache purges)")
+    p_run.add_argument("--underscores", choices=["drop", "fold"], default="drop",
+                       help="what the proxy is configured to do with `_` header names")
+    p_run.add_argument("--label", help="name of this pass in the output (default: the mode)")
+    p_run.add_argument("--only", help="comma-separated names of the checks to run")
+    p_names = sub.add_parser("header-names")
+    p_names.add_argument("--admin", help="the proxy's admin listener; without it the names are only listed")
+    p_names.add_argument("--label", default="names")
     args = parser.parse_args()
     if args.command == "seed":
         seed(args.direct, args.state)
         return 0
+    if args.command == "header-names":
+        return header_names_check(args.admin, args.label)
+    if args.command == "run" and not args.no_proxy and not args.admin:
+        parser.error("run needs --admin (or --no-proxy)")
     return 0 if Run(args).all() else 1
+
+
+def header_names_check(admin, label):
+    """One PASS/FAIL line, `identity-header-names`, after the list of names."""
+    name = "identity-header-names"
+    try:
+        report, problems = header_names.check(admin)
+    except header_names.ExtractionError as e:
+        print(f"FAIL [{label}] {name}: {e}", flush=True)
+        return 1
+    print("\n".join(report))
+    if not admin:
+        print(f"SKIP [{label}] {name}: no proxy to compare with (the names are listed above)", flush=True)
+        return 0
+    if problems:
+        print(f"FAIL [{label}] {name}: {len(problems)} identity headers missing from the proxy's list:\n      "
+              + "\n      ".join(problems), flush=True)
+        return 1
+    print(f"PASS [{label}] {name}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

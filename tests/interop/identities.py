@@ -35,11 +35,15 @@ def token(name):
 
 
 class TokenIdentity:
-    """WSGI filter: a known X-Auth-Token becomes the caller's trusted headers.
+    """WSGI filter: a known user token becomes the caller's trusted headers.
 
-    An unknown token gets `X-Identity-Status: Invalid` (Glance then answers
-    401, as behind keystonemiddleware with delay_auth_decision). Without a
-    token the request is left alone, so raw trusted headers still work.
+    The token is read as keystonemiddleware reads it (`_request.py`,
+    `user_token`): `X-Auth-Token`, else `X-Storage-Token`, from the WSGI
+    environ, so `X_Auth_Token` is the same header here as behind the real
+    middleware under uWSGI. An unknown or empty token gets
+    `X-Identity-Status: Invalid` (Glance then answers 401, as behind
+    keystonemiddleware with delay_auth_decision). Without a token the
+    request is left alone, so raw trusted headers still work.
     """
 
     def __init__(self, app):
@@ -47,7 +51,7 @@ class TokenIdentity:
         self.by_token = {t: name for name, (t, *_) in CALLERS.items()}
 
     def __call__(self, environ, start_response):
-        tok = environ.get("HTTP_X_AUTH_TOKEN")
+        tok = environ.get("HTTP_X_AUTH_TOKEN", environ.get("HTTP_X_STORAGE_TOKEN"))
         if tok is not None:
             name = self.by_token.get(tok)
             headers = trusted_headers(name) if name else {"X-Identity-Status": "Invalid"}

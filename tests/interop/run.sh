@@ -3,7 +3,10 @@
 # no keystone) with imgcache in front of it, driven by the real clients
 # (python-glanceclient's `glance` CLI, openstacksdk) and by raw HTTP.
 # checks.py compares what each client sees through the proxy (PROXY) with
-# what Glance itself answers (DIRECT), once per transform mode.
+# what Glance itself answers (DIRECT), once per transform mode; the identity
+# probes (identity_probes.py) run in each mode and once more against a proxy
+# that folds `_` header names (cache.underscore_headers = "fold"); the
+# identity header names (header_names.py) are checked once.
 #
 # Environment:
 #   IMGCACHE_INTEROP_VENV      venv to create or reuse (default <repo>/target/interop/venv)
@@ -11,6 +14,7 @@
 #   IMGCACHE_INTEROP_NO_PROXY  1: no proxy, PROXY = DIRECT (cache-only checks are skipped)
 #   IMGCACHE_INTEROP_PYTHON    interpreter for the venv (default python3, must be >= 3.11)
 #   IMGCACHE_INTEROP_MODES     transform modes to check (default "passthrough strip normalize typed")
+#   IMGCACHE_INTEROP_FOLD      0: skip the identity probes against a proxy with underscore_headers = fold
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +24,7 @@ IMGCACHE_BIN=${IMGCACHE_BIN:-$REPO/target/release/imgcache}
 WITHOUT_PROXY=${IMGCACHE_INTEROP_NO_PROXY:-0}
 PYTHON=${IMGCACHE_INTEROP_PYTHON:-python3}
 read -ra MODES <<< "${IMGCACHE_INTEROP_MODES:-passthrough strip normalize typed}"
+FOLD=${IMGCACHE_INTEROP_FOLD:-1}
 
 # Every request of this harness goes to loopback: never through an HTTP proxy
 # that the environment may name for the package registries.
@@ -281,32 +286,74 @@ start_glance() {
 
 # --- proxy and checks ----------------------------------------------------------
 
-start_proxy() {
-    local mode=$1 var hide=()
-    # imgcache takes every IMGCACHE_* variable as config and rejects unknown
-    # ones, so this harness's own IMGCACHE_BIN / IMGCACHE_INTEROP_* are hidden from it.
-    for var in $(compgen -e | grep -E '^IMGCACHE_(BIN$|INTEROP_)'); do hide+=(-u "$var"); done
-    # Started from the repo root, as a developer would run target/release/imgcache.
-    (cd "$REPO" && exec env "${hide[@]}" NO_COLOR=1 IMGCACHE_TRANSFORM_MODE="$mode" "$IMGCACHE_BIN" \
-        --listen "127.0.0.1:$PROXY_PORT" \
-        --upstream "http://127.0.0.1:$GLANCE_PORT" \
-        --admin-listen "127.0.0.1:$ADMIN_PORT") >"$WORK/proxy-$mode.log" 2>&1 &
-    PROXY_PID=$!
-    wait_http "imgcache ($mode)" "$PROXY_PID" "http://127.0.0.1:$PROXY_PORT/versions" "$WORK/proxy-$mode.log"
-    log "imgcache ($mode, pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT"
+# proxy_env [VAR=VALUE...]: the environment the proxy runs with. imgcache
+# takes every IMGCACHE_* variable as config and rejects unknown ones, so
+# this harness's own IMGCACHE_BIN / IMGCACHE_INTEROP_* are hidden from it.
+proxy_env() {
+    local var
+    PROXY_ENV=()
+    for var in $(compgen -e | grep -E '^IMGCACHE_(BIN$|INTEROP_)'); do PROXY_ENV+=(-u "$var"); done
+    PROXY_ENV+=(NO_COLOR=1 "$@")
 }
 
-# run_checks MODE PROXY_URL [--no-proxy]: one pass of checks.py; its
-# PASS/FAIL/SKIP lines are also collected in results.txt for the totals.
-# A pass takes seconds; the timeout bounds one whose proxy hangs on every
-# request (each request would otherwise wait out its own 30 s timeout).
+# start_proxy MODE [LABEL VAR=VALUE...]: the proxy in transform MODE, with
+# extra config variables; its log is proxy-LABEL.log (LABEL defaults to MODE).
+start_proxy() {
+    local mode=$1 label=${2:-$1}
+    shift $(($# > 1 ? 2 : 1))
+    proxy_env IMGCACHE_TRANSFORM_MODE="$mode" "$@"
+    # Started from the repo root, as a developer would run target/release/imgcache.
+    (cd "$REPO" && exec env "${PROXY_ENV[@]}" "$IMGCACHE_BIN" \
+        --listen "127.0.0.1:$PROXY_PORT" \
+        --upstream "http://127.0.0.1:$GLANCE_PORT" \
+        --admin-listen "127.0.0.1:$ADMIN_PORT") >"$WORK/proxy-$label.log" 2>&1 &
+    PROXY_PID=$!
+    wait_http "imgcache ($label)" "$PROXY_PID" "http://127.0.0.1:$PROXY_PORT/versions" "$WORK/proxy-$label.log"
+    log "imgcache ($label, pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT"
+}
+
+# config_accepted VAR=VALUE...: whether the proxy takes this config (a
+# binary without cache.underscore_headers rejects the variable with 64).
+config_accepted() {
+    proxy_env "$@"
+    (cd "$REPO" && exec env "${PROXY_ENV[@]}" "$IMGCACHE_BIN" --check-config \
+        --listen "127.0.0.1:$PROXY_PORT" \
+        --upstream "http://127.0.0.1:$GLANCE_PORT" \
+        --admin-listen "127.0.0.1:$ADMIN_PORT") >"$WORK/check-config.log" 2>&1
+}
+
+# run_checks MODE PROXY_URL [checks.py run options]: one pass of checks.py;
+# its PASS/FAIL/SKIP lines are also collected in results.txt for the totals.
+# A pass takes under a minute (the identity probes: some 4,000 requests);
+# the timeout bounds one whose proxy hangs on every request (each request
+# would otherwise wait out its own 30 s timeout).
 run_checks() {
     local mode=$1 proxy=$2
     shift 2
-    timeout --kill-after=10 300 "$VENV/bin/python" "$HERE/checks.py" run --mode "$mode" "$@" \
+    timeout --kill-after=10 600 "$VENV/bin/python" "$HERE/checks.py" run --mode "$mode" "$@" \
         --direct "http://127.0.0.1:$GLANCE_PORT" --proxy "$proxy" \
         --state "$WORK/seed.json" --request-log "$WORK/requests.log" \
         | tee -a "$WORK/results.txt"
+}
+
+# The identity probes once more, against a proxy that folds `_` header names
+# into their `-` spelling as WSGI does (cache.underscore_headers = "fold").
+run_fold_probes() {
+    local label=passthrough+fold var=IMGCACHE_CACHE_UNDERSCORE_HEADERS=fold rc=0
+    if ! config_accepted "$var"; then
+        echo "FAIL [$label] proxy-start: the proxy refuses $var: $(tail -n 3 "$WORK/check-config.log" | tr '\n' ' ')" \
+            | tee -a "$WORK/results.txt"
+        return 1
+    fi
+    start_proxy passthrough "$label" "$var"
+    run_checks passthrough "http://127.0.0.1:$PROXY_PORT" --admin "http://127.0.0.1:$ADMIN_PORT" \
+        --underscores fold --label "$label" --only identity-probes-security,identity-probes-forwarding || rc=1
+    if ((rc != 0)); then
+        log "last lines of the proxy's log ($label):"
+        tail -n 15 "$WORK/proxy-$label.log" | sed 's/^/    /'
+    fi
+    stop_proxy
+    return "$rc"
 }
 
 main() {
@@ -326,16 +373,26 @@ main() {
     if [[ $WITHOUT_PROXY == 1 ]]; then
         log "IMGCACHE_INTEROP_NO_PROXY=1: PROXY is Glance itself; checks that need the cache are skipped"
         run_checks passthrough "http://127.0.0.1:$GLANCE_PORT" --no-proxy || failed=1
+        "$VENV/bin/python" "$HERE/checks.py" header-names --label no-proxy | tee -a "$WORK/results.txt" || failed=1
     else
         for mode in "${MODES[@]}"; do
             start_proxy "$mode"
-            if ! run_checks "$mode" "http://127.0.0.1:$PROXY_PORT"; then
+            if [[ $mode == "${MODES[0]}" ]]; then
+                # Once: the proxy's identity headers against what the installed
+                # keystonemiddleware, oslo.context and Glance read.
+                "$VENV/bin/python" "$HERE/checks.py" header-names --admin "http://127.0.0.1:$ADMIN_PORT" \
+                    | tee -a "$WORK/results.txt" || failed=1
+            fi
+            if ! run_checks "$mode" "http://127.0.0.1:$PROXY_PORT" --admin "http://127.0.0.1:$ADMIN_PORT"; then
                 failed=1
                 log "last lines of the proxy's log ($mode):"
                 tail -n 15 "$WORK/proxy-$mode.log" | sed 's/^/    /'
             fi
             stop_proxy
         done
+        if [[ $FOLD == 1 ]]; then
+            run_fold_probes || failed=1
+        fi
     fi
     passed=$(grep -c '^PASS ' "$WORK/results.txt" || true)
     fails=$(grep -c '^FAIL ' "$WORK/results.txt" || true)
