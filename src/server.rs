@@ -108,7 +108,13 @@ async fn accept_loop<H, F>(
         tokio::spawn(async move {
             let (io, protocol) = match hits {
                 Some(proxy) => {
-                    match hit_path::serve(stream, &proxy, timeout, stopped.clone()).await {
+                    let serving = hit_path::Serving {
+                        proxy: &proxy,
+                        peer,
+                        http1: &builders.http1,
+                        header_read_timeout: timeout,
+                    };
+                    match hit_path::serve(stream, serving, stopped.clone()).await {
                         Outcome::Closed => return drop(permit),
                         Outcome::HandOff(io, protocol) => (io, protocol),
                     }

@@ -11,17 +11,22 @@
 //! same headers, the same metrics are counted and the same access event is
 //! logged; the header read timeout and graceful drain behave as hyper's.
 
+mod exchange;
 mod request;
 mod response;
 mod rewind;
 
 use std::io::{self, IoSlice};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Method, Uri};
+use hyper::server::conn::http1;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
+
+use exchange::Ended;
 
 use crate::access_log::AccessLog;
 use crate::error::ProxyError;
@@ -83,20 +88,40 @@ enum Step {
     ReadMore,
     /// Not the hit path's to answer.
     HandOff,
+    /// hyper answers this request (of `len` head bytes and `body` body
+    /// bytes), then the connection comes back.
+    Exchange { len: usize, body: u64 },
     /// Not a request anybody could answer: the error goes out, then the
     /// connection closes (as hyper closes after its own 400).
     Refuse(ProxyError),
 }
 
-/// Serves `stream` until it closes or needs hyper. `stop` turns true when
-/// the server drains: an idle connection then closes, a busy one closes
-/// after its response.
+/// What a connection on the hit path is served with.
+pub struct Serving<'a> {
+    /// The proxy: decisions, cache, metrics.
+    pub proxy: &'a Proxy,
+    /// The client's address (for forwarding headers).
+    pub peer: SocketAddr,
+    /// hyper's HTTP/1 server, for the requests it answers one at a time.
+    pub http1: &'a http1::Builder,
+    /// How long a request head may take to arrive (also the idle limit).
+    pub header_read_timeout: Duration,
+}
+
+/// Serves `stream` until it closes or must stay with hyper. `stop` turns
+/// true when the server drains: an idle connection then closes, a busy
+/// one closes after its response.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    proxy: &Proxy,
-    header_read_timeout: Duration,
+    serving: Serving<'_>,
     mut stop: watch::Receiver<bool>,
 ) -> Outcome<S> {
+    let Serving {
+        proxy,
+        peer,
+        http1,
+        header_read_timeout,
+    } = serving;
     let mut input = BytesMut::with_capacity(READ_BUFFER);
     let mut output = Vec::with_capacity(READ_BUFFER);
     // When the head now being read must be complete (hyper's header read
@@ -117,6 +142,22 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 if written.is_err() || closing {
                     return Outcome::Closed;
                 }
+                answered += 1;
+                continue;
+            }
+            Step::Exchange { len, body } => {
+                let in_buffer = input
+                    .len()
+                    .min(len.saturating_add(usize::try_from(body).unwrap_or(usize::MAX)));
+                let request = input.split_to(in_buffer).freeze();
+                let rest = (len as u64 + body).saturating_sub(in_buffer as u64);
+                let ended =
+                    exchange::serve(&mut stream, request, rest, &mut input, proxy, peer, http1)
+                        .await;
+                if matches!(ended, Ended::Closed) || *stop.borrow() {
+                    return Outcome::Closed;
+                }
+                deadline = None;
                 answered += 1;
                 continue;
             }
@@ -162,6 +203,7 @@ async fn answer(proxy: &Proxy, input: &[u8], output: &mut Vec<u8>, closing: bool
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let get = match request::parse(input, &mut headers, proxy.max_header_bytes()) {
         Head::Plain(get) => get,
+        Head::Exchange { len, body } => return Step::Exchange { len, body },
         Head::Partial => return Step::ReadMore,
         Head::Other => return Step::HandOff,
         Head::Malformed(why) => return Step::Refuse(ProxyError::BadRequest(why.into())),
@@ -170,7 +212,10 @@ async fn answer(proxy: &Proxy, input: &[u8], output: &mut Vec<u8>, closing: bool
         }
     };
     let Some(hit) = proxy.fresh_hit(get.path, get.headers).await else {
-        return Step::HandOff;
+        return Step::Exchange {
+            len: get.len,
+            body: 0,
+        };
     };
     output.clear();
     response::write_head(output, &hit, client_request_id(get.headers), closing);

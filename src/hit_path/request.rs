@@ -35,8 +35,11 @@ pub enum Head<'h, 'b> {
     TooLarge,
     /// A plain `GET` the hit path may answer.
     Plain(PlainGet<'h, 'b>),
-    /// Anything else: hyper's (malformed, too large, another method or
-    /// version, a body, a header the full path must see).
+    /// A request hyper answers, after which the connection comes back to
+    /// the hit path: its head is `len` bytes, its body `body` bytes.
+    Exchange { len: usize, body: u64 },
+    /// Anything else: hyper's for the rest of the connection (HTTP/1.0,
+    /// h2c, a chunked body, `Connection: close`, an upgrade).
     Other,
 }
 
@@ -87,18 +90,64 @@ pub fn parse<'h, 'b>(
     {
         return Head::Malformed("the request target is not a valid URI");
     }
-    let path = match request.path {
-        Some(path) if request.method == Some("GET") && request.version == Some(1) => path,
-        _ => return Head::Other,
-    };
-    if !is_plain_path(path) {
+    if request.version != Some(1) {
         return Head::Other;
     }
     let headers: &'h [httparse::Header<'b>] = request.headers;
-    if !plain_headers(headers) {
-        return Head::Other;
+    let body = match content_length(headers) {
+        Ok(body) => body,
+        Err(why) => return Head::Malformed(why),
+    };
+    match (request.method, request.path) {
+        (Some("GET"), Some(path)) if body == 0 && is_plain_path(path) && plain_headers(headers) => {
+            Head::Plain(PlainGet { path, headers, len })
+        }
+        (Some("CONNECT"), _) => Head::Other,
+        _ if exchange_headers(headers) => Head::Exchange { len, body },
+        _ => Head::Other,
     }
-    Head::Plain(PlainGet { path, headers, len })
+}
+
+/// The body length `Content-Length` announces (0 without one); every
+/// value must be the same number, as hyper requires.
+fn content_length(headers: &[httparse::Header<'_>]) -> Result<u64, &'static str> {
+    let mut length = None;
+    let values = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .flat_map(|h| h.value.split(|b| *b == b','));
+    for value in values {
+        let digits = value.trim_ascii();
+        let parsed = std::str::from_utf8(digits)
+            .ok()
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<u64>().ok())
+            .ok_or("the Content-Length is not a number")?;
+        if length.is_some_and(|known| known != parsed) {
+            return Err("the Content-Length values differ");
+        }
+        length = Some(parsed);
+    }
+    Ok(length.unwrap_or(0))
+}
+
+/// Whether hyper can answer this request and give the connection back:
+/// the body's end is known from `Content-Length` (no chunked body), and
+/// nothing asks to close or switch protocols.
+fn exchange_headers(headers: &[httparse::Header<'_>]) -> bool {
+    headers.iter().all(|header| {
+        let name = header.name;
+        if name.eq_ignore_ascii_case("connection") {
+            !header.value.split(|b| *b == b',').any(|token| {
+                let token = token.trim_ascii();
+                token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"upgrade")
+            })
+        } else {
+            !(name.eq_ignore_ascii_case("transfer-encoding")
+                || name.eq_ignore_ascii_case("upgrade")
+                || name.eq_ignore_ascii_case("http2-settings"))
+        }
+    })
 }
 
 /// How big a head may grow while it is read: hyper's read buffer, past
@@ -183,6 +232,7 @@ mod tests {
             Head::Partial => "partial",
             Head::Plain(_) => "plain",
             Head::Other => "other",
+            Head::Exchange { .. } => "exchange",
             Head::Malformed(_) => "malformed",
             Head::TooLarge => "too large",
         }
@@ -288,11 +338,47 @@ mod tests {
         ];
         for input in others {
             let shown = String::from_utf8_lossy(input);
-            assert!(
-                matches!(judge(input), "other" | "partial"),
-                "{shown:?} was taken as plain"
+            assert_ne!(judge(input), "plain", "{shown:?} was taken as plain");
+        }
+    }
+
+    /// hyper answers one request and gives the connection back when the
+    /// request's end is known and nothing asks to close or switch
+    /// protocols; otherwise the connection stays with hyper.
+    #[test]
+    fn exchanges_and_hand_offs() {
+        let exchanges: &[&[u8]] = &[
+            b"GET /v2/images/a HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"x\"\r\n\r\n",
+            b"GET /v2/images?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST /v2/images HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+            b"PATCH /v2/images/a HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
+        ];
+        for input in exchanges {
+            assert_eq!(
+                judge(input),
+                "exchange",
+                "{:?}",
+                String::from_utf8_lossy(input)
             );
         }
+        let hand_offs: &[&[u8]] = &[
+            b"GET /v2/images/a HTTP/1.0\r\n\r\n",
+            b"PUT /v2/images/a/file HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /v2/images/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+            b"CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+        ];
+        for input in hand_offs {
+            assert_eq!(
+                judge(input),
+                "other",
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        let bad_length = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\n";
+        assert_eq!(judge(bad_length), "malformed");
     }
 
     /// What python-requests sends is plain.

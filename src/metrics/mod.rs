@@ -103,6 +103,7 @@ pub struct Metrics {
 #[derive(Default)]
 struct HitPathCounters {
     responses: Counter,
+    exchanges: Counter,
     handoffs: Counter,
 }
 
@@ -114,8 +115,13 @@ impl HitPathCounters {
             self.responses.clone(),
         );
         registry.register(
+            "hit_path_exchanges",
+            "Requests hyper answered on a connection the hit path then took back",
+            self.exchanges.clone(),
+        );
+        registry.register(
             "hit_path_handoffs",
-            "Connections the hit path handed to hyper for a request it does not answer",
+            "Connections the hit path handed to hyper for good (HTTP/1.0, h2c, chunked bodies, Connection: close, upgrades)",
             self.handoffs.clone(),
         );
     }
@@ -271,6 +277,11 @@ impl Metrics {
     /// A fresh hit answered on the hit path.
     pub fn record_hit_path_response(&self) {
         self.hit_path.responses.inc();
+    }
+
+    /// A request hyper answered for the hit path.
+    pub fn record_hit_path_exchange(&self) {
+        self.hit_path.exchanges.inc();
     }
 
     /// A connection handed from the hit path to hyper.
