@@ -14,11 +14,13 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use imgcache::cache::entry::Entry;
 use imgcache::cache::freshness::Freshness;
 use imgcache::cache::key::{CacheKey, Identity, IdentityHeaders};
+use imgcache::cache::outcome::CacheOutcome;
 use imgcache::cache::status;
 use imgcache::cache::store::Store;
+use imgcache::config::Config;
 use imgcache::config::DEFAULT_IDENTITY_HEADERS;
 use imgcache::hit_path::write_head;
-use imgcache::proxy::{FreshHit, respond};
+use imgcache::proxy::{FreshHit, Proxy, respond};
 use imgcache::route::{self, ImageId};
 use imgcache::sample::{EXAMPLE_IMAGE_ID, SampleService};
 
@@ -123,6 +125,60 @@ fn bench_lookup(c: &mut Criterion) {
     });
 }
 
+/// The whole decision for a hit-path request: route, underscore and
+/// hop-by-hop check, bypass, identity, lookup among 10,000 entries,
+/// freshness (`Proxy::fresh_hit` → `Proxy::plan`).
+fn bench_plan(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let proxy = runtime.block_on(async {
+        let proxy = Proxy::new(&Config::defaults()).expect("proxy");
+        let identity = Identity::of(&client_headers(), &identity_names());
+        for i in 0..10_000 {
+            let key = CacheKey {
+                image_id: ImageId::new(&format!("{i:08}-ba3a-4447-afcc-449174a3eb52")),
+                identity,
+            };
+            proxy
+                .cache()
+                .store
+                .insert(key, Arc::new(example_entry()), 0)
+                .await;
+        }
+        let key = CacheKey {
+            image_id: ImageId::new(ID),
+            identity,
+        };
+        proxy
+            .cache()
+            .store
+            .insert(key, Arc::new(example_entry()), 0)
+            .await;
+        proxy
+    });
+    let head = client_head();
+    let mut lines = [httparse::EMPTY_HEADER; 16];
+    let mut request = httparse::Request::new(&mut lines);
+    request.parse(head.as_bytes()).expect("a request head");
+    let path = format!("/v2/images/{ID}");
+    let headers = request.headers;
+    c.bench_function("plan/fresh_hit_10k_entries", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let hit = proxy.fresh_hit(black_box(&path), black_box(headers)).await;
+            assert!(hit.is_some());
+        })
+    });
+}
+
+/// The head python-glanceclient sends for an image read.
+fn client_head() -> String {
+    let mut head = format!("GET /v2/images/{ID} HTTP/1.1\r\n");
+    for (name, value) in client_headers().iter() {
+        head.push_str(&format!("{}: {}\r\n", name, value.to_str().expect("text")));
+    }
+    head.push_str("\r\n");
+    head
+}
+
 fn bench_response(c: &mut Criterion) {
     let entry = example_entry();
     let request = client_headers();
@@ -131,7 +187,7 @@ fn bench_response(c: &mut Criterion) {
     });
     let hit = FreshHit {
         entry: Arc::new(example_entry()),
-        cache_status: status::hit(299),
+        outcome: CacheOutcome::Hit { ttl: 299 },
         age: status::age(1),
         underscored: 0,
     };
@@ -150,6 +206,7 @@ criterion_group!(
     bench_route,
     bench_identity,
     bench_lookup,
+    bench_plan,
     bench_response
 );
 criterion_main!(benches);

@@ -4,7 +4,9 @@
 
 use std::time::Instant;
 
-use http::{HeaderValue, Method, Uri};
+use http::{Method, Uri};
+
+use crate::cache::outcome::CacheOutcome;
 
 /// Longest path written to the log; absurd paths are cut, not echoed whole.
 const MAX_LOGGED_PATH: usize = 256;
@@ -16,7 +18,7 @@ pub struct AccessLog {
     uri: Uri,
     started: Instant,
     status: u16,
-    cache_status: Option<HeaderValue>,
+    outcome: Option<CacheOutcome>,
     upstream_status: Option<u16>,
     bytes: u64,
     aborted: bool,
@@ -30,7 +32,7 @@ impl AccessLog {
             uri,
             started,
             status: 0,
-            cache_status: None,
+            outcome: None,
             upstream_status: None,
             bytes: 0,
             aborted: false,
@@ -41,11 +43,11 @@ impl AccessLog {
     pub fn respond(
         &mut self,
         status: u16,
-        cache_status: Option<&HeaderValue>,
+        outcome: Option<CacheOutcome>,
         upstream_status: Option<u16>,
     ) {
         self.status = status;
-        self.cache_status = cache_status.cloned();
+        self.outcome = outcome;
         self.upstream_status = upstream_status;
     }
 
@@ -67,15 +69,12 @@ impl Drop for AccessLog {
             Some((cut, _)) => &path[..cut],
             None => path,
         };
-        let cache = self
-            .cache_status
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
+        let cache = self.outcome.map(|outcome| outcome.header_value());
+        let cache = cache.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
         tracing::info!(
             target: "imgcache::access",
             method = %self.method,
-            path,
+            path = ?path,
             status = self.status,
             cache,
             upstream_status = self.upstream_status.unwrap_or(0),

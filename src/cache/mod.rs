@@ -10,6 +10,7 @@ pub mod flight;
 pub mod freshness;
 pub mod generation;
 pub mod key;
+pub mod outcome;
 pub mod policy;
 pub mod status;
 pub mod store;

@@ -274,7 +274,7 @@ fn access_log(path: &str, hit: &FreshHit, started: Instant) -> Option<Box<Access
     }
     let uri = Uri::try_from(path).ok()?;
     let mut log = AccessLog::new(Method::GET, uri, started);
-    log.respond(200, Some(&hit.cache_status), None);
+    log.respond(200, Some(hit.outcome), None);
     log.add_bytes(hit.entry.body.len());
     Some(Box::new(log))
 }

@@ -5,7 +5,7 @@
 //! is handed to hyper, which answers it (or rejects it) as always.
 
 use crate::request_headers::head_size;
-use crate::upstream::headers::is_hop_by_hop;
+use crate::request_headers::{Forwarded, UnderscoreHeaders};
 
 /// Header lines the hit path parses; a request with more goes to hyper.
 pub const MAX_HEADERS: usize = 64;
@@ -186,38 +186,22 @@ fn is_plain_path(path: &str) -> bool {
 }
 
 /// Exactly one `Host` (HTTP/1.1 requires it: without, or with two, the
-/// full path answers 400), `Connection` at most saying what HTTP/1.1
-/// means anyway, and none of the full path's headers.
+/// full path answers 400), none of the full path's headers, and nothing
+/// to strip before forwarding (`Connection` at most saying what HTTP/1.1
+/// means anyway).
 fn plain_headers(headers: &[httparse::Header<'_>]) -> bool {
     let mut hosts = 0;
     for header in headers {
         if header.name.eq_ignore_ascii_case("host") {
             hosts += 1;
-        } else if header.name.eq_ignore_ascii_case("connection") {
-            if !only_keep_alive(header.value) {
-                return false;
-            }
-        } else if is_hop_by_hop(header.name)
-            || FULL_PATH_HEADERS
-                .iter()
-                .any(|name| header.name.eq_ignore_ascii_case(name))
+        } else if FULL_PATH_HEADERS
+            .iter()
+            .any(|name| header.name.eq_ignore_ascii_case(name))
         {
             return false;
         }
     }
-    hosts == 1
-}
-
-/// `Connection: keep-alive`, which python-requests (glanceclient,
-/// openstacksdk) sends on every request: it names no other header and
-/// asks for what HTTP/1.1 does by default. `close`, or any header name,
-/// is hyper's and the full path's to handle.
-fn only_keep_alive(value: &[u8]) -> bool {
-    value
-        .split(|b| *b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|token| !token.is_empty())
-        .all(|token| token.eq_ignore_ascii_case(b"keep-alive"))
+    hosts == 1 && Forwarded::check(headers, UnderscoreHeaders::Drop).is_some()
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub fn write_head(out: &mut Vec<u8>, hit: &FreshHit, request_id: Option<&[u8]>, 
     let entry = &hit.entry;
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     out.extend_from_slice(entry.headers.as_bytes());
-    line(out, b"cache-status", hit.cache_status.as_bytes());
+    line(out, b"cache-status", hit.outcome.header_value().as_bytes());
     match request_id {
         Some(id) => line(out, b"x-openstack-request-id", id),
         None => line(out, b"x-openstack-request-id", &fresh_request_id()),
@@ -104,7 +104,7 @@ mod tests {
         );
         FreshHit {
             entry: Arc::new(entry),
-            cache_status: HeaderValue::from_static("imgcache; hit; ttl=60"),
+            outcome: crate::cache::outcome::CacheOutcome::Hit { ttl: 60 },
             age: HeaderValue::from_static("0"),
             underscored: 0,
         }

@@ -15,6 +15,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::cache::outcome::{self as cache_outcome, CacheOutcome};
+
 mod client;
 mod snapshot;
 
@@ -49,17 +51,6 @@ impl RouteLabel {
         }
     }
 }
-
-/// What the cache did (`cache` label), read off the `Cache-Status` value.
-const CACHE_LABELS: [&str; 7] = [
-    "hit",
-    "stale",
-    "miss",
-    "collapsed",
-    "uri_miss",
-    "bypass",
-    "none",
-];
 
 /// Response status classes (`class` label).
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -181,7 +172,7 @@ impl Metrics {
         let requests = RouteLabel::ALL
             .iter()
             .map(|route| {
-                CACHE_LABELS
+                cache_outcome::LABELS
                     .iter()
                     .map(|cache| {
                         requests_family
@@ -315,12 +306,12 @@ impl Metrics {
     }
 
     /// Counts one client response.
-    pub fn record_request(&self, route: RouteLabel, cache_status: Option<&[u8]>, status: u16) {
+    pub fn record_request(&self, route: RouteLabel, outcome: Option<CacheOutcome>, status: u16) {
         let route_index = RouteLabel::ALL
             .iter()
             .position(|r| *r == route)
             .unwrap_or(2);
-        self.requests[route_index][cache_index(cache_status)].inc();
+        self.requests[route_index][CacheOutcome::label_index(outcome)].inc();
         self.responses[class_index(status).min(4)].inc();
     }
 
@@ -380,26 +371,6 @@ fn class_family(
 }
 
 /// Index into CACHE_LABELS for a `Cache-Status` value.
-fn cache_index(cache_status: Option<&[u8]>) -> usize {
-    let Some(value) = cache_status else {
-        return 6;
-    };
-    let has = |needle: &[u8]| value.windows(needle.len()).any(|w| w == needle);
-    if has(b"; hit") {
-        0
-    } else if has(b"fwd=stale") {
-        1
-    } else if has(b"fwd=bypass") {
-        5
-    } else if has(b"collapsed") {
-        3
-    } else if has(b"fwd=uri-miss") {
-        4
-    } else {
-        2
-    }
-}
-
 fn class_index(status: u16) -> usize {
     usize::from((status / 100).clamp(1, 5) - 1)
 }

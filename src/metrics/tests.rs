@@ -5,10 +5,17 @@ use super::*;
 #[test]
 fn records_and_encodes() {
     let metrics = Metrics::new();
-    metrics.record_request(RouteLabel::ImageRead, Some(b"imgcache; hit; ttl=3"), 200);
     metrics.record_request(
         RouteLabel::ImageRead,
-        Some(b"imgcache; fwd=miss; stored"),
+        Some(CacheOutcome::Hit { ttl: 3 }),
+        200,
+    );
+    metrics.record_request(
+        RouteLabel::ImageRead,
+        Some(CacheOutcome::Fetched {
+            stored: true,
+            collapsed: false,
+        }),
         200,
     );
     metrics.record_request(RouteLabel::Other, None, 404);
@@ -39,18 +46,4 @@ fn records_and_encodes() {
     }
     assert!(text.ends_with("# EOF\n"));
     assert_eq!(metrics.image_read_counts(), (1, 2));
-}
-
-/// The Cache-Status values map to their labels.
-#[test]
-fn cache_labels() {
-    let label = |v: &str| CACHE_LABELS[cache_index(Some(v.as_bytes()))];
-    assert_eq!(label("imgcache; hit; ttl=-3"), "hit");
-    assert_eq!(label("imgcache; fwd=stale; fwd-status=503"), "stale");
-    assert_eq!(label("imgcache; fwd=miss; stored"), "miss");
-    assert_eq!(label("imgcache; fwd=miss; collapsed"), "collapsed");
-    assert_eq!(label("imgcache; fwd=uri-miss"), "uri_miss");
-    assert_eq!(label("imgcache; fwd=uri-miss; collapsed"), "collapsed");
-    assert_eq!(label("imgcache; fwd=bypass"), "bypass");
-    assert_eq!(CACHE_LABELS[cache_index(None)], "none");
 }

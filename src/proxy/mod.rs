@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use crate::access_log::AccessLog;
 use crate::body::ProxyBody;
 use crate::cache::Cache;
+use crate::cache::outcome::CacheOutcome;
 use crate::cache::status::CACHE_STATUS;
 use crate::config::{CacheConfig, Config, TransformConfig};
 use crate::error::ProxyError;
@@ -30,20 +31,23 @@ mod control;
 mod fill;
 mod fill_shared;
 mod fleet_events;
-mod hit;
+mod plan;
 mod read;
 mod reshape;
 pub mod respond;
 
 pub use control::ReloadReport;
-pub use hit::FreshHit;
+pub use plan::{FreshHit, ReadPlan};
 
-/// A response plus what the access log wants to know about how it was made.
+/// A response plus what metrics and the access log want to know about
+/// how it was made.
 pub struct Answer {
     /// The response to send.
     pub response: Response<ProxyBody>,
     /// The upstream's status, when the upstream was asked.
     pub upstream_status: Option<u16>,
+    /// What the cache did, when it was involved.
+    pub outcome: Option<CacheOutcome>,
 }
 
 impl Answer {
@@ -51,7 +55,18 @@ impl Answer {
         Answer {
             response: err.into_response(),
             upstream_status: None,
+            outcome: None,
         }
+    }
+
+    /// Records what the cache did: the one place its `Cache-Status`
+    /// header is set.
+    pub fn with_outcome(mut self, outcome: CacheOutcome) -> Answer {
+        self.response
+            .headers_mut()
+            .insert(CACHE_STATUS, outcome.header_value());
+        self.outcome = Some(outcome);
+        self
     }
 }
 
@@ -150,45 +165,42 @@ impl Proxy {
                 Instant::now(),
             )
         });
-        let mut route = RouteLabel::Other;
-        let answer = match self.route(request, client, &mut route).await {
-            Ok(answer) => answer,
-            Err(err) => Answer::from_error(err),
-        };
-        let response = answer.response;
-        let cache_status = response.headers().get(CACHE_STATUS);
-        let status = response.status().as_u16();
+        let (route, answer) = self.route(request, client).await;
+        let answer = answer.unwrap_or_else(Answer::from_error);
+        let status = answer.response.status().as_u16();
         self.shared
             .metrics
-            .record_request(route, cache_status.map(|v| v.as_bytes()), status);
+            .record_request(route, answer.outcome, status);
         let Some(mut log) = log else {
-            return Ok(response);
+            return Ok(answer.response);
         };
-        log.respond(status, cache_status, answer.upstream_status);
-        Ok(response.map(|body| body.with_log(log)))
+        log.respond(status, answer.outcome, answer.upstream_status);
+        Ok(answer.response.map(|body| body.with_log(log)))
     }
 
-    /// Checks the request, classifies it and sends it down its path.
+    /// Checks the request, classifies it and sends it down its path;
+    /// says which path it took.
     async fn route(
         &self,
         request: Request<Incoming>,
         client: SocketAddr,
-        label: &mut RouteLabel,
-    ) -> Result<Answer, ProxyError> {
-        check_request(&request, self.shared.max_header_bytes)?;
+    ) -> (RouteLabel, Result<Answer, ProxyError>) {
+        if let Err(err) = check_request(&request, self.shared.max_header_bytes) {
+            return (RouteLabel::Other, Err(err));
+        }
         let (mut parts, body) = request.into_parts();
         // Before anything judges or forwards the headers: see
         // `request_headers::underscores`.
         let policy = self.shared.settings.load().cache.underscore_headers;
         let underscored = policy.apply(&mut parts.headers);
         self.shared.metrics.record_underscored(policy, underscored);
-        let path =
-            route::strip_prefix(parts.uri.path(), &self.shared.path_prefix).ok_or_else(|| {
-                ProxyError::NotFound(format!(
-                    "the path is outside the configured prefix {}",
-                    self.shared.path_prefix
-                ))
-            })?;
+        let Some(path) = route::strip_prefix(parts.uri.path(), &self.shared.path_prefix) else {
+            let outside = ProxyError::NotFound(format!(
+                "the path is outside the configured prefix {}",
+                self.shared.path_prefix
+            ));
+            return (RouteLabel::Other, Err(outside));
+        };
         let body = if http_body::Body::is_end_stream(&body) {
             ProxyBody::empty()
         } else {
@@ -204,19 +216,24 @@ impl Proxy {
         };
         match route::classify(&forward.method, forward.path, forward.query) {
             // A GET with a body is not a plain image read: not ours to cache.
-            Route::ImageRead(id) if http_body::Body::is_end_stream(&body) => {
-                *label = RouteLabel::ImageRead;
-                self.read_image(forward, body, id).await
+            Route::ImageRead(id) if http_body::Body::is_end_stream(&body) => (
+                RouteLabel::ImageRead,
+                self.read_image(forward, body, id).await,
+            ),
+            Route::ImageRead(_) | Route::Other => {
+                (RouteLabel::Other, self.forward(forward, body).await)
             }
-            Route::ImageRead(_) | Route::Other => self.forward(forward, body).await,
             Route::ImageList => {
-                let answer = self.forward(forward, body).await?;
-                self.transform_list(answer).await
+                let answer = match self.forward(forward, body).await {
+                    Ok(answer) => self.transform_list(answer).await,
+                    Err(err) => Err(err),
+                };
+                (RouteLabel::Other, answer)
             }
-            Route::ImageWrite(ids) => {
-                *label = RouteLabel::ImageWrite;
-                self.write(forward, body, &ids).await
-            }
+            Route::ImageWrite(ids) => (
+                RouteLabel::ImageWrite,
+                self.write(forward, body, &ids).await,
+            ),
         }
     }
 
@@ -265,6 +282,7 @@ impl Proxy {
         Ok(Answer {
             response: Response::from_parts(parts, body),
             upstream_status,
+            outcome: None,
         })
     }
 }

@@ -7,20 +7,19 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, header};
 
 use super::fill::Fill;
+use super::plan::ReadPlan;
 use super::respond;
 use super::{Answer, Forward, Proxy, Settings};
 use crate::body::ProxyBody;
 use crate::cache::entry::Entry;
 use crate::cache::flight::Joined;
-use crate::cache::freshness::Staleness;
 use crate::cache::key::{CacheKey, Identity};
-use crate::cache::status::{self, CACHE_STATUS};
-use crate::cache::{Fetched, FetchedKind, FlightKey, policy};
+use crate::cache::outcome::CacheOutcome;
+use crate::cache::{Fetched, FetchedKind, FlightKey};
 use crate::error::ProxyError;
-use crate::request_headers::HeaderLookup;
+use crate::request_headers::{Forwarded, HeaderLookup};
 use crate::route::ImageId;
 use crate::upstream::breaker::Admit;
-use crate::upstream::headers::strip_hop_by_hop;
 
 /// Extra time a waiter gives the fill beyond the response timeout, so the
 /// fill's own timeout (a clean 504 for everyone) fires first.
@@ -35,43 +34,39 @@ enum Cached {
 }
 
 impl Proxy {
-    /// `GET /v2/images/{id}`: answered from the cache when it can be.
+    /// `GET /v2/images/{id}`: answered as [`Proxy::plan`] says.
     pub(super) async fn read_image(
         &self,
         mut forward: Forward<'_>,
         body: ProxyBody,
         image_id: ImageId,
     ) -> Result<Answer, ProxyError> {
-        if policy::bypass_reason(&forward.headers).is_some() {
-            // Not cached, but still an image representation: transformed.
-            let answer = self.forward(forward, body).await?;
-            let mut answer = self.transform_image_answer(answer).await?;
-            answer
-                .response
-                .headers_mut()
-                .insert(CACHE_STATUS, status::BYPASS);
-            return Ok(answer);
-        }
-        // The identity is judged on what the upstream will see: headers
-        // named in `Connection` are not forwarded, so they must not count.
-        strip_hop_by_hop(&mut forward.headers);
-        // A guard, not an Arc clone: no shared refcount on the hit path.
+        // A guard, not an Arc clone: no shared refcount on a hit.
         let settings = self.shared.settings.load();
-        let (key, stored) = self.lookup(&settings, image_id, &forward.headers).await;
         let now = Instant::now();
-        let cached = match stored {
-            None => Cached::Nothing,
-            Some(entry) => match entry.staleness(now) {
-                Staleness::Fresh { .. } => return Ok(respond::hit(&entry, now, &forward.headers)),
-                Staleness::Revalidate => {
-                    let settings = arc_swap::Guard::into_inner(settings);
-                    self.refresh_in_background(&forward, key, settings);
-                    // A stale hit: RFC 9211 says so with a negative ttl.
-                    return Ok(respond::hit(&entry, now, &forward.headers));
-                }
-                Staleness::IfError => Cached::FallBack(entry),
-                Staleness::Expired => Cached::Nothing,
-            },
+        let headers = Forwarded::strip(&mut forward.headers);
+        let (key, cached) = match self.plan(&settings, image_id, headers, now).await {
+            ReadPlan::Bypass => {
+                // Not cached, but still an image representation: transformed.
+                let answer = self.forward(forward, body).await?;
+                let answer = self.transform_image_answer(answer).await?;
+                return Ok(answer.with_outcome(CacheOutcome::Bypass));
+            }
+            ReadPlan::Fresh(hit) => return Ok(respond::hit(&hit.entry, now, &forward.headers)),
+            ReadPlan::Revalidate(key, entry) => {
+                let settings = arc_swap::Guard::into_inner(settings);
+                self.refresh_in_background(&forward, key, settings);
+                // A stale hit: RFC 9211 says so with a negative ttl.
+                return Ok(respond::hit(&entry, now, &forward.headers));
+            }
+            ReadPlan::Fetch {
+                key,
+                fallback: Some(entry),
+            } => (key, Cached::FallBack(entry)),
+            ReadPlan::Fetch {
+                key,
+                fallback: None,
+            } => (key, Cached::Nothing),
         };
         if let Admit::No { retry_after } = self.shared.upstream.admit_read() {
             return match cached {
@@ -195,18 +190,16 @@ impl Proxy {
                 ..
             } if led => Ok(respond::shared_hit(entry, Instant::now(), request)),
             FetchedKind::Entry { entry, stored, .. } => {
-                let cache_status = match (stored, led) {
-                    (true, true) => status::MISS_STORED,
-                    (true, false) => status::MISS_COLLAPSED,
-                    (false, true) => status::URI_MISS,
-                    (false, false) => status::URI_MISS_COLLAPSED,
+                let outcome = CacheOutcome::Fetched {
+                    stored: *stored,
+                    collapsed: !led,
                 };
                 let request_id = follower_id
                     .or_else(|| fetched.request_id.clone())
                     .unwrap_or_else(|| respond::request_id_for(request));
                 Ok(respond::from_entry(
                     entry,
-                    cache_status,
+                    outcome,
                     None,
                     request,
                     request_id,
@@ -218,26 +211,24 @@ impl Proxy {
                 headers,
                 body,
             } => {
-                let cache_status = if led {
-                    status::URI_MISS
-                } else {
-                    status::URI_MISS_COLLAPSED
+                let outcome = CacheOutcome::Fetched {
+                    stored: false,
+                    collapsed: !led,
                 };
                 Ok(respond::passed(
                     *status,
                     headers,
                     body,
-                    cache_status,
+                    outcome,
                     follower_id,
                 ))
             }
             FetchedKind::TooLarge => {
-                let mut answer = self.forward(forward, ProxyBody::empty()).await?;
-                answer
-                    .response
-                    .headers_mut()
-                    .insert(CACHE_STATUS, status::URI_MISS);
-                Ok(answer)
+                let answer = self.forward(forward, ProxyBody::empty()).await?;
+                Ok(answer.with_outcome(CacheOutcome::Fetched {
+                    stored: false,
+                    collapsed: false,
+                }))
             }
             FetchedKind::Failed(err) => Err(err.clone()),
         }

@@ -78,6 +78,7 @@ async fn reshape(
     let Answer {
         response,
         upstream_status,
+        outcome,
     } = answer;
     let (mut parts, body) = response.into_parts();
     let received = body
@@ -102,6 +103,7 @@ async fn reshape(
     Ok(Answer {
         response: Response::from_parts(parts, ProxyBody::full(body)),
         upstream_status,
+        outcome,
     })
 }
 

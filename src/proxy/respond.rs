@@ -10,26 +10,28 @@ use http::{Response, StatusCode};
 use super::Answer;
 use crate::body::ProxyBody;
 use crate::cache::entry::{Entry, if_none_match};
-use crate::cache::status::{self, CACHE_STATUS};
+use crate::cache::outcome::CacheOutcome;
+use crate::cache::status;
 use crate::request_headers::HeaderLookup;
 use crate::upstream::headers::{MAX_REQUEST_ID_LEN, REQUEST_ID};
 
-/// A fresh entry served without asking the upstream.
+/// An entry served without asking the upstream (fresh, or stale while
+/// one request refreshes it).
 pub fn hit(entry: &Entry, now: Instant, request: &HeaderMap) -> Answer {
     let ttl = entry.freshness.ttl_seconds(entry.age(now));
-    aged(entry, now, request, status::hit(ttl), None)
+    aged(entry, now, request, CacheOutcome::Hit { ttl }, None)
 }
 
 /// A fresh entry another instance fetched, found in the fleet's Redis.
 pub fn shared_hit(entry: &Entry, now: Instant, request: &HeaderMap) -> Answer {
     let ttl = entry.freshness.ttl_seconds(entry.age(now));
-    aged(entry, now, request, status::shared_hit(ttl), None)
+    aged(entry, now, request, CacheOutcome::SharedHit { ttl }, None)
 }
 
 /// A stale entry served because the refresh failed with `upstream_status`.
 pub fn stale(entry: &Entry, now: Instant, upstream_status: u16, request: &HeaderMap) -> Answer {
-    let cache_status = status::stale(upstream_status);
-    aged(entry, now, request, cache_status, Some(upstream_status))
+    let outcome = CacheOutcome::Stale { upstream_status };
+    aged(entry, now, request, outcome, Some(upstream_status))
 }
 
 /// An entry served from memory: with its `Age` and a request id of this
@@ -38,13 +40,13 @@ fn aged(
     entry: &Entry,
     now: Instant,
     request: &HeaderMap,
-    cache_status: HeaderValue,
+    outcome: CacheOutcome,
     upstream_status: Option<u16>,
 ) -> Answer {
     let age = Some(entry.age(now));
     from_entry(
         entry,
-        cache_status,
+        outcome,
         age,
         request,
         request_id_for(request),
@@ -56,7 +58,7 @@ fn aged(
 /// request's `If-None-Match` matches its ETag.
 pub fn from_entry(
     entry: &Entry,
-    cache_status: HeaderValue,
+    outcome: CacheOutcome,
     age: Option<Duration>,
     request: &HeaderMap,
     request_id: HeaderValue,
@@ -70,7 +72,6 @@ pub fn from_entry(
         response
     };
     let headers = response.headers_mut();
-    headers.insert(CACHE_STATUS, cache_status);
     headers.insert(REQUEST_ID.clone(), request_id);
     if let Some(age) = age {
         headers.insert(header::AGE, status::age(age.as_secs()));
@@ -78,7 +79,9 @@ pub fn from_entry(
     Answer {
         response,
         upstream_status,
+        outcome: None,
     }
+    .with_outcome(outcome)
 }
 
 /// A 304 carries the validator and the headers a 200 would, less the body
@@ -101,21 +104,21 @@ pub fn passed(
     status: StatusCode,
     headers: &HeaderMap,
     body: &Bytes,
-    cache_status: HeaderValue,
+    outcome: CacheOutcome,
     follower_request_id: Option<HeaderValue>,
 ) -> Answer {
     let mut response = Response::new(ProxyBody::full(body.clone()));
     *response.status_mut() = status;
     *response.headers_mut() = headers.clone();
-    let headers = response.headers_mut();
-    headers.insert(CACHE_STATUS, cache_status);
     if let Some(id) = follower_request_id {
-        headers.insert(REQUEST_ID.clone(), id);
+        response.headers_mut().insert(REQUEST_ID.clone(), id);
     }
     Answer {
         response,
         upstream_status: Some(status.as_u16()),
+        outcome: None,
     }
+    .with_outcome(outcome)
 }
 
 /// The request id for a response the upstream did not make for this

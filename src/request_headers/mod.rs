@@ -3,10 +3,12 @@
 //! cache decisions (identity, bypass, validators, request id) are written
 //! once against this trait, so both paths judge a request the same way.
 
+mod forwarded;
 mod underscores;
 
 use http::{HeaderMap, HeaderName};
 
+pub use forwarded::Forwarded;
 pub use underscores::{UnderscoreHeaders, has_underscore};
 
 /// A request's headers, looked up by name.
