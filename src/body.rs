@@ -12,13 +12,25 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use crate::access_log::AccessLog;
-use crate::error::BoxError;
-use crate::upstream::SlotPermit;
 
 /// A body stream stopped sending for longer than the idle timeout.
 #[derive(Debug, thiserror::Error)]
 #[error("body stream idle for more than {0:?}")]
 pub struct IdleTimeoutError(pub Duration);
+
+/// Any error a body or connection passes along.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A place under `upstream.max_in_flight`, held by the body of the
+/// upstream response it was taken for until that body is done with.
+pub struct SlotPermit(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+impl SlotPermit {
+    /// Wraps a semaphore permit.
+    pub fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        SlotPermit(permit)
+    }
+}
 
 /// A request or response body, plus the access-log record that is written
 /// once the body has been sent (or abandoned).

@@ -6,7 +6,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use crate::body::ProxyBody;
 
 /// Boxed error for body streams and I/O plumbing.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::body::BoxError;
 
 /// Everything that makes the proxy answer with an error of its own.
 /// Upstream error *statuses* are not here: those pass through unchanged.

@@ -3,17 +3,16 @@
 //! others. Its outcome goes to every waiter; a storable image is stored.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
 
 use super::fill_shared::FleetLookup;
 use super::{Forward, Settings, Shared};
-use crate::body::{IdleTimeout, ProxyBody};
+use crate::body::ProxyBody;
 use crate::cache::entry::Entry;
 use crate::cache::flight::FlightGuard;
 use crate::cache::key::CacheKey;
@@ -118,13 +117,12 @@ impl Fill {
             Ok(response) => response,
             Err(err) => return Fetched::failed(err),
         };
-        let (mut parts, incoming) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         let upstream_status = parts.status.as_u16();
         let request_id = parts.headers.get(&REQUEST_ID).cloned();
         let limit = self.settings.cache.max_object_bytes.max(MIN_SHARE_BUFFER);
-        let idle = self.shared.upstream.idle_timeout();
-        let read = tokio::time::timeout_at(deadline, read_body(incoming, limit, idle));
+        let read = tokio::time::timeout_at(deadline, read_body(body, limit));
         let kind = match read.await.unwrap_or(Err(BodyError::TimedOut)) {
             Ok(body) => {
                 let received = Instant::now();
@@ -214,8 +212,10 @@ enum BodyError {
 }
 
 /// Reads a whole body, at most `limit` bytes, failing if it stalls.
-async fn read_body(incoming: Incoming, limit: usize, idle: Duration) -> Result<Bytes, BodyError> {
-    let body = Limited::new(IdleTimeout::new(incoming, idle), limit);
+/// The body (which stops at the upstream idle timeout itself), at most
+/// `limit` bytes of it.
+async fn read_body(body: ProxyBody, limit: usize) -> Result<Bytes, BodyError> {
+    let body = Limited::new(body, limit);
     match body.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => Err(BodyError::TooLarge),

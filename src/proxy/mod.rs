@@ -25,7 +25,7 @@ use crate::metrics::{Metrics, RouteLabel};
 use crate::request_headers::head_size;
 use crate::route::{self, ImageId, Route};
 use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
-use crate::upstream::{SlotPermit, Upstream};
+use crate::upstream::Upstream;
 
 mod control;
 mod fill;
@@ -274,11 +274,9 @@ impl Proxy {
         let upstream = &self.shared.upstream;
         let request = forward.into_request(upstream, body)?;
         let response = upstream.send(request).await?;
-        let (mut parts, incoming) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         let upstream_status = Some(parts.status.as_u16());
-        let slot = parts.extensions.remove::<SlotPermit>();
-        let body = ProxyBody::stream(incoming, upstream.idle_timeout()).with_slot(slot);
         Ok(Answer {
             response: Response::from_parts(parts, body),
             upstream_status,

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
-use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use breaker::{Admit, Breaker, Outcome};
 
-use crate::body::ProxyBody;
+use crate::body::{ProxyBody, SlotPermit};
 use crate::config::UpstreamConfig;
 use crate::config::units::format_duration;
 use crate::error::ProxyError;
@@ -43,11 +42,6 @@ pub struct Upstream {
     breaker: Breaker,
     metrics: Arc<Metrics>,
 }
-
-/// A place under `upstream.max_in_flight`, held until the response body
-/// has been read or dropped.
-#[derive(Clone)]
-pub struct SlotPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 /// Seconds a client is told to wait when the in-flight cap is full.
 const QUEUE_FULL_RETRY_AFTER: u64 = 1;
@@ -110,11 +104,11 @@ impl Upstream {
     /// Sends a request and waits for the response headers, at most the
     /// response timeout, after waiting (at most as long) for a place under
     /// `upstream.max_in_flight`. Every outcome feeds the circuit breaker.
-    /// The place is held by a [`SlotPermit`] in the response's extensions.
+    /// The response's body holds the place until it is done with.
     pub async fn send(
         &self,
         request: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<ProxyBody>, ProxyError> {
         self.send_by(request, self.deadline()).await
     }
 
@@ -130,20 +124,18 @@ impl Upstream {
         &self,
         request: Request<ProxyBody>,
         deadline: tokio::time::Instant,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<ProxyBody>, ProxyError> {
         let permit = self.acquire_slot(deadline).await?;
         let started = Instant::now();
         let sent = tokio::time::timeout_at(deadline, self.client.request(request));
         let result = match sent.await {
-            Ok(Ok(mut response)) => {
-                // The slot is held until the body is done with: it travels
-                // in the response for the caller to put into the body.
-                if let Some(permit) = permit {
-                    response
-                        .extensions_mut()
-                        .insert(SlotPermit(Arc::new(permit)));
-                }
-                Ok(response)
+            Ok(Ok(response)) => {
+                // The slot is held until the body is done with: it
+                // travels with the body it guards.
+                let slot = permit.map(SlotPermit::new);
+                Ok(response.map(|incoming| {
+                    ProxyBody::stream(incoming, self.idle_timeout).with_slot(slot)
+                }))
             }
             Ok(Err(err)) => Err(classify(&err)),
             Err(_) => Err(self.timeout_error()),
@@ -234,7 +226,7 @@ impl Upstream {
 
 /// How the breaker sees an exchange: 5xx and transport failures count,
 /// 429/503 with `Retry-After` back off for that long.
-fn breaker_outcome(result: &Result<Response<Incoming>, ProxyError>) -> Outcome {
+fn breaker_outcome(result: &Result<Response<ProxyBody>, ProxyError>) -> Outcome {
     let Ok(response) = result else {
         return Outcome::Failure;
     };
