@@ -24,8 +24,8 @@ use crate::fleet::Fleet;
 use crate::metrics::{Metrics, RouteLabel};
 use crate::request_headers::head_size;
 use crate::route::{self, ImageId, Route};
-use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
 use crate::upstream::Upstream;
+use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
 
 mod control;
 mod fill;
