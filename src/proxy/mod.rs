@@ -29,7 +29,6 @@ use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
 
 mod control;
 mod fill;
-mod fill_shared;
 mod fleet_events;
 mod plan;
 mod read;

@@ -10,7 +10,10 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::fill_shared::FleetLookup;
+mod fleet;
+
+use fleet::FleetLookup;
+
 use super::{Forward, Settings, Shared};
 use crate::body::ProxyBody;
 use crate::cache::entry::Entry;
@@ -40,13 +43,13 @@ const NOT_FORWARDED_ON_FILL: &[HeaderName] = &[
 
 /// One fill, ready to run.
 pub(super) struct Fill {
-    pub(super) shared: Arc<Shared>,
-    pub(super) key: CacheKey,
-    pub(super) settings: Arc<Settings>,
+    shared: Arc<Shared>,
+    key: CacheKey,
+    settings: Arc<Settings>,
     /// The image's generation when the fill began, and the settings epoch
     /// it works under: a write or purge after this point makes the result
     /// unstorable.
-    pub(super) stamp: (u64, u64),
+    stamp: (u64, u64),
 }
 
 impl Fill {
@@ -89,8 +92,11 @@ impl Fill {
         let deadline = self.shared.upstream.deadline();
         let mut shared_fill = None;
         if let Some(fleet) = self.shared.fleet.clone() {
-            match self.consult_fleet(fleet, deadline).await {
-                FleetLookup::Hit(fetched) => return guard.finish(Arc::new(fetched)),
+            let transform = &self.settings.transform;
+            match fleet::consult(fleet, &self.key, transform, self.stamp, deadline).await {
+                FleetLookup::Found(entry) => {
+                    return guard.finish(Arc::new(self.adopt(entry).await));
+                }
                 FleetLookup::Fetch(state) => shared_fill = state,
             }
         }
@@ -107,6 +113,26 @@ impl Fill {
                 _ => None,
             };
             state.complete(&self.key.image_id, stored).await;
+        }
+    }
+
+    /// Stores an entry another instance fetched, found in Redis.
+    async fn adopt(&self, entry: Arc<Entry>) -> Fetched {
+        let epoch = self.shared.settings.load().epoch;
+        let stored = self
+            .shared
+            .cache
+            .store
+            .insert(self.key.clone(), entry.clone(), epoch)
+            .await;
+        Fetched {
+            upstream_status: 0,
+            request_id: None,
+            kind: FetchedKind::Entry {
+                entry,
+                stored,
+                shared: true,
+            },
         }
     }
 
