@@ -23,18 +23,22 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 # ---------------------------------------------------------------- build --
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
-# Sources only (.dockerignore keeps target/, .git and deploy files out).
+# Sources only (.dockerignore keeps target/, .git and deploy files out):
+# the workspace, i.e. src/ and the member crates under crates/, which
+# Cargo.toml names even where this build does not compile them.
 COPY . .
 # The crates.io index, downloaded crates and compiled dependencies live in
 # cache mounts, so a source change recompiles imgcache alone. A cache
 # mount is not part of the image: the binary is copied out in the same step.
-# The touch makes cargo rebuild the crate even if a copied source file is
+# The touch makes cargo rebuild the crates even if a copied source file is
 # older than the cached build (cargo compares mtimes).
+# --no-default-features: the production binary without the sample image
+# service (crates/glance-sample) and so without --demo.
 RUN --mount=type=cache,id=imgcache-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=imgcache-cargo-git,target=/usr/local/cargo/git \
     --mount=type=cache,id=imgcache-target,target=/src/target \
-    find src -type f -name '*.rs' -exec touch {} + \
- && cargo build --release --locked --bin imgcache \
+    find src crates -type f -name '*.rs' -exec touch {} + \
+ && cargo build --release --locked --no-default-features --bin imgcache \
  && install -D -m 0755 target/release/imgcache /out/imgcache
 
 # -------------------------------------------------------------- runtime --

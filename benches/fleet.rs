@@ -14,13 +14,13 @@ mod redis_server;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use glance_sample::{SampleService, generated_id};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use imgcache::config::{Config, RedisConfig, parse_upstream_url};
 use imgcache::proxy::Proxy;
-use imgcache::sample::{SampleService, generated_id};
 use redis_server::RedisServer;
 use tokio::net::TcpListener;
 
@@ -76,7 +76,7 @@ async fn get(client: &HttpClient, base: &str, id: &str) -> (u16, String) {
 
 /// Drives every instance with its own Zipf stream; returns upstream
 /// image reads made.
-async fn drive(instances: &[String], sample: &imgcache::sample::SampleHandle) -> u64 {
+async fn drive(instances: &[String], sample: &glance_sample::SampleHandle) -> u64 {
     let before = sample.control.total_requests();
     let mut tasks = Vec::new();
     for (n, base) in instances.iter().enumerate() {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
+use glance_sample::{EXAMPLE_IMAGE_ID, SampleService};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use imgcache::cache::entry::Entry;
 use imgcache::cache::freshness::Freshness;
@@ -22,7 +23,6 @@ use imgcache::config::DEFAULT_IDENTITY_HEADERS;
 use imgcache::hit_path::write_head;
 use imgcache::proxy::{FreshHit, Proxy, respond};
 use imgcache::route::{self, ImageId};
-use imgcache::sample::{EXAMPLE_IMAGE_ID, SampleService};
 
 const ID: &str = "bc6bed6e-ba3a-4447-afcc-449174a3eb52";
 

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use glance_sample::{Fault, SampleService, generated_id};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use imgcache::sample::{Fault, SampleService, generated_id};
 
 const IMAGES: usize = 2_000;
 const CLIENTS: usize = 64;

@@ -12,6 +12,7 @@
 //! - [`admin`]: metrics, health, readiness, stats and purges on their own port.
 //! - [`proxy`]: the request phases, in order.
 //! - [`cache`]: keys, entries, freshness, coalescing, invalidation.
+//! - [`clock`]: the clock freshness and the breaker read (tests move it).
 //! - [`fleet`]: the optional shared Redis tier across instances.
 //! - [`route`]: image read / image write / other, as pure functions.
 //! - [`request_headers`]: header lookup shared by hyper's and the hit path's parsers.
@@ -22,8 +23,9 @@
 //! - [`metrics`]: Prometheus counters, histograms and scrape-time gauges.
 //! - [`transform`]: extension-field modes.
 //! - [`telemetry`]: logging setup.
-//! - [`sample`]: the embedded sample image service (demo, tests, benches).
-//! - [`app`]: wiring for the binary, and `--demo`.
+//! - [`app`]: wiring for the binary.
+//! - [`demo`]: `--demo`, the sample image service (crate `glance-sample`,
+//!   default feature `demo`) as the upstream.
 #![forbid(unsafe_code)]
 
 pub mod access_log;
@@ -31,7 +33,9 @@ pub mod admin;
 pub mod app;
 pub mod body;
 pub mod cache;
+pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod fleet;
 pub mod hit_path;
@@ -39,7 +43,6 @@ pub mod metrics;
 pub mod proxy;
 pub mod request_headers;
 pub mod route;
-pub mod sample;
 pub mod server;
 pub mod telemetry;
 pub mod transform;

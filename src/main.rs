@@ -7,6 +7,10 @@ use imgcache::config::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_or_exit();
+    if cli.demo && !imgcache::demo::AVAILABLE {
+        eprintln!("imgcache: --demo: {}", imgcache::demo::UNAVAILABLE);
+        return ExitCode::from(EXIT_BAD_CONFIG);
+    }
     let (config, sources) = match cli.load(std::env::vars()) {
         Ok(loaded) => loaded,
         Err(problems) => {

@@ -15,8 +15,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use crate::body::ProxyBody;
@@ -99,58 +99,91 @@ async fn accept_loop<H, F>(
         let stream = WriteTimeout::new(stream, config.write_timeout, metrics.clone());
         let handler = handler.clone();
         let service = service_fn(move |request| handler(request, peer));
-        let builders = builders.clone();
-        // Taken now, before any shutdown: the drain then waits for this
-        // connection too, whichever path it is on.
-        let watcher = graceful.watcher();
+        let connection = Connection {
+            peer,
+            builders: builders.clone(),
+            // Taken now, before any shutdown: the drain then waits for
+            // this connection too, whichever path it is on.
+            watcher: graceful.watcher(),
+            stopped: stopped.clone(),
+            header_read_timeout: config.header_read_timeout,
+        };
         let hits = hits.clone();
-        let (timeout, stopped) = (config.header_read_timeout, stopped.clone());
         tokio::spawn(async move {
-            let (io, protocol) = match hits {
-                Some(proxy) => {
-                    let serving = hit_path::Serving {
-                        proxy: &proxy,
-                        peer,
-                        http1: &builders.http1,
-                        header_read_timeout: timeout,
-                    };
-                    match hit_path::serve(stream, serving, stopped.clone()).await {
-                        Outcome::Closed => return drop(permit),
-                        Outcome::HandOff(io, protocol) => (io, protocol),
-                    }
-                }
-                None => (Rewind::new(stream, Bytes::new()), Protocol::Any),
-            };
-            let io = TokioIo::new(io);
-            let ended = match protocol {
-                // The drain has begun, and the hit path has read a request
-                // it does not answer: a graceful shutdown now would close
-                // the connection before hyper reads it. Answer it, then
-                // close; the watcher, held until then, keeps the drain
-                // waiting for it.
-                Protocol::Http1 if *stopped.borrow() => {
-                    let ended = builders.closing.serve_connection(io, service).await;
-                    drop(watcher);
-                    ended.map_err(Into::into)
-                }
-                Protocol::Http1 => watcher
-                    .watch(builders.http1.serve_connection(io, service))
-                    .await
-                    .map_err(Into::into),
-                Protocol::Any => {
-                    let connection = builders.auto.serve_connection(io, service);
-                    watcher.watch(connection.into_owned()).await
-                }
-            };
-            if let Err(err) = ended {
-                tracing::debug!(%peer, %err, "connection ended with an error");
-            }
+            connection.serve(stream, hits, service).await;
             drop(permit);
         });
     }
     drop(listener);
     let _ = stop.send(true);
     drain(graceful, config.shutdown_grace).await;
+}
+
+/// One accepted client connection and what serving it needs.
+struct Connection {
+    peer: SocketAddr,
+    builders: Arc<Builders>,
+    watcher: Watcher,
+    stopped: watch::Receiver<bool>,
+    header_read_timeout: Duration,
+}
+
+impl Connection {
+    /// Serves the connection to its end: on the hit path first (when
+    /// `hits` is given), then with hyper if the hit path hands it over.
+    async fn serve<S, F>(self, stream: WriteTimeout<TcpStream>, hits: Option<Proxy>, service: S)
+    where
+        S: hyper::service::Service<
+                Request<Incoming>,
+                Response = Response<ProxyBody>,
+                Error = Infallible,
+                Future = F,
+            > + Clone
+            + Send
+            + 'static,
+        F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
+    {
+        let (io, protocol) = match hits {
+            Some(proxy) => {
+                let serving = hit_path::Serving {
+                    proxy: &proxy,
+                    peer: self.peer,
+                    http1: &self.builders.http1,
+                    header_read_timeout: self.header_read_timeout,
+                };
+                match hit_path::serve(stream, serving, self.stopped.clone()).await {
+                    Outcome::Closed => return,
+                    Outcome::HandOff(io, protocol) => (io, protocol),
+                }
+            }
+            None => (Rewind::new(stream, Bytes::new()), Protocol::Any),
+        };
+        let io = TokioIo::new(io);
+        let builders = &self.builders;
+        let ended = match protocol {
+            // The drain has begun, and the hit path has read a request it
+            // does not answer: a graceful shutdown now would close the
+            // connection before hyper reads it. Answer it, then close; the
+            // watcher, held until then, keeps the drain waiting for it.
+            Protocol::Http1 if *self.stopped.borrow() => {
+                let ended = builders.closing.serve_connection(io, service).await;
+                drop(self.watcher);
+                ended.map_err(Into::into)
+            }
+            Protocol::Http1 => self
+                .watcher
+                .watch(builders.http1.serve_connection(io, service))
+                .await
+                .map_err(Into::into),
+            Protocol::Any => {
+                let connection = builders.auto.serve_connection(io, service);
+                self.watcher.watch(connection.into_owned()).await
+            }
+        };
+        if let Err(err) = ended {
+            tracing::debug!(peer = %self.peer, %err, "connection ended with an error");
+        }
+    }
 }
 
 /// Lets in-flight requests finish, at most `grace`.

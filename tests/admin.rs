@@ -223,7 +223,7 @@ async fn readiness_follows_the_upstream() {
     );
     assert_eq!(get(&format!("{admin}/healthz"), &[]).await.status, 200);
     sample.control.set_fault(Fault::None);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    proxy.proxy.clock().advance(Duration::from_millis(1100));
     assert_eq!(
         get_image(&proxy, EXAMPLE_IMAGE_ID).await.status,
         200,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::gated::GatedUpstream;
 use common::raw::exchange;
 use common::*;
+use glance_sample::SampleService;
 use http::Method;
-use imgcache::sample::SampleService;
 use sha2::Digest;
 
 fn image_path(id: &str) -> String {
@@ -209,8 +209,8 @@ async fn ttl_expiry_refetches() {
             .header("cache-status")
             .contains("hit")
     );
-    // Time has to pass for a TTL to run out; nothing else can say so.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The TTL runs out on the proxy's clock.
+    proxy.proxy.clock().advance(Duration::from_millis(1100));
     let after = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(after.header("cache-status"), "imgcache; fwd=miss; stored");
     assert_eq!(
@@ -596,14 +596,14 @@ async fn max_bytes_bounds_the_cache() {
         .await
         .expect("sample");
     let mut config = config_for(&sample.url());
-    config.cache.max_bytes = 256 * 1024;
+    config.cache_max_bytes = 256 * 1024;
     let proxy = Arc::new(start_proxy_with(config).await);
     let mut tasks = Vec::new();
     for worker in 0..8 {
         let proxy = proxy.clone();
         tasks.push(tokio::spawn(async move {
             for i in (worker..3000).step_by(8) {
-                let reply = get_image(&proxy, &imgcache::sample::generated_id(i)).await;
+                let reply = get_image(&proxy, &glance_sample::generated_id(i)).await;
                 assert_eq!(reply.status, 200);
             }
         }));

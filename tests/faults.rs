@@ -26,9 +26,9 @@ fn stale_config(upstream: &str) -> Config {
     config
 }
 
-/// Waits (time must pass) until an entry of `stale_config` is stale.
-async fn let_it_go_stale() {
-    tokio::time::sleep(Duration::from_millis(400)).await;
+/// Lets an entry of `stale_config` go stale: the proxy's clock moves on.
+fn let_it_go_stale(proxy: &ProxyHandle) {
+    proxy.proxy.clock().advance(Duration::from_millis(400));
 }
 
 /// A stale entry is served when the refresh fails: with the upstream's
@@ -70,7 +70,7 @@ async fn stale_if_error_covers_every_kind_of_failure() {
         (Fault::StallBody, "504"),
     ];
     for (fault, code) in cases {
-        let_it_go_stale().await;
+        let_it_go_stale(&proxy);
         sample.control.set_fault(fault.clone());
         let reply = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
         assert_eq!(reply.status, 200, "{fault:?}");
@@ -83,7 +83,7 @@ async fn stale_if_error_covers_every_kind_of_failure() {
         assert!(age < 60, "{age}");
         sample.control.set_fault(Fault::None);
     }
-    let_it_go_stale().await;
+    let_it_go_stale(&proxy);
     let refreshed = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(
         refreshed.header("cache-status"),
@@ -98,7 +98,7 @@ async fn gone_images_are_not_served_stale() {
     let sample = start_sample().await;
     let proxy = start_proxy_with(stale_config(&sample.url())).await;
     get_image(&proxy, EXAMPLE_IMAGE_ID).await;
-    let_it_go_stale().await;
+    let_it_go_stale(&proxy);
     let image = sample.control.image(EXAMPLE_IMAGE_ID).expect("image");
     assert!(sample.control.remove_image(EXAMPLE_IMAGE_ID));
     let gone = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
@@ -116,7 +116,7 @@ async fn gone_images_are_not_served_stale() {
     );
 
     get_image(&proxy, EXAMPLE_IMAGE_ID).await;
-    let_it_go_stale().await;
+    let_it_go_stale(&proxy);
     let anonymous_entry = get(
         &proxy.url(&image_path(EXAMPLE_IMAGE_ID)),
         &[("x-auth-token", "expired")],
@@ -140,7 +140,7 @@ async fn stale_while_revalidate_refreshes_once_in_the_background() {
     upstream.set_gate(true);
     get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
     upstream.set_gate(false);
-    let_it_go_stale().await;
+    let_it_go_stale(&proxy);
     for _ in 0..20 {
         let reply = get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
         assert_eq!(reply.status, 200);
@@ -279,7 +279,7 @@ async fn breaker_closes_after_a_successful_probe() {
         get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     }
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 503);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    proxy.proxy.clock().advance(Duration::from_millis(1100));
     let probe = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(probe.status, 200);
     assert_eq!(
@@ -302,7 +302,7 @@ async fn breaker_reopens_after_a_failed_probe_and_serves_stale() {
     config.cache.ttl = Duration::from_millis(100);
     let proxy = start_proxy_with(config).await;
     let fresh = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    proxy.proxy.clock().advance(Duration::from_millis(150));
     sample.control.set_fault(Fault::FailNext {
         remaining: 4,
         status: 500,
@@ -318,7 +318,7 @@ async fn breaker_reopens_after_a_failed_probe_and_serves_stale() {
         stale.header("cache-status"),
         "imgcache; fwd=stale; fwd-status=503"
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    proxy.proxy.clock().advance(Duration::from_millis(1100));
     let probe = get_image(&proxy, PRIVATE_IMAGE_ID).await;
     assert_eq!(
         probe.status, 500,

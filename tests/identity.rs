@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::redis::{RedisServer, available};
 use common::*;
+use glance_sample::SampleService;
 use imgcache::config::{Config, RedisConfig, UnderscoreHeaders};
-use imgcache::sample::SampleService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

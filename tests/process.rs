@@ -1,142 +1,14 @@
 //! The `imgcache` binary as an operator runs it: config errors, signals,
 //! and the demo.
 
+mod binary;
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use binary::*;
 use common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_imgcache");
-
-/// A file in a fresh temp directory.
-fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("imgcache-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, contents).expect("write");
-    path
-}
-
-/// Flags for a proxy on ephemeral loopback ports in front of `upstream`.
-fn loopback_args(upstream: &str) -> [&str; 6] {
-    [
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--upstream",
-        upstream,
-    ]
-}
-
-/// Starts the binary with `args` and waits for its "listening" log line;
-/// returns the child and the proxy's address.
-fn spawn_proxy(args: &[&str]) -> (Child, std::net::SocketAddr) {
-    let (child, addr, _) = spawn_proxy_with_admin(args);
-    (child, addr)
-}
-
-/// Like [`spawn_proxy`], also returning the admin API's address.
-fn spawn_proxy_with_admin(args: &[&str]) -> (Child, std::net::SocketAddr, std::net::SocketAddr) {
-    let (child, addr, admin, _) = spawn_logging(args, "info");
-    (child, addr, admin)
-}
-
-/// Starts the binary with `args` at log level `level` and waits for its
-/// "listening" log line; returns the child, the proxy's and the admin
-/// API's addresses, and every log line after that one as it comes.
-fn spawn_logging(
-    args: &[&str],
-    level: &str,
-) -> (
-    Child,
-    std::net::SocketAddr,
-    std::net::SocketAddr,
-    std::sync::mpsc::Receiver<String>,
-) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("IMGCACHE_LOG", level)
-        .env_remove("IMGCACHE_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn imgcache");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let field = |line: &str, name: &str| -> std::net::SocketAddr {
-        let rest = line.split(name).nth(1).expect("field");
-        rest.split_whitespace()
-            .next()
-            .expect("address")
-            .parse()
-            .expect("socket address")
-    };
-    let (addr, admin) = loop {
-        let line = lines.next().expect("a log line").expect("utf-8");
-        if line.contains(" listen=") {
-            break (field(&line, " listen="), field(&line, " admin="));
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe,
-    // also when nobody reads the lines.
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
-    (child, addr, admin, receiver)
-}
-
-/// Polls until a metric reaches `value` (the barrier for "the reload
-/// happened").
-async fn wait_for_metric(admin: std::net::SocketAddr, series: &str, value: f64) {
-    for _ in 0..500 {
-        if metric_value(&format!("http://{admin}"), series).await >= value {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{series} never reached {value}");
-}
-
-fn sighup(child: &Child) {
-    signal(child, "HUP");
-}
-
-fn config_file(name: &str, upstream: &str, identity_headers: &str) -> std::path::PathBuf {
-    temp_file(
-        name,
-        &format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
-             [upstream]\nurl = \"{upstream}\"\n[cache]\nidentity_headers = {identity_headers}\n"
-        ),
-    )
-}
-
-async fn cache_status(addr: std::net::SocketAddr, roles: &str) -> String {
-    let url = format!("http://{addr}/v2/images/{EXAMPLE_IMAGE_ID}");
-    let reply = get(&url, &[("x-auth-token", TOKEN_A), ("x-roles", roles)]).await;
-    assert_eq!(reply.status, 200);
-    reply.header("cache-status").to_owned()
-}
-
-fn sigterm(child: &Child) {
-    signal(child, "TERM");
-}
-
-/// Sends a signal with the shell's builtin `kill` (no procps needed).
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("sh")
-        .args(["-c", &format!("kill -{name} {}", child.id())])
-        .status()
-        .expect("sh");
-    assert!(status.success());
-}
 
 /// A bad config file: exit 64 and every problem listed, not just the first.
 #[test]
@@ -255,8 +127,11 @@ async fn sigterm_drains_in_flight_requests() {
 
 /// `--demo` serves the sample catalogue through the proxy, prints curl
 /// commands, and a repeated read shows a miss and then a hit.
+#[cfg(feature = "demo")]
 #[tokio::test]
 async fn demo_shows_a_miss_then_a_hit() {
+    use std::io::{BufRead, BufReader};
+
     let (mut child, addr) = spawn_proxy(&[
         "--demo",
         "--listen",
@@ -295,100 +170,26 @@ async fn demo_shows_a_miss_then_a_hit() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// SIGHUP with a valid file changes behaviour (here: X-Roles leaves the
-/// identity, which purges the cache and lets callers differing only in
-/// roles share entries) without dropping an in-flight request.
-#[tokio::test]
-async fn sighup_applies_a_valid_file_without_dropping_requests() {
-    let sample = start_sample().await;
-    let path = config_file(
-        "reload-ok.toml",
-        &sample.url(),
-        r#"["x-auth-token", "x-roles"]"#,
-    );
-    let (mut child, addr, admin) =
-        spawn_proxy_with_admin(&["--config", path.to_str().expect("path")]);
-    assert_eq!(
-        cache_status(addr, "member").await,
-        "imgcache; fwd=miss; stored"
-    );
-    assert_eq!(
-        cache_status(addr, "reader").await,
-        "imgcache; fwd=miss; stored"
-    );
-
-    sample.control.set_latency(Duration::from_millis(1000));
-    let slow_url = format!("http://{addr}/v2/images?limit=1");
-    let in_flight = tokio::spawn(async move { get(&slow_url, &[("x-auth-token", TOKEN_A)]).await });
-    let seen = sample.control.total_requests();
-    while sample.control.total_requests() == seen {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    config_file("reload-ok.toml", &sample.url(), r#"["x-auth-token"]"#);
-    sighup(&child);
-    wait_for_metric(admin, "imgcache_config_reloads_total{result=\"ok\"}", 1.0).await;
-    assert_eq!(
-        in_flight.await.expect("task").status,
-        200,
-        "the in-flight request completes"
-    );
-    sample.control.set_latency(Duration::ZERO);
-
-    assert_eq!(
-        cache_status(addr, "member").await,
-        "imgcache; fwd=miss; stored",
-        "purged"
-    );
-    assert!(
-        cache_status(addr, "reader")
-            .await
-            .starts_with("imgcache; hit"),
-        "roles no longer split"
-    );
-    sigterm(&child);
-    assert_eq!(child.wait().expect("wait").code(), Some(0));
-}
-
-/// SIGHUP with a broken file: rejected, counted, the old config kept.
-#[tokio::test]
-async fn sighup_with_a_broken_file_keeps_the_old_config() {
-    let sample = start_sample().await;
-    let path = config_file(
-        "reload-bad.toml",
-        &sample.url(),
-        r#"["x-auth-token", "x-roles"]"#,
-    );
-    let (mut child, addr, admin) =
-        spawn_proxy_with_admin(&["--config", path.to_str().expect("path")]);
-    assert_eq!(
-        cache_status(addr, "member").await,
-        "imgcache; fwd=miss; stored"
-    );
-    std::fs::write(
-        &path,
-        "[cache]\nttl = \"soon\"\nidentity_headers = [\"x-auth-token\"]\n",
-    )
-    .expect("write");
-    sighup(&child);
-    wait_for_metric(
-        admin,
-        "imgcache_config_reloads_total{result=\"error\"}",
-        1.0,
-    )
-    .await;
-    assert!(
-        cache_status(addr, "member")
-            .await
-            .starts_with("imgcache; hit"),
-        "not purged"
-    );
-    assert_eq!(
-        cache_status(addr, "reader").await,
-        "imgcache; fwd=miss; stored",
-        "roles still split"
-    );
-    sigterm(&child);
-    assert_eq!(child.wait().expect("wait").code(), Some(0));
+/// A build without the `demo` feature refuses `--demo` as a usage error
+/// (64) that says the build has no demo, instead of starting a proxy
+/// (`cargo test --no-default-features --test process`, run by `.ci/run`).
+#[cfg(not(feature = "demo"))]
+#[test]
+fn demo_is_refused_without_the_demo_feature() {
+    let output = Command::new(BIN)
+        .args([
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("this build has no demo"), "{stderr}");
+    assert!(output.stdout.is_empty());
 }
 
 /// With every log line on (debug), tokens and identity headers never
@@ -534,7 +335,7 @@ async fn one_gib_each_way_with_flat_memory() {
     let before = rss_mib(child.id());
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Upload>();
-    let id = imgcache::sample::QUEUED_IMAGE_ID;
+    let id = glance_sample::QUEUED_IMAGE_ID;
     let mut request = http::Request::new(Upload {
         left: GIB,
         chunk: bytes::Bytes::from(vec![7u8; 256 * 1024]),

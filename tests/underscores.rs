@@ -11,7 +11,7 @@ use imgcache::config::UnderscoreHeaders;
 
 /// What the sample saw last: no header name with `_`, and only alice's
 /// token.
-fn assert_forwarded_without_underscores(sample: &imgcache::sample::SampleHandle, path: &str) {
+fn assert_forwarded_without_underscores(sample: &glance_sample::SampleHandle, path: &str) {
     let seen = sample.control.last_request_headers().expect("headers");
     let names: Vec<&str> = seen.keys().map(|k| k.as_str()).collect();
     assert!(names.iter().all(|n| !n.contains('_')), "{path}: {names:?}");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
-use super::{Config, DEFAULT_CONFIG_PATH, Sources};
+use super::{Config, DEFAULT_CONFIG_PATH, Sources, admin, server, upstream};
 
 /// imgcache: a caching reverse proxy for the Glance v2 image-details call.
 #[derive(Debug, Parser, Default, Clone)]
@@ -27,7 +27,8 @@ pub struct Cli {
     /// Check the configuration, print it, and exit (0 if good, 64 if not).
     #[arg(long)]
     pub check_config: bool,
-    /// Start an embedded sample image service and put the proxy in front of it.
+    /// Start an embedded sample image service and put the proxy in front of it
+    /// (only in builds with the default `demo` feature).
     #[arg(long)]
     pub demo: bool,
 }
@@ -60,16 +61,15 @@ impl Cli {
     /// Flags that override settings, keyed like the file.
     fn overrides(&self) -> BTreeMap<(String, String), String> {
         let pairs = [
-            (("server", "listen"), &self.listen),
-            (("upstream", "url"), &self.upstream),
-            (("admin", "listen"), &self.admin_listen),
+            (server::key::LISTEN, &self.listen),
+            (upstream::key::URL, &self.upstream),
+            (admin::key::LISTEN, &self.admin_listen),
         ];
         pairs
             .into_iter()
-            .filter_map(|((section, key), value)| {
-                value
-                    .clone()
-                    .map(|v| ((section.to_owned(), key.to_owned()), v))
+            .filter_map(|(key, value)| {
+                let name = (key.section().to_owned(), key.name().to_owned());
+                value.clone().map(|v| (name, v))
             })
             .collect()
     }

@@ -2,9 +2,11 @@
 //! collecting every problem instead of stopping at the first.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::keys::Key;
 use super::units::{parse_bytes, parse_duration};
 
 /// Environment variables that are not `IMGCACHE_<SECTION>_<KEY>` settings.
@@ -45,7 +47,7 @@ enum Raw<'a> {
 pub struct Reader<'a> {
     sources: &'a Sources,
     problems: Vec<String>,
-    read: BTreeSet<(String, String)>,
+    read: BTreeSet<Key>,
 }
 
 impl<'a> Reader<'a> {
@@ -76,34 +78,37 @@ impl<'a> Reader<'a> {
             .map_or_else(|| "config".to_owned(), |p| p.display().to_string())
     }
 
-    fn raw(&mut self, section: &str, key: &str) -> Option<Raw<'a>> {
-        self.read.insert((section.to_owned(), key.to_owned()));
+    /// The keys read so far.
+    #[cfg(test)]
+    pub fn keys_read(&self) -> &BTreeSet<Key> {
+        &self.read
+    }
+
+    fn raw(&mut self, key: Key) -> Option<Raw<'a>> {
+        self.read.insert(key);
         let sources = self.sources;
-        if let Some(text) = sources.flags.get(&(section.to_owned(), key.to_owned())) {
-            return Some(Raw::Text(text, format!("flag for {section}.{key}")));
+        let (section, name) = (key.section(), key.name());
+        if let Some(text) = sources.flags.get(&(section.to_owned(), name.to_owned())) {
+            return Some(Raw::Text(text, format!("flag for {key}")));
         }
-        let env_name = env_name(section, key);
+        let env_name = key.env_name();
         if let Some(text) = sources.env.get(&env_name) {
             return Some(Raw::Text(text, env_name));
         }
-        let value = sources.file.get(section)?.as_table()?.get(key)?;
-        Some(Raw::Toml(
-            value,
-            format!("{}: {section}.{key}", self.file()),
-        ))
+        let value = sources.file.get(section)?.as_table()?.get(name)?;
+        Some(Raw::Toml(value, format!("{}: {key}", self.file())))
     }
 
     /// Reads a value through `parse`, which sees the text of string values
     /// (and of env/flag values); other TOML types go to `from_toml`.
     fn typed<T>(
         &mut self,
-        section: &str,
-        key: &str,
+        key: Key,
         default: T,
         parse: impl Fn(&str) -> Result<T, String>,
         from_toml: impl Fn(&toml::Value) -> Option<Result<T, String>>,
     ) -> T {
-        let (result, origin) = match self.raw(section, key) {
+        let (result, origin) = match self.raw(key) {
             None => return default,
             Some(Raw::Text(text, origin)) => (parse(text), origin),
             Some(Raw::Toml(toml::Value::String(text), origin)) => (parse(text), origin),
@@ -119,19 +124,13 @@ impl<'a> Reader<'a> {
     }
 
     /// A free-form string.
-    pub fn string(&mut self, section: &str, key: &str, default: &str) -> String {
-        self.typed(
-            section,
-            key,
-            default.to_owned(),
-            |t| Ok(t.to_owned()),
-            |_| None,
-        )
+    pub fn string(&mut self, key: Key, default: &str) -> String {
+        self.typed(key, default.to_owned(), |t| Ok(t.to_owned()), |_| None)
     }
 
     /// A duration such as `300ms`, `5s`, `2m`.
-    pub fn duration(&mut self, section: &str, key: &str, default: Duration) -> Duration {
-        self.typed(section, key, default, parse_duration, |v| {
+    pub fn duration(&mut self, key: Key, default: Duration) -> Duration {
+        self.typed(key, default, parse_duration, |v| {
             v.as_integer()
                 .filter(|n| *n == 0)
                 .map(|_| Ok(Duration::ZERO))
@@ -139,39 +138,61 @@ impl<'a> Reader<'a> {
     }
 
     /// A byte size: an integer or a string such as `64KiB`.
-    pub fn bytes(&mut self, section: &str, key: &str, default: u64) -> u64 {
-        self.typed(section, key, default, parse_bytes, |v| {
+    pub fn bytes(&mut self, key: Key, default: u64) -> u64 {
+        self.typed(key, default, parse_bytes, |v| {
             v.as_integer()
                 .map(|n| u64::try_from(n).map_err(|_| format!("`{n}` must not be negative")))
         })
     }
 
     /// A non-negative whole number.
-    pub fn count(&mut self, section: &str, key: &str, default: u64) -> u64 {
+    pub fn count(&mut self, key: Key, default: u64) -> u64 {
         let parse = |t: &str| {
             t.trim()
                 .parse::<u64>()
                 .map_err(|_| format!("`{t}` is not a whole number"))
         };
-        self.typed(section, key, default, parse, |v| {
+        self.typed(key, default, parse, |v| {
             v.as_integer()
                 .map(|n| u64::try_from(n).map_err(|_| format!("`{n}` must not be negative")))
         })
     }
 
     /// `true` or `false`.
-    pub fn boolean(&mut self, section: &str, key: &str, default: bool) -> bool {
+    pub fn boolean(&mut self, key: Key, default: bool) -> bool {
         let parse = |t: &str| match t.trim() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
             other => Err(format!("`{other}` is not true or false")),
         };
-        self.typed(section, key, default, parse, |v| v.as_bool().map(Ok))
+        self.typed(key, default, parse, |v| v.as_bool().map(Ok))
+    }
+
+    /// A socket address such as `127.0.0.1:8080`.
+    pub fn socket_addr(&mut self, key: Key, default: &str) -> SocketAddr {
+        let text = self.string(key, default);
+        text.parse().unwrap_or_else(|_| {
+            self.problem(format!(
+                "{key} `{text}` is not an address such as 127.0.0.1:8080"
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        })
+    }
+
+    /// A duration that must not be zero (a zero timeout would fail every
+    /// request).
+    pub fn positive(&mut self, key: Key, default: Duration) -> Duration {
+        let value = self.duration(key, default);
+        if value.is_zero() {
+            self.problem(format!("{key} must be more than 0"));
+            return default;
+        }
+        value
     }
 
     /// A list of strings: a TOML array, or comma-separated text from the
     /// environment or a flag.
-    pub fn list(&mut self, section: &str, key: &str, default: &[&str]) -> Vec<String> {
+    pub fn list(&mut self, key: Key, default: &[&str]) -> Vec<String> {
         let default: Vec<String> = default.iter().map(|s| (*s).to_owned()).collect();
         let split = |t: &str| {
             Ok(t.split(',')
@@ -180,7 +201,7 @@ impl<'a> Reader<'a> {
                 .map(str::to_owned)
                 .collect())
         };
-        self.typed(section, key, default, split, |v| {
+        self.typed(key, default, split, |v| {
             let items = v.as_array()?;
             Some(
                 items
@@ -203,7 +224,11 @@ impl<'a> Reader<'a> {
                 continue;
             };
             for key in table.keys() {
-                if !self.read.contains(&(section.clone(), key.clone())) {
+                let known = self
+                    .read
+                    .iter()
+                    .any(|k| k.section() == section && k.name() == key);
+                if !known {
                     let file = self.file();
                     self.problem(format!("{file}: unknown setting `{section}.{key}`"));
                 }
@@ -211,8 +236,12 @@ impl<'a> Reader<'a> {
         }
         // A variable naming a known section but no known key is a typo;
         // other IMGCACHE_* names belong to scripts and are left alone.
-        let known: BTreeSet<String> = self.read.iter().map(|(s, k)| env_name(s, k)).collect();
-        let sections: BTreeSet<String> = self.read.iter().map(|(s, _)| env_name(s, "")).collect();
+        let known: BTreeSet<String> = self.read.iter().map(|k| k.env_name()).collect();
+        let sections: BTreeSet<String> = self
+            .read
+            .iter()
+            .map(|k| env_name(k.section(), ""))
+            .collect();
         for name in sources.env.keys() {
             let in_a_section = sections
                 .iter()
@@ -236,4 +265,9 @@ fn is_service_link(name: &str) -> bool {
 /// `cache.max_bytes` → `IMGCACHE_CACHE_MAX_BYTES`.
 pub fn env_name(section: &str, key: &str) -> String {
     format!("IMGCACHE_{section}_{key}").to_ascii_uppercase()
+}
+
+/// A count as a `usize`, saturating (on 32-bit targets).
+pub fn usize_of(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }

@@ -1,4 +1,6 @@
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use super::*;
 
@@ -87,7 +89,7 @@ fn env_types() {
         .map(|h| h.as_str())
         .collect();
     assert_eq!(names, ["x-auth-token", "x-project-id"]);
-    assert_eq!(config.cache.max_bytes, 64 << 20);
+    assert_eq!(config.cache_max_bytes, 64 << 20);
     assert!(config.upstream.http2);
     assert_eq!(config.transform.mode, Mode::Typed);
 }

@@ -112,86 +112,141 @@ pub struct Serving<'a> {
 /// true when the server drains: an idle connection then closes, a busy
 /// one closes after its response.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     serving: Serving<'_>,
     mut stop: watch::Receiver<bool>,
 ) -> Outcome<S> {
-    let Serving {
-        proxy,
-        peer,
-        http1,
-        header_read_timeout,
-    } = serving;
-    let mut input = BytesMut::with_capacity(READ_BUFFER);
-    let mut output = Vec::with_capacity(READ_BUFFER);
-    // When the head now being read must be complete (hyper's header read
-    // timeout, which also bounds how long a connection may sit idle).
-    let mut deadline = None;
-    let mut answered = 0;
+    let mut conn = Connection {
+        stream,
+        serving,
+        input: BytesMut::with_capacity(READ_BUFFER),
+        output: Vec::with_capacity(READ_BUFFER),
+        deadline: None,
+        answered: 0,
+    };
     loop {
         let closing = *stop.borrow();
-        match answer(proxy, &input, &mut output, closing).await {
-            Step::Answered { len, body, mut log } => {
-                input.advance(len);
-                deadline = None;
-                let written = write_all(&mut stream, &output, &body).await;
-                if let (Err(_), Some(log)) = (&written, &mut log) {
-                    log.mark_aborted();
-                }
-                drop(log);
-                if written.is_err() || closing {
-                    return Outcome::Closed;
-                }
-                answered += 1;
-                continue;
+        let proxy = conn.serving.proxy;
+        let goes_on = match answer(proxy, &conn.input, &mut conn.output, closing).await {
+            Step::Answered { len, body, log } => {
+                conn.send_hit(len, &body, log).await.is_ok() && !closing
             }
             Step::Exchange { len, body } => {
-                let in_buffer = input
-                    .len()
-                    .min(len.saturating_add(usize::try_from(body).unwrap_or(usize::MAX)));
-                let request = input.split_to(in_buffer).freeze();
-                let rest = (len as u64 + body).saturating_sub(in_buffer as u64);
-                let ended =
-                    exchange::serve(&mut stream, request, rest, &mut input, proxy, peer, http1)
-                        .await;
-                if matches!(ended, Ended::Closed) || *stop.borrow() {
-                    return Outcome::Closed;
-                }
-                deadline = None;
-                answered += 1;
-                continue;
+                conn.exchange(len, body).await.is_ok() && !*stop.borrow()
             }
-            Step::HandOff => {
-                proxy.record_hand_off();
-                let protocol = Protocol::of(&input, answered);
-                return Outcome::HandOff(Rewind::new(stream, input.freeze()), protocol);
+            Step::HandOff => return conn.hand_off(),
+            Step::Refuse(err) => return conn.refuse(&err).await,
+            Step::ReadMore => {
+                !(closing && conn.input.is_empty()) && conn.read_more(&mut stop).await.is_ok()
             }
-            Step::Refuse(err) => {
-                proxy.record_refused(&err);
-                output.clear();
-                response::write_error(&mut output, &err);
-                if write_all(&mut stream, &output, &[]).await.is_ok() {
-                    linger(&mut stream).await;
-                }
-                return Outcome::Closed;
-            }
-            Step::ReadMore => {}
-        }
-        if closing && input.is_empty() {
+        };
+        if !goes_on {
             return Outcome::Closed;
         }
-        let until =
-            *deadline.get_or_insert_with(|| tokio::time::Instant::now() + header_read_timeout);
-        if input.capacity() - input.len() < READ_BUFFER / 4 {
-            input.reserve(READ_BUFFER);
+    }
+}
+
+/// A connection on the hit path, between requests.
+struct Connection<'a, S> {
+    stream: S,
+    serving: Serving<'a>,
+    /// Bytes read and not yet answered.
+    input: BytesMut,
+    /// The response head being written.
+    output: Vec<u8>,
+    /// When the head now being read must be complete (hyper's header read
+    /// timeout, which also bounds how long a connection may sit idle).
+    deadline: Option<tokio::time::Instant>,
+    answered: usize,
+}
+
+/// The connection is over.
+struct Over;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
+    /// Sends a fresh hit whose head is in `output`; `len` bytes of input
+    /// were its request.
+    async fn send_hit(
+        &mut self,
+        len: usize,
+        body: &[u8],
+        mut log: Option<Box<AccessLog>>,
+    ) -> Result<(), Over> {
+        self.input.advance(len);
+        self.deadline = None;
+        let written = write_all(&mut self.stream, &self.output, body).await;
+        if let (Err(_), Some(log)) = (&written, &mut log) {
+            log.mark_aborted();
         }
+        drop(log);
+        self.answered += 1;
+        written.map_err(|_| Over)
+    }
+
+    /// Lets hyper answer the request at the front of the input (`len`
+    /// head bytes, `body` body bytes), then takes the connection back.
+    async fn exchange(&mut self, len: usize, body: u64) -> Result<(), Over> {
+        let whole = len.saturating_add(usize::try_from(body).unwrap_or(usize::MAX));
+        let in_buffer = self.input.len().min(whole);
+        let request = self.input.split_to(in_buffer).freeze();
+        let rest = (len as u64 + body).saturating_sub(in_buffer as u64);
+        let Serving {
+            proxy, peer, http1, ..
+        } = self.serving;
+        let ended = exchange::serve(
+            &mut self.stream,
+            request,
+            rest,
+            &mut self.input,
+            proxy,
+            peer,
+            http1,
+        )
+        .await;
+        self.deadline = None;
+        self.answered += 1;
+        match ended {
+            Ended::Answered => Ok(()),
+            Ended::Closed => Err(Over),
+        }
+    }
+
+    /// Gives the connection, with the bytes read so far, to hyper for good.
+    fn hand_off(self) -> Outcome<S> {
+        self.serving.proxy.record_hand_off();
+        let protocol = Protocol::of(&self.input, self.answered);
+        Outcome::HandOff(Rewind::new(self.stream, self.input.freeze()), protocol)
+    }
+
+    /// Answers a head nobody can answer with the proxy's error, and closes.
+    async fn refuse(mut self, err: &ProxyError) -> Outcome<S> {
+        self.serving.proxy.record_refused(err);
+        self.output.clear();
+        response::write_error(&mut self.output, err);
+        if write_all(&mut self.stream, &self.output, &[]).await.is_ok() {
+            linger(&mut self.stream).await;
+        }
+        Outcome::Closed
+    }
+
+    /// Reads more of the next head, within the header read timeout; a
+    /// drain that begins while the connection is idle ends the wait.
+    async fn read_more(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), Over> {
+        let timeout = self.serving.header_read_timeout;
+        let until = *self
+            .deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + timeout);
+        if self.input.capacity() - self.input.len() < READ_BUFFER / 4 {
+            self.input.reserve(READ_BUFFER);
+        }
+        let idle = self.input.is_empty();
         tokio::select! {
-            read = stream.read_buf(&mut input) => match read {
-                Ok(0) | Err(_) => return Outcome::Closed,
-                Ok(_) => {}
+            read = self.stream.read_buf(&mut self.input) => match read {
+                Ok(0) | Err(_) => Err(Over),
+                Ok(_) => Ok(()),
             },
-            () = tokio::time::sleep_until(until) => return Outcome::Closed,
-            _ = stop.changed(), if input.is_empty() => {}
+            () = tokio::time::sleep_until(until) => Err(Over),
+            _ = stop.changed(), if idle => Ok(()),
         }
     }
 }

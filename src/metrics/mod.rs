@@ -74,6 +74,12 @@ struct ResultLabels {
     result: &'static str,
 }
 
+/// A config key, `section.key` (a fixed set, never a value).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SettingLabels {
+    setting: &'static str,
+}
+
 /// Every metric the proxy records.
 pub struct Metrics {
     registry: Registry,
@@ -85,6 +91,7 @@ pub struct Metrics {
     invalidations: Counter,
     reloads_ok: Counter,
     reloads_failed: Counter,
+    reload_not_applied: Family<SettingLabels, Counter>,
     hit_path: HitPathCounters,
     l2: L2Counters,
     client: ClientCounters,
@@ -227,6 +234,12 @@ impl Metrics {
             "Config reloads (SIGHUP) by result",
             reloads,
         );
+        let reload_not_applied = Family::<SettingLabels, Counter>::default();
+        registry.register(
+            "config_reload_not_applied",
+            "Settings a reload found changed but only a restart applies, by setting",
+            reload_not_applied.clone(),
+        );
         let hit_path = HitPathCounters::default();
         hit_path.register(&mut registry);
         let l2 = L2Counters::default();
@@ -243,6 +256,7 @@ impl Metrics {
             invalidations,
             reloads_ok,
             reloads_failed,
+            reload_not_applied,
             hit_path,
             l2,
             client,
@@ -352,6 +366,14 @@ impl Metrics {
         prometheus_client::encoding::text::encode_registry(&mut out, &snapshot_registry(snapshot))?;
         prometheus_client::encoding::text::encode_eof(&mut out)?;
         Ok(out)
+    }
+
+    /// A setting a reload found changed but could not apply
+    /// (`server.workers`); a name from the config's key table.
+    pub fn record_reload_not_applied(&self, setting: &'static str) {
+        self.reload_not_applied
+            .get_or_create(&SettingLabels { setting })
+            .inc();
     }
 }
 

@@ -17,8 +17,9 @@ use crate::upstream::breaker::State;
 pub struct ReloadReport {
     /// The cache was emptied (identity headers or transform changed).
     pub purged: bool,
-    /// Settings that changed in the file but need a restart.
-    pub not_applied: Vec<String>,
+    /// Settings that changed in the file but need a restart, by name
+    /// (`server.workers`), never by value.
+    pub not_applied: Vec<&'static str>,
 }
 
 impl Proxy {
@@ -40,7 +41,7 @@ impl Proxy {
         Snapshot {
             entries: store.entry_count(),
             bytes: store.weighted_bytes(),
-            max_bytes: self.shared.fixed.cache.max_bytes,
+            max_bytes: self.shared.fixed.cache_max_bytes,
             evictions: store.evictions(),
             upstream_in_flight: self.shared.upstream.in_flight() as u64,
             breaker_state: match self.shared.upstream.breaker_state() {
@@ -122,7 +123,7 @@ impl Proxy {
         }
         match self.shared.upstream.breaker_state() {
             State::Open { until } => {
-                let left = until.saturating_duration_since(std::time::Instant::now());
+                let left = until.saturating_duration_since(self.shared.clock.now());
                 Err(format!(
                     "circuit breaker open: the upstream keeps failing; next probe in {}s",
                     left.as_secs() + 1
@@ -159,13 +160,20 @@ impl Proxy {
         })
     }
 
-    /// Applies a reloaded config: what can change at run time changes,
-    /// the rest is reported. The cache is emptied when the identity
-    /// headers or the transform changed, so no entry made under the old
-    /// ones is ever served.
+    /// Applies a reloaded config: its `Reloadable` part replaces the
+    /// running one; each key of its `Fixed` part that differs from the
+    /// running value is named (and counted) as not applied (see
+    /// [`Config::split`]). The cache is emptied when the identity headers
+    /// or the transform changed, so no entry made under the old ones is
+    /// ever served.
     pub async fn reload(&self, config: &Config) -> ReloadReport {
+        let (fixed, reloadable) = config.clone().split();
+        let not_applied = self.shared.fixed.diff(&fixed);
+        for setting in &not_applied {
+            self.shared.metrics.record_reload_not_applied(setting);
+        }
         let current = self.shared.settings.load_full();
-        let mut next = Settings::of(config, current.epoch);
+        let mut next = Settings::of(reloadable, current.epoch);
         let purged = next.cache.identity_headers != current.cache.identity_headers
             || next.cache.underscore_headers != current.cache.underscore_headers
             || next.transform != current.transform;
@@ -179,7 +187,7 @@ impl Proxy {
         }
         ReloadReport {
             purged,
-            not_applied: not_reloadable_changes(&self.shared.fixed, config),
+            not_applied,
         }
     }
 }
@@ -203,55 +211,4 @@ fn settings_summary(settings: &Settings) -> Value {
             "max_list_bytes": transform.max_list_bytes,
         },
     })
-}
-
-/// Settings a running proxy cannot change, named when a reload changes
-/// them.
-fn not_reloadable_changes(running: &Config, file: &Config) -> Vec<String> {
-    let mut changed = Vec::new();
-    let mut check = |name: &str, differs: bool| {
-        if differs {
-            changed.push(name.to_owned());
-        }
-    };
-    check("server.listen", running.server.listen != file.server.listen);
-    check(
-        "server.path_prefix",
-        running.server.path_prefix != file.server.path_prefix,
-    );
-    check(
-        "server.max_connections",
-        running.server.max_connections != file.server.max_connections,
-    );
-    check(
-        "server.header_read_timeout",
-        running.server.header_read_timeout != file.server.header_read_timeout,
-    );
-    check(
-        "server.write_timeout",
-        running.server.write_timeout != file.server.write_timeout,
-    );
-    check(
-        "server.max_header_bytes",
-        running.server.max_header_bytes != file.server.max_header_bytes,
-    );
-    check(
-        "server.shutdown_grace",
-        running.server.shutdown_grace != file.server.shutdown_grace,
-    );
-    check(
-        "log",
-        running.log.json != file.log.json || running.log.filter != file.log.filter,
-    );
-    check("admin.listen", running.admin.listen != file.admin.listen);
-    check("admin.token", running.admin.token != file.admin.token);
-    check(
-        "cache.max_bytes",
-        running.cache.max_bytes != file.cache.max_bytes,
-    );
-    check(
-        "upstream",
-        format!("{:?}", running.upstream) != format!("{:?}", file.upstream),
-    );
-    changed
 }

@@ -18,7 +18,8 @@ use crate::body::ProxyBody;
 use crate::cache::Cache;
 use crate::cache::outcome::CacheOutcome;
 use crate::cache::status::CACHE_STATUS;
-use crate::config::{CacheConfig, Config, TransformConfig};
+use crate::clock::Clock;
+use crate::config::{CacheConfig, Config, Fixed, Reloadable, TransformConfig};
 use crate::error::ProxyError;
 use crate::fleet::Fleet;
 use crate::metrics::{Metrics, RouteLabel};
@@ -80,10 +81,12 @@ struct Shared {
     /// The shared Redis tier, when `[redis] url` is set.
     fleet: Option<Arc<Fleet>>,
     upstream: Upstream,
+    /// What freshness and the breaker are judged on (tests move it).
+    clock: Clock,
     cache: Cache,
     settings: ArcSwap<Settings>,
-    /// The config the proxy started with: what a reload cannot change.
-    fixed: Config,
+    /// The settings the proxy started with that a reload cannot change.
+    fixed: Fixed,
     /// Set once shutdown began.
     draining: std::sync::atomic::AtomicBool,
     path_prefix: String,
@@ -105,11 +108,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    fn of(config: &Config, epoch: u64) -> Settings {
+    fn of(reloadable: Reloadable, epoch: u64) -> Settings {
+        let Reloadable { cache, transform } = reloadable;
         Settings {
             epoch,
-            cache: config.cache.clone(),
-            transform: config.transform.clone(),
+            cache,
+            transform,
         }
     }
 }
@@ -122,13 +126,15 @@ impl Proxy {
             Some(redis) => Some(Arc::new(Fleet::new(redis, metrics.clone())?)),
             None => None,
         };
+        let clock = Clock::default();
         let shared = Shared {
-            upstream: Upstream::new(&config.upstream, metrics.clone())?,
+            upstream: Upstream::new(&config.upstream, metrics.clone(), clock.clone())?,
+            clock,
             fleet,
             metrics,
-            cache: Cache::new(config.cache.max_bytes),
-            settings: ArcSwap::from_pointee(Settings::of(config, 0)),
-            fixed: config.clone(),
+            cache: Cache::new(config.cache_max_bytes),
+            settings: ArcSwap::from_pointee(Settings::of(config.reloadable(), 0)),
+            fixed: config.fixed(),
             draining: std::sync::atomic::AtomicBool::new(false),
             path_prefix: config.server.path_prefix.clone(),
             max_header_bytes: config.server.max_header_bytes,
@@ -138,6 +144,11 @@ impl Proxy {
         };
         proxy.follow_fleet()?;
         Ok(proxy)
+    }
+
+    /// The clock freshness and the breaker read (tests advance it).
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
     }
 
     /// The cache (for stats, purges and tests).

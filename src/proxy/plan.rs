@@ -115,7 +115,7 @@ impl Proxy {
         let settings = self.shared.settings.load();
         let headers = Forwarded::check(headers, settings.cache.underscore_headers)?;
         match self
-            .plan(&settings, image_id, headers, Instant::now())
+            .plan(&settings, image_id, headers, self.shared.clock.now())
             .await
         {
             ReadPlan::Fresh(hit) => Some(hit),

@@ -2,7 +2,7 @@
 //! → respond.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{HeaderMap, header};
 
@@ -43,7 +43,7 @@ impl Proxy {
     ) -> Result<Answer, ProxyError> {
         // A guard, not an Arc clone: no shared refcount on a hit.
         let settings = self.shared.settings.load();
-        let now = Instant::now();
+        let now = self.shared.clock.now();
         let headers = Forwarded::strip(&mut forward.headers);
         let (key, cached) = match self.plan(&settings, image_id, headers, now).await {
             ReadPlan::Bypass => {
@@ -170,7 +170,8 @@ impl Proxy {
             }
             _ => None,
         };
-        failed_with.map(|code| respond::stale(entry, Instant::now(), code, request))
+        let now = self.shared.clock.now();
+        failed_with.map(|code| respond::stale(entry, now, code, request))
     }
 
     /// Answers from a fill's outcome.
@@ -188,7 +189,7 @@ impl Proxy {
                 entry,
                 shared: true,
                 ..
-            } if led => Ok(respond::shared_hit(entry, Instant::now(), request)),
+            } if led => Ok(respond::shared_hit(entry, self.shared.clock.now(), request)),
             FetchedKind::Entry { entry, stored, .. } => {
                 let outcome = CacheOutcome::Fetched {
                     stored: *stored,

@@ -11,7 +11,7 @@
 //!
 //! What each `__` field means comes from the spec's field table
 //! ([`fields`]). Field order is kept (serde_json's `preserve_order`), and
-//! changed bodies are written as Glance writes them ([`pyjson`]), so a diff
+//! changed bodies are written as Glance writes them ([`glance_json`]), so a diff
 //! between upstream and proxy output shows only what the mode changed. A
 //! body that is not the expected JSON, or that serde_json could not
 //! re-encode without loss (a number beyond `f64` precision, a duplicate
@@ -21,7 +21,6 @@ pub mod fields;
 mod literal;
 mod lossless;
 pub mod normalize;
-pub mod pyjson;
 pub mod strip;
 pub mod typed;
 
@@ -31,44 +30,10 @@ mod golden_tests;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+/// The mode is a setting: it lives with [`TransformConfig`] in
+/// [`crate::config`], which this module reads and never the other way.
+pub use crate::config::Mode;
 use crate::config::TransformConfig;
-
-/// What the proxy does to the `__` extension fields of image bodies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Bytes as received.
-    #[default]
-    Passthrough,
-    /// Remove extension fields.
-    Strip,
-    /// Canonical string values; names and JSON types kept.
-    Normalize,
-    /// JSON booleans, numbers and objects instead of strings.
-    Typed,
-}
-
-impl Mode {
-    /// Parses the config spelling.
-    pub fn parse(text: &str) -> Option<Mode> {
-        match text.trim() {
-            "passthrough" => Some(Mode::Passthrough),
-            "strip" => Some(Mode::Strip),
-            "normalize" => Some(Mode::Normalize),
-            "typed" => Some(Mode::Typed),
-            _ => None,
-        }
-    }
-
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Passthrough => "passthrough",
-            Mode::Strip => "strip",
-            Mode::Normalize => "normalize",
-            Mode::Typed => "typed",
-        }
-    }
-}
 
 /// Transforms one image object in place per config (no-op for Passthrough).
 pub fn transform_image(image: &mut Map<String, Value>, config: &TransformConfig) {
@@ -93,7 +58,7 @@ pub fn transform_image_body(body: &[u8], config: &TransformConfig) -> Option<Byt
         return None;
     }
     let mut image = parse_object(body)?;
-    apply(&mut image, config).then(|| pyjson::to_bytes(&Value::Object(image)))
+    apply(&mut image, config).then(|| glance_json::to_bytes(&Value::Object(image)))
 }
 
 /// A `GET /v2/images` list body `{"images": [...], "first":…, "next":…,
@@ -116,7 +81,7 @@ pub fn transform_list_body(body: &[u8], config: &TransformConfig) -> Option<Byte
             changed |= apply(image, config);
         }
     }
-    changed.then(|| pyjson::to_bytes(&Value::Object(list)))
+    changed.then(|| glance_json::to_bytes(&Value::Object(list)))
 }
 
 /// The body as a JSON object, if it is one and re-encoding it would lose

@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use breaker::{Admit, Breaker, Outcome};
 
 use crate::body::{ProxyBody, SlotPermit};
+use crate::clock::Clock;
 use crate::config::UpstreamConfig;
 use crate::config::units::format_duration;
 use crate::error::ProxyError;
@@ -41,6 +42,8 @@ pub struct Upstream {
     max_in_flight: usize,
     breaker: Breaker,
     metrics: Arc<Metrics>,
+    /// What the breaker's cool-downs are measured on.
+    clock: Clock,
 }
 
 /// Seconds a client is told to wait when the in-flight cap is full.
@@ -48,7 +51,11 @@ const QUEUE_FULL_RETRY_AFTER: u64 = 1;
 
 impl Upstream {
     /// Builds the client; fails only on a bad TLS setup.
-    pub fn new(config: &UpstreamConfig, metrics: Arc<Metrics>) -> Result<Upstream, String> {
+    pub fn new(
+        config: &UpstreamConfig,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> Result<Upstream, String> {
         let scheme = config.origin.scheme().cloned().unwrap_or(Scheme::HTTP);
         let authority = config
             .origin
@@ -78,6 +85,7 @@ impl Upstream {
             max_in_flight: config.max_in_flight,
             breaker: Breaker::new(config.breaker_failures, config.breaker_cooldown),
             metrics,
+            clock,
         })
     }
 
@@ -133,9 +141,8 @@ impl Upstream {
                 // The slot is held until the body is done with: it
                 // travels with the body it guards.
                 let slot = permit.map(SlotPermit::new);
-                Ok(response.map(|incoming| {
-                    ProxyBody::stream(incoming, self.idle_timeout).with_slot(slot)
-                }))
+                Ok(response
+                    .map(|incoming| ProxyBody::stream(incoming, self.idle_timeout).with_slot(slot)))
             }
             Ok(Err(err)) => Err(classify(&err)),
             Err(_) => Err(self.timeout_error()),
@@ -184,7 +191,7 @@ impl Upstream {
 
     /// Whether an image read may be sent now (the circuit breaker).
     pub fn admit_read(&self) -> Admit {
-        self.breaker.admit(Instant::now())
+        self.breaker.admit(self.clock.now())
     }
 
     /// A probe admitted by [`Upstream::admit_read`] that was not sent.
@@ -198,13 +205,13 @@ impl Upstream {
     }
 
     fn record(&self, outcome: Outcome) {
-        let Some(state) = self.breaker.record(outcome, Instant::now()) else {
+        let Some(state) = self.breaker.record(outcome, self.clock.now()) else {
             return;
         };
         match state {
             breaker::State::Open { until } => tracing::warn!(
                 cooldown_s = until
-                    .saturating_duration_since(Instant::now())
+                    .saturating_duration_since(self.clock.now())
                     .as_secs_f64(),
                 "circuit breaker open: image reads are held back"
             ),

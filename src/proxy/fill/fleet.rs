@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::cache::entry::Entry;
 use crate::cache::freshness::Staleness;
 use crate::cache::key::CacheKey;
+use crate::clock::Clock;
 use crate::config::TransformConfig;
 use crate::fleet::{Fleet, Lock, codec};
 use crate::route::ImageId;
@@ -38,6 +39,7 @@ pub(super) async fn consult(
     key: &CacheKey,
     transform: &TransformConfig,
     stamp: (u64, u64),
+    clock: &Clock,
     deadline: tokio::time::Instant,
 ) -> FleetLookup {
     let image = &key.image_id;
@@ -47,7 +49,7 @@ pub(super) async fn consult(
         let Some(lookup) = fleet.lookup(image, &field).await else {
             return FleetLookup::Fetch(None);
         };
-        if let Some(entry) = current(lookup.value.as_deref(), lookup.stamp, stamp) {
+        if let Some(entry) = current(lookup.value.as_deref(), lookup.stamp, stamp, clock.now()) {
             fleet.metrics().record_l2_hit();
             return FleetLookup::Found(entry);
         }
@@ -77,7 +79,12 @@ pub(super) async fn consult(
 /// A value found in Redis, as a local entry, if it is current (the fleet
 /// generation and epoch it was stored under) and fresh; it keeps the
 /// freshness it has left, never more.
-fn current(value: Option<&[u8]>, fleet_stamp: (u64, u64), stamp: (u64, u64)) -> Option<Arc<Entry>> {
+fn current(
+    value: Option<&[u8]>,
+    fleet_stamp: (u64, u64),
+    stamp: (u64, u64),
+    now: Instant,
+) -> Option<Arc<Entry>> {
     let decoded = codec::decode(value?)?;
     if (decoded.generation, decoded.epoch) != fleet_stamp {
         return None;
@@ -93,7 +100,7 @@ fn current(value: Option<&[u8]>, fleet_stamp: (u64, u64), stamp: (u64, u64)) -> 
         decoded.body,
         decoded.freshness,
         stamp,
-        Instant::now(),
+        now,
         decoded.age,
     )))
 }
@@ -101,9 +108,8 @@ fn current(value: Option<&[u8]>, fleet_stamp: (u64, u64), stamp: (u64, u64)) -> 
 impl SharedFill {
     /// Shares a stored entry with the fleet (unless a write overtook the
     /// fill), then releases the lock so waiting instances stop polling.
-    pub(super) async fn complete(self, image: &ImageId, stored: Option<&Entry>) {
+    pub(super) async fn complete(self, image: &ImageId, stored: Option<&Entry>, now: Instant) {
         if let Some(entry) = stored {
-            let now = Instant::now();
             let keep = entry.remaining_life(now);
             if !keep.is_zero() {
                 let value = codec::encode(entry, entry.age(now), self.stamp);

@@ -93,7 +93,8 @@ impl Fill {
         let mut shared_fill = None;
         if let Some(fleet) = self.shared.fleet.clone() {
             let transform = &self.settings.transform;
-            match fleet::consult(fleet, &self.key, transform, self.stamp, deadline).await {
+            let clock = &self.shared.clock;
+            match fleet::consult(fleet, &self.key, transform, self.stamp, clock, deadline).await {
                 FleetLookup::Found(entry) => {
                     return guard.finish(Arc::new(self.adopt(entry).await));
                 }
@@ -112,7 +113,9 @@ impl Fill {
                 } => Some(entry.as_ref()),
                 _ => None,
             };
-            state.complete(&self.key.image_id, stored).await;
+            state
+                .complete(&self.key.image_id, stored, self.shared.clock.now())
+                .await;
         }
     }
 
@@ -151,7 +154,7 @@ impl Fill {
         let read = tokio::time::timeout_at(deadline, read_body(body, limit));
         let kind = match read.await.unwrap_or(Err(BodyError::TimedOut)) {
             Ok(body) => {
-                let received = Instant::now();
+                let received = self.shared.clock.now();
                 self.decide(parts.status, parts.headers, body, received)
                     .await
             }

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use imgcache::sample::SampleService;
+use glance_sample::SampleService;
 use tokio::signal::unix::{SignalKind, signal};
 
 const USAGE: &str = "usage: imgcache-sample [--listen ADDR] [--images N] [--latency-ms N]";

@@ -3,11 +3,10 @@
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
+use super::access::{Ctx, forbidden, modify_owned, read_visible};
 use super::body::SampleBody;
 use super::clock;
 use super::errors::GlanceError;
-use super::handlers::{Ctx, forbidden, modify_owned, read_visible};
-use super::json;
 use super::response;
 use super::store::{Member, Record};
 
@@ -30,7 +29,7 @@ fn member_not_found(member: &str) -> GlanceError {
 }
 
 fn member_response(image_id: &str, m: &Member) -> Response<SampleBody> {
-    response::json(json::to_bytes(&member_json(image_id, m)))
+    response::json(glance_json::to_bytes(&member_json(image_id, m)))
 }
 
 /// `POST /v2/images/{id}/members` with `{"member": "<project>"}`: 200 and
@@ -86,7 +85,7 @@ pub fn list(ctx: &Ctx<'_>, id: &str) -> Answer {
             .collect::<Vec<_>>()
     })?;
     let doc = json!({"members": members, "schema": "/v2/schemas/members"});
-    Ok(response::json(json::to_bytes(&doc)))
+    Ok(response::json(glance_json::to_bytes(&doc)))
 }
 
 /// `GET /v2/images/{id}/members/{member}`.

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use super::access::{Ctx, read_visible};
 use super::auth::{self, Caller};
 use super::body::SampleBody;
 use super::control::Shared;
@@ -21,7 +22,6 @@ use super::patch;
 use super::response;
 use super::routes::{self, Route};
 use super::server::Role;
-use super::store::Record;
 
 /// Largest body accepted by the JSON endpoints.
 const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -38,16 +38,6 @@ impl std::fmt::Display for Dropped {
 }
 
 impl std::error::Error for Dropped {}
-
-/// What a handler needs to know about the request it answers.
-pub struct Ctx<'a> {
-    /// Shared service state.
-    pub shared: &'a Shared,
-    /// The authenticated caller.
-    pub caller: Caller,
-    /// The request headers.
-    pub headers: &'a HeaderMap,
-}
 
 /// The service function: every request on every connection comes here.
 pub async fn handle(
@@ -170,47 +160,4 @@ fn image_detail(ctx: &Ctx<'_>, id: &str) -> Result<Response<SampleBody>, GlanceE
         return Ok(response);
     }
     read_visible(ctx, id, |_, body| response::json(body.clone()))
-}
-
-/// Runs `f` on an image the caller can see; 404 (as Glance) otherwise.
-pub fn read_visible<T>(
-    ctx: &Ctx<'_>,
-    id: &str,
-    f: impl FnOnce(&Record, &Bytes) -> T,
-) -> Result<T, GlanceError> {
-    let found = ctx.shared.store.read(id, |record, body| {
-        ctx.caller.can_see(record).then(|| f(record, body))
-    });
-    found
-        .flatten()
-        .ok_or_else(|| GlanceError::image_not_found(id))
-}
-
-/// Runs `f` on an image the caller owns. Invisible → 404, visible but not
-/// owned → 403 naming the policy `action`, as Glance's policy layer does.
-/// On `Err`, `f` must leave the record unchanged.
-pub fn modify_owned<T>(
-    ctx: &Ctx<'_>,
-    id: &str,
-    action: &str,
-    f: impl FnOnce(&mut Record) -> Result<T, GlanceError>,
-) -> Result<T, GlanceError> {
-    let result = ctx.shared.store.modify(id, |record| {
-        if !ctx.caller.can_see(record) {
-            return Err(GlanceError::image_not_found(id));
-        }
-        if !ctx.caller.owns(record) {
-            return Err(forbidden(action));
-        }
-        f(record)
-    });
-    result.unwrap_or_else(|| Err(GlanceError::image_not_found(id)))
-}
-
-/// Glance's policy refusal.
-pub fn forbidden(action: &str) -> GlanceError {
-    GlanceError::new(
-        StatusCode::FORBIDDEN,
-        format!("You are not authorized to complete {action} action."),
-    )
 }

@@ -9,10 +9,10 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::access::{Ctx, modify_owned, read_visible};
 use super::body::{self, SampleBody};
 use super::control::Upload;
 use super::errors::GlanceError;
-use super::handlers::{Ctx, modify_owned, read_visible};
 use super::images::touch;
 use super::pattern;
 use super::response;

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use super::body::SampleBody;
 use super::errors::GlanceError;
-use super::json;
 use super::response;
 
 /// `GET /v2/schemas/{image,images,member,members}`.
@@ -36,7 +35,7 @@ pub fn schema(name: &str) -> Result<Response<SampleBody>, GlanceError> {
         }),
         _ => return Err(GlanceError::no_route()),
     };
-    Ok(response::json(json::to_bytes(&doc)))
+    Ok(response::json(glance_json::to_bytes(&doc)))
 }
 
 fn string(description: &str) -> Value {
@@ -113,6 +112,6 @@ pub fn versions(method: &Method, path: &str, headers: &HeaderMap) -> Option<Resp
     Some(response::with_body(
         status,
         response::APPLICATION_JSON,
-        json::to_bytes(&doc),
+        glance_json::to_bytes(&doc),
     ))
 }

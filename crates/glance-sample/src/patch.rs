@@ -9,9 +9,9 @@ use http::header::CONTENT_TYPE;
 use http::{Response, StatusCode};
 use serde_json::{Map, Value};
 
+use super::access::{Ctx, modify_owned};
 use super::body::SampleBody;
 use super::errors::GlanceError;
-use super::handlers::{Ctx, modify_owned};
 use super::images::touch;
 use super::response;
 
@@ -231,8 +231,8 @@ fn validate(name: &str, value: &Value, core: bool) -> Result<(), GlanceError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::json::to_bytes;
     use super::*;
+    use glance_json::to_bytes;
     use serde_json::json;
 
     fn apply_all(image: Value, patch: Value) -> Result<String, StatusCode> {

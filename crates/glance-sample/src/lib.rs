@@ -1,6 +1,9 @@
 //! The sample image service: an in-process fake of Glance v2 as Huawei
-//! Cloud / Open Telekom Cloud IMS serves it. `imgcache --demo`, the
-//! integration tests and the load benchmarks use it as their upstream.
+//! Cloud / Open Telekom Cloud IMS serves it, with fault injection. imgcache's
+//! `--demo` (the default `demo` feature), its integration tests and its
+//! benchmarks use it as their upstream; `imgcache-sample` runs it as a
+//! process of its own (the load benchmark). The proxy itself never depends
+//! on this crate: `cargo build --no-default-features` leaves it out.
 //!
 //! It imitates Glance 33 byte for byte where the recorded exchanges show
 //! bytes (`shared/fixtures/glance-33/`): Python-style JSON, the headers
@@ -15,17 +18,21 @@
 //! Layout:
 //! - `server`: accept loop, [`SampleHandle`]
 //! - `handlers`: count → latency → fault → auth → route; `images`,
-//!   `patch`, `members`, `files`, `documents` answer the routes
+//!   `patch`, `members`, `files`, `documents` answer the routes; `access`:
+//!   what a caller may see and change (404 / 403 as Glance's policy)
 //! - `routes`: path and query parsing; `auth`: callers and visibility;
 //!   `environ`: the headers as a WSGI server hands them to Glance
 //! - `store`: the catalogue with cached bodies; `catalogue`: demo images
-//! - `errors`: webob error bodies; `response`: success shapes; `json`:
-//!   Python-style JSON; `body`: streamed and broken bodies; `pattern`: file
+//! - `errors`: webob error bodies; `response`: success shapes (JSON text
+//!   as Glance writes it comes from `glance_json`, shared with imgcache's
+//!   transforms); `body`: streamed and broken bodies; `pattern`: file
 //!   content
 //! - `control`, `control_http`, `counters`, `faults`: steering for tests
 //!   (on the API's port, or on a control port of their own:
 //!   [`SampleService::serve_split`])
+#![forbid(unsafe_code)]
 
+mod access;
 mod auth;
 mod body;
 mod catalogue;
@@ -40,7 +47,6 @@ mod faults;
 mod files;
 mod handlers;
 mod images;
-mod json;
 mod members;
 mod patch;
 mod pattern;

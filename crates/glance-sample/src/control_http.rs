@@ -20,7 +20,6 @@ use serde_json::{Map, Value, json};
 use super::body::SampleBody;
 use super::control::{SampleControl, Shared};
 use super::faults;
-use super::json;
 use super::response::{self, APPLICATION_JSON};
 use super::routes;
 
@@ -78,7 +77,7 @@ fn stats(shared: &Shared) -> Value {
 }
 
 fn answer(status: StatusCode, doc: Value) -> Response<SampleBody> {
-    response::with_body(status, APPLICATION_JSON, json::to_bytes(&doc))
+    response::with_body(status, APPLICATION_JSON, glance_json::to_bytes(&doc))
 }
 
 fn ok() -> Response<SampleBody> {

@@ -302,8 +302,8 @@ fn features_image() -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::json::to_bytes;
     use super::*;
+    use glance_json::to_bytes;
 
     /// The queued demo image is byte-for-byte fixture 02's body.
     #[test]

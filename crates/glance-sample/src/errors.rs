@@ -18,7 +18,6 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde_json::{Map, Value};
 
 use super::body::{self, SampleBody};
-use super::json;
 use super::response::{self, APPLICATION_JSON, REQUEST_ID, TEXT_HTML};
 
 /// `Content-Type` of plain-text error bodies.
@@ -152,7 +151,7 @@ impl GlanceError {
                 map.insert("code".into(), Value::String(status));
                 let title = self.status.canonical_reason().unwrap_or("Unknown Error");
                 map.insert("title".into(), Value::String(title.to_owned()));
-                json::to_bytes(&Value::Object(map))
+                glance_json::to_bytes(&Value::Object(map))
             }
             Flavor::Plain => Bytes::from(format!(
                 "{status}\n\n{}",

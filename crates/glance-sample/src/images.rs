@@ -5,11 +5,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::{Response, StatusCode};
 use serde_json::{Map, Value, json};
 
+use super::access::{Ctx, forbidden, modify_owned};
 use super::body::SampleBody;
 use super::clock;
 use super::errors::GlanceError;
-use super::handlers::{Ctx, forbidden, modify_owned};
-use super::json;
 use super::response;
 use super::routes;
 use super::store::Record;
@@ -85,11 +84,11 @@ fn list_body(images: &[Bytes], first: &str, next: Option<&str>) -> Bytes {
         out.put_slice(body);
     }
     out.put_slice(b"], \"first\": ");
-    out.put_slice(json::string_literal(first).as_bytes());
+    out.put_slice(glance_json::string_literal(first).as_bytes());
     out.put_slice(b", \"schema\": \"/v2/schemas/images\"");
     if let Some(next) = next {
         out.put_slice(b", \"next\": ");
-        out.put_slice(json::string_literal(next).as_bytes());
+        out.put_slice(glance_json::string_literal(next).as_bytes());
     }
     out.put_slice(b"}");
     out.freeze()
@@ -114,7 +113,7 @@ pub fn create(ctx: &Ctx<'_>, body: &[u8]) -> Answer {
         return Err(GlanceError::new(StatusCode::CONFLICT, msg));
     }
     let image = new_image(&id, &ctx.caller.project, given);
-    let bytes = json::to_bytes(&image);
+    let bytes = glance_json::to_bytes(&image);
     ctx.shared.store.insert(image);
     Ok(response::with_body(
         StatusCode::CREATED,

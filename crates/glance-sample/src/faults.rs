@@ -12,7 +12,6 @@ use http::{HeaderValue, Response, StatusCode};
 use super::body::{self, Cut, SampleBody};
 use super::catalogue;
 use super::errors::{Flavor, GlanceError};
-use super::json;
 use super::response::{self, APPLICATION_JSON, splitmix64};
 use super::store::Store;
 
@@ -147,11 +146,11 @@ pub fn respond(fault: &Fault, id: &str, store: &Store) -> Option<Response<Sample
         Fault::WrongId => {
             let other = store
                 .other_body(id)
-                .unwrap_or_else(|| json::to_bytes(&catalogue::generated_image(WRONG_ID, 0)));
+                .unwrap_or_else(|| glance_json::to_bytes(&catalogue::generated_image(WRONG_ID, 0)));
             Some(response::json(other))
         }
         Fault::InvalidJson => {
-            let text = format!("{{\"id\": {}, \"name\": ", json::string_literal(id));
+            let text = format!("{{\"id\": {}, \"name\": ", glance_json::string_literal(id));
             Some(response::json(Bytes::from(text)))
         }
         Fault::ResetMidBody => Some(cut_response(id, store, Cut::Reset)),
@@ -171,7 +170,7 @@ fn injected_error(status: StatusCode) -> Response<SampleBody> {
 fn cut_response(id: &str, store: &Store, cut: Cut) -> Response<SampleBody> {
     let full = store
         .read(id, |_, body| body.clone())
-        .unwrap_or_else(|| json::to_bytes(&catalogue::generated_image(id, 0)));
+        .unwrap_or_else(|| glance_json::to_bytes(&catalogue::generated_image(id, 0)));
     let half = full.slice(..full.len() / 2);
     let body = body::cut(half, full.len() as u64, cut);
     response::sized(StatusCode::OK, APPLICATION_JSON, full.len() as u64, body)
@@ -181,7 +180,7 @@ fn cut_response(id: &str, store: &Store, cut: Cut) -> Response<SampleBody> {
 fn huge(id: &str, bytes: usize) -> Response<SampleBody> {
     let prefix = Bytes::from(format!(
         "{{\"id\": {}, \"padding\": \"",
-        json::string_literal(id)
+        glance_json::string_literal(id)
     ));
     let suffix = Bytes::from_static(b"\"}");
     let fill = bytes.saturating_sub(prefix.len() + suffix.len()) as u64;

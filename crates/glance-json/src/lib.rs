@@ -3,9 +3,11 @@
 //! Glance answers with Python's `json.dumps` defaults: `", "` between items,
 //! `": "` after keys, and `ensure_ascii`, so every character outside printable
 //! ASCII is a `\uXXXX` escape. Clients and caches compare bytes, so both the
-//! sample service and the transforms write the same bytes a real Glance
-//! would: a transformed body differs from the upstream's only where the mode
-//! changed something.
+//! sample service (`glance-sample`) and imgcache's transforms write the same
+//! bytes a real Glance would: a transformed body differs from the upstream's
+//! only where the mode changed something. A crate of its own so that the
+//! two share it without either depending on the other.
+#![forbid(unsafe_code)]
 
 use std::io::{self, Write};
 

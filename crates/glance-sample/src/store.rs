@@ -7,8 +7,6 @@ use std::sync::{PoisonError, RwLock};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::json;
-
 /// One project's membership of a shared image.
 #[derive(Clone, Debug)]
 pub struct Member {
@@ -68,7 +66,7 @@ struct Entry {
 
 impl Entry {
     fn new(seq: u64, record: Record) -> Self {
-        let body = json::to_bytes(&Value::Object(record.fields.clone()));
+        let body = glance_json::to_bytes(&Value::Object(record.fields.clone()));
         Entry { seq, record, body }
     }
 }
@@ -169,7 +167,7 @@ impl Store {
         let entry = cat.by_id.get_mut(id)?;
         let result = f(&mut entry.record);
         if result.is_ok() {
-            entry.body = json::to_bytes(&Value::Object(entry.record.fields.clone()));
+            entry.body = glance_json::to_bytes(&Value::Object(entry.record.fields.clone()));
         }
         Some(result)
     }
