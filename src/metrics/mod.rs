@@ -18,9 +18,11 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::cache::outcome::{self as cache_outcome, CacheOutcome};
 
 mod client;
+mod l2;
 mod snapshot;
 
 use client::ClientCounters;
+use l2::L2Counters;
 
 pub use snapshot::Snapshot;
 use snapshot::snapshot_registry;
@@ -125,46 +127,6 @@ impl HitPathCounters {
     }
 }
 
-/// The fleet tier's counters (`imgcache_l2_*`).
-#[derive(Default)]
-struct L2Counters {
-    hits: Counter,
-    misses: Counter,
-    errors: Counter,
-    lock_waits: Counter,
-    invalidations_received: Counter,
-}
-
-impl L2Counters {
-    fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "l2_hits",
-            "Fills answered from the shared Redis tier",
-            self.hits.clone(),
-        );
-        registry.register(
-            "l2_misses",
-            "Fills the shared Redis tier could not answer",
-            self.misses.clone(),
-        );
-        registry.register(
-            "l2_errors",
-            "Redis calls that failed or timed out",
-            self.errors.clone(),
-        );
-        registry.register(
-            "l2_lock_waits",
-            "Polls while another instance filled the same key",
-            self.lock_waits.clone(),
-        );
-        registry.register(
-            "l2_invalidations_received",
-            "Invalidation messages received from the fleet",
-            self.invalidations_received.clone(),
-        );
-    }
-}
-
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
@@ -175,28 +137,7 @@ impl Metrics {
     /// Registers every metric, with all label combinations created.
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix(PREFIX);
-        let requests_family = Family::<RequestLabels, Counter>::default();
-        let requests = RouteLabel::ALL
-            .iter()
-            .map(|route| {
-                cache_outcome::LABELS
-                    .iter()
-                    .map(|cache| {
-                        requests_family
-                            .get_or_create(&RequestLabels {
-                                route: route.as_str(),
-                                cache,
-                            })
-                            .clone()
-                    })
-                    .collect()
-            })
-            .collect();
-        registry.register(
-            "requests",
-            "Client requests by route and what the cache did",
-            requests_family,
-        );
+        let requests = request_counters(&mut registry);
         let responses = class_family(
             &mut registry,
             "responses",
@@ -222,18 +163,7 @@ impl Metrics {
             "Image invalidations (writes through the proxy and purges)",
             invalidations.clone(),
         );
-        let reloads = Family::<ResultLabels, Counter>::default();
-        let reloads_ok = reloads
-            .get_or_create(&ResultLabels { result: "ok" })
-            .clone();
-        let reloads_failed = reloads
-            .get_or_create(&ResultLabels { result: "error" })
-            .clone();
-        registry.register(
-            "config_reloads",
-            "Config reloads (SIGHUP) by result",
-            reloads,
-        );
+        let (reloads_ok, reloads_failed) = reload_counters(&mut registry);
         let reload_not_applied = Family::<SettingLabels, Counter>::default();
         registry.register(
             "config_reload_not_applied",
@@ -393,6 +323,49 @@ fn class_family(
 }
 
 /// Index into CACHE_LABELS for a `Cache-Status` value.
+/// `imgcache_requests_total`, every (route, cache) pair created: `[route][cache]`.
+fn request_counters(registry: &mut Registry) -> Vec<Vec<Counter>> {
+    let family = Family::<RequestLabels, Counter>::default();
+    let requests = RouteLabel::ALL
+        .iter()
+        .map(|route| {
+            cache_outcome::LABELS
+                .iter()
+                .map(|cache| {
+                    let labels = RequestLabels {
+                        route: route.as_str(),
+                        cache,
+                    };
+                    family.get_or_create(&labels).clone()
+                })
+                .collect()
+        })
+        .collect();
+    registry.register(
+        "requests",
+        "Client requests by route and what the cache did",
+        family,
+    );
+    requests
+}
+
+/// `imgcache_config_reloads_total`: (ok, error).
+fn reload_counters(registry: &mut Registry) -> (Counter, Counter) {
+    let reloads = Family::<ResultLabels, Counter>::default();
+    let ok = reloads
+        .get_or_create(&ResultLabels { result: "ok" })
+        .clone();
+    let failed = reloads
+        .get_or_create(&ResultLabels { result: "error" })
+        .clone();
+    registry.register(
+        "config_reloads",
+        "Config reloads (SIGHUP) by result",
+        reloads,
+    );
+    (ok, failed)
+}
+
 fn class_index(status: u16) -> usize {
     usize::from((status / 100).clamp(1, 5) - 1)
 }
