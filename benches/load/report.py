@@ -10,7 +10,9 @@ and OUT_DIR/chart.svg and prints the markdown to stdout.
 
 Every figure of a proxy is the median over the rounds; ratios are the
 median of the per-round ratios (each round's runs are back to back, so a
-per-round ratio cancels much of a noisy machine's drift).
+per-round ratio cancels much of a noisy machine's drift). Ratios are given
+against HAProxy (the fastest peer in every run so far), the ceiling and
+nginx, for requests/s and for the proxy's CPU time per request.
 """
 import json
 import os
@@ -25,7 +27,17 @@ COLORS = {"imgcache": "#d62728", "nginx": "#2ca02c", "varnish": "#1f77b4",
 WORKLOAD_TITLES = {
     "uniform": "uniform over 1,000 hot ids",
     "zipf": "Zipf(s=1) over 10,000 ids",
+    "mixed": "mixed: 2% misses, 98% hits",
 }
+# Section headings of the per-workload tables.
+WORKLOAD_HEADINGS = {
+    "uniform": "Cache hits — uniform over 1,000 hot ids",
+    "zipf": "Cache hits — Zipf(s=1) over 10,000 ids",
+    "mixed": "Mixed — keep-alive connections, every 50th request a miss (a never-read id), "
+             "the rest hits uniform over 1,000 hot ids",
+}
+PROXY_NAMES = {"imgcache": "**imgcache**", "nginx": "nginx", "varnish": "Varnish",
+               "haproxy": "HAProxy", "ceiling": "ceiling"}
 
 
 def load_jsonl(path):
@@ -60,9 +72,9 @@ def summarize(runs):
         for p in proxies:
             mine = [rr[p] for rr in by_round.values() if p in rr]
 
-            def ratios(ref):
-                return [rr[p]["rps"] / rr[ref]["rps"] for rr in by_round.values()
-                        if p in rr and ref in rr and rr[ref]["rps"]]
+            def ratios(ref, key="rps"):
+                return [rr[p][key] / rr[ref][key] for rr in by_round.values()
+                        if p in rr and ref in rr and rr[ref].get(key) and rr[p].get(key) is not None]
 
             def ratio_best_peer():
                 vals = []
@@ -87,33 +99,86 @@ def summarize(runs):
                 "rss_mib": med([r["rss_kb"] / 1024 for r in mine]),
                 "pss_mib": med([r["pss_kb"] / 1024 for r in mine]),
                 "x_nginx": med(ratios("nginx")),
+                "x_haproxy": med(ratios("haproxy")),
                 "x_ceiling": med(ratios("ceiling")),
                 "x_best_peer": med(ratio_best_peer()),
+                "cpu_x_haproxy": med(ratios("haproxy", "cpu_us_per_req")),
+                "cpu_x_ceiling": med(ratios("ceiling", "cpu_us_per_req")),
+                "upstream_med": med([r.get("upstream") for r in mine]),
+                "misses_med": med([r.get("sent_misses") for r in mine]),
+                "upstream_cpu_us": med([r.get("upstream_cpu_us_per_req") for r in mine]),
+                "hit_path": {k: med([r["hit_path"].get(k) for r in mine if "hit_path" in r])
+                             for k in ("responses", "exchanges", "handoffs")}
+                if any("hit_path" in r for r in mine) else None,
             }
         out[w] = table
     return out
 
 
 def load_table(w, table):
+    mixed = w == "mixed"
+    upstream_head = "misses sent / upstream req (median/run)" if mixed else "upstream req (max/run)"
     lines = [
-        f"### Cache hits — {WORKLOAD_TITLES.get(w, w)}",
+        f"### {WORKLOAD_HEADINGS.get(w, w)}",
         "",
-        "| proxy | req/s | req/s min–max | p50 ms | p99 ms | p99.9 ms | errors | upstream req (max/run) | RSS MiB | PSS MiB | CPU µs/req | × nginx | × ceiling |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| proxy | req/s | req/s min–max | p50 ms | p99 ms | p99.9 ms | CPU µs/req | errors | {upstream_head} "
+        "| RSS MiB | PSS MiB | × HAProxy | × ceiling | × nginx | CPU × HAProxy | CPU × ceiling |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p, s in table.items():
-        upstream = "-" if p == "ceiling" else fmt(s["upstream_max"])
+        if mixed:
+            upstream = f"{fmt(s['misses_med'])} / {fmt(s['upstream_med'])}"
+        else:
+            upstream = "-" if p == "ceiling" else fmt(s["upstream_max"])
         lines.append(
             f"| {p} | {fmt(s['rps'])} | {fmt(s['rps_min'])}–{fmt(s['rps_max'])} | "
-            f"{fmt(s['p50_ms'], 2)} | {fmt(s['p99_ms'], 2)} | {fmt(s['p999_ms'], 2)} | "
-            f"{s['errors']} | {upstream} | {fmt(s['rss_mib'], 1)} | {fmt(s['pss_mib'], 1)} | {fmt(s['cpu_us'], 1)} | "
-            f"{fmt(s['x_nginx'], 2)} | {fmt(s['x_ceiling'], 2)} |"
+            f"{fmt(s['p50_ms'], 2)} | {fmt(s['p99_ms'], 2)} | {fmt(s['p999_ms'], 2)} | {fmt(s['cpu_us'], 1)} | "
+            f"{s['errors']} | {upstream} | {fmt(s['rss_mib'], 1)} | {fmt(s['pss_mib'], 1)} | "
+            f"{fmt(s['x_haproxy'], 2)} | {fmt(s['x_ceiling'], 2)} | {fmt(s['x_nginx'], 2)} | "
+            f"{fmt(s['cpu_x_haproxy'], 2)} | {fmt(s['cpu_x_ceiling'], 2)} |"
         )
+    me = table.get("imgcache")
+    if me and me.get("hit_path"):
+        hp = me["hit_path"]
+        lines += ["", f"imgcache's hit path per run (medians): {fmt(hp['responses'])} hits answered on it, "
+                      f"{fmt(hp['exchanges'])} exchanges (a request hyper answered on a connection the hit "
+                      f"path then took back), {fmt(hp['handoffs'])} connections handed to hyper for good."]
+    if mixed:
+        up = [f"{p} {fmt(s['upstream_cpu_us'], 1)}" for p, s in table.items() if s.get("upstream_cpu_us") is not None]
+        if up:
+            lines += ["", "The sample's (upstream's) own CPU µs per request of the run, not in the proxies' "
+                          "figures: " + ", ".join(up) + "."]
+    return lines
+
+
+def headline(summary):
+    """The figures the issue's targets are about, one row per workload."""
+    if not any("imgcache" in t for t in summary.values()):
+        return []
+    peers = [p for p in ORDER if any(p in t for t in summary.values())]
+    lines = [
+        "### Headline (medians; × = median of the per-round ratios)",
+        "",
+        "| workload | imgcache req/s | HAProxy req/s | × HAProxy | imgcache CPU µs/req | HAProxy CPU µs/req "
+        "| CPU × HAProxy | ceiling CPU µs/req | CPU × ceiling | "
+        + " | ".join(f"p99 ms {PROXY_NAMES[p]}" for p in peers) + " |",
+        "|---|" + "---:|" * (8 + len(peers)),
+    ]
+    for w, t in summary.items():
+        me, ha, ce = t.get("imgcache"), t.get("haproxy") or {}, t.get("ceiling") or {}
+        if not me:
+            continue
+        lines.append(
+            f"| {WORKLOAD_TITLES.get(w, w)} | {fmt(me['rps'])} | {fmt(ha.get('rps'))} | {fmt(me['x_haproxy'], 2)} | "
+            f"{fmt(me['cpu_us'], 1)} | {fmt(ha.get('cpu_us'), 1)} | {fmt(me['cpu_x_haproxy'], 2)} | "
+            f"{fmt(ce.get('cpu_us'), 1)} | {fmt(me['cpu_x_ceiling'], 2)} | "
+            + " | ".join(fmt(t[p]["p99_ms"], 2) if p in t else "-" for p in peers) + " |")
     return lines
 
 
 def targets(w, table):
-    """imgcache's targets on this workload, as PASS/FAIL lines."""
+    """imgcache's targets on this workload, as PASS/FAIL lines: the current
+    issue's first, then the earlier ones (hit workloads only)."""
     me = table.get("imgcache")
     if not me:
         return []
@@ -121,6 +186,26 @@ def targets(w, table):
 
     def line(ok, text):
         out.append(f"- {'PASS' if ok else 'FAIL'} {text}")
+
+    haproxy, ceiling_ = table.get("haproxy"), table.get("ceiling")
+    if w in ("mixed", "zipf") and me["x_haproxy"] is not None:
+        line(me["x_haproxy"] >= 1.15, f"req/s ≥ 1.15 × HAProxy: {me['x_haproxy']:.2f} "
+             f"({fmt(me['rps'])} vs {fmt(haproxy['rps'])})")
+    if w == "mixed" and me["cpu_x_haproxy"] is not None:
+        line(me["cpu_x_haproxy"] <= 0.75, f"CPU µs/req ≤ 0.75 × HAProxy's: {me['cpu_x_haproxy']:.2f} "
+             f"({me['cpu_us']:.1f} vs {haproxy['cpu_us']:.1f})")
+    every = {p: table[p]["p99_ms"] for p in PEERS if p in table}
+    if every:
+        line(me["p99_ms"] < min(every.values()),
+             f"p99 lowest of all peers: {me['p99_ms']:.2f} ms vs "
+             + ", ".join(f"{p} {v:.2f}" for p, v in every.items())
+             + (f" (ceiling {ceiling_['p99_ms']:.2f})" if ceiling_ else ""))
+    if me["cpu_x_ceiling"] is not None:
+        line(me["cpu_x_ceiling"] <= 1.3, f"CPU µs/req ≤ 1.3 × the ceiling's: {me['cpu_x_ceiling']:.2f} "
+             f"({me['cpu_us']:.1f} vs {ceiling_['cpu_us']:.1f})")
+    if w == "mixed":
+        return out
+    out += ["", f"Earlier targets, {w}:"]
 
     if me["x_ceiling"] is not None:
         line(me["x_ceiling"] >= 0.85, f"req/s ≥ 0.85 × ceiling: {me['x_ceiling']:.2f}")
@@ -132,13 +217,33 @@ def targets(w, table):
     if nginx and ceiling and nginx["x_ceiling"] and nginx["x_ceiling"] * 1.7 > 1:
         out.append(f"- note: nginx reached {nginx['x_ceiling']:.2f} × the ceiling here, so 1.7 × nginx "
                    f"would be {nginx['x_ceiling'] * 1.7:.2f} × the ceiling: above what this machine served")
-    peers = {p: table[p]["p99_ms"] for p in PEERS if p in table}
-    if peers:
-        worst = min(peers.values())
-        line(me["p99_ms"] <= worst,
-             f"p99 ≤ every peer's: {me['p99_ms']:.2f} ms vs "
-             + ", ".join(f"{p} {v:.2f}" for p, v in peers.items()))
     return out
+
+
+def warm_lines(warm):
+    """The proxies' CPU per miss and per hit at the warm-up's pace."""
+    if not warm:
+        return []
+    n = warm[0].get("requests", 0)
+    lines = [
+        f"CPU per miss: each round's warm-up reads {n:,} never-read ids (all misses), then reads them "
+        "again (all hits), over 8 keep-alive connections from one Python client — far from saturating "
+        "the proxy, so both cost more per request than under wrk; the difference is what a miss adds. "
+        "The proxy's CPU time over each pass / reads; medians over the rounds.",
+        "",
+        "| proxy | CPU µs per miss | CPU µs per hit, same pace | a miss adds µs |",
+        "|---|---:|---:|---:|",
+    ]
+    for p in ORDER:
+        mine = [r for r in warm if r["proxy"] == p and "cpu_us_per_miss" in r]
+        if not mine:
+            continue
+        miss = med([r["cpu_us_per_miss"] for r in mine])
+        hit = med([r.get("cpu_us_per_slow_hit") for r in mine])
+        extra = med([r["cpu_us_per_miss"] - r["cpu_us_per_slow_hit"] for r in mine
+                     if r.get("cpu_us_per_slow_hit") is not None])
+        lines.append(f"| {PROXY_NAMES[p]} | {fmt(miss)} | {fmt(hit)} | {fmt(extra)} |")
+    return lines
 
 
 def cold_table(cold):
@@ -236,14 +341,15 @@ def bar_panel(x0, y0, width, height, title, unit, summary, key, digits):
 
 
 def chart(summary, meta):
-    width, height = 900, 640
+    width, height = 900, 940
     els = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">GET /v2/images/{{id}} cache hits — medians of {meta.get("rounds", "?")} round(s), wrk {meta.get("connections", 64)} connections</text>',
+        f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">GET /v2/images/{{id}} — medians of {meta.get("rounds", "?")} round(s), wrk {meta.get("connections", 64)} keep-alive connections</text>',
     ]
     els += bar_panel(80, 60, 780, 220, "requests/s (higher is better)", "req/s", summary, "rps", 0)
     els += bar_panel(80, 360, 780, 220, "p99 latency (lower is better)", "ms", summary, "p99_ms", 2)
+    els += bar_panel(80, 660, 780, 220, "proxy CPU µs per request (lower is better)", "µs/req", summary, "cpu_us", 1)
     x = 80
     for p in ORDER:  # legend
         els.append(f'<rect x="{x}" y="{height - 30}" width="12" height="12" fill="{COLORS[p]}"/>')
@@ -265,7 +371,11 @@ def main():
         "",
         f"{meta.get('started', '')}; {meta.get('machine', '')}; mode {meta.get('mode', '')}: "
         f"{meta.get('rounds')} round(s) × {meta.get('duration')} s per run, wrk -t{meta.get('threads')} "
-        f"-c{meta.get('connections')}, proxies interleaved (order rotated each round).",
+        f"-c{meta.get('connections')}, proxies interleaved (order rotated each round); "
+        f"{meta.get('workers', '?')} workers/threads per proxy; no proxy logs requests.",
+        "",
+        f"Command: `{meta['command']}`; imgcache {meta.get('imgcache_rev', '?')}, "
+        f"binary {meta.get('imgcache_bin', '?')}." if meta.get("command") else "",
         "",
         "**The load generator (wrk) and the proxy under test share the same cores**; a proxy that "
         "needs less CPU per request leaves more to wrk. Latencies are wrk's (no coordinated-omission "
@@ -275,8 +385,12 @@ def main():
         "more than once); PSS splits shared pages.",
         "",
     ]
+    md += headline(summary) + [""]
     for w, table in summary.items():
-        md += load_table(w, table) + [""] + targets(w, table) + [""]
+        md += load_table(w, table) + [""]
+        if w == "mixed":
+            md += warm_lines(load_jsonl(os.path.join(out, "warm.jsonl"))) + [""]
+        md += targets(w, table) + [""]
     md += cold_table(load_jsonl(os.path.join(out, "cold.jsonl"))) + [""]
     md += file_table(load_jsonl(os.path.join(out, "file.jsonl"))) + [""]
     rss_path = os.path.join(out, "rss100k.json")

@@ -5,19 +5,34 @@
 #
 #   benches/load/run.sh [--quick] [--rss-100k] [--out DIR] [--rounds N]
 #                       [--duration SECONDS] [--proxies "imgcache nginx ..."]
+#                       [--workloads "uniform zipf mixed"]
 #                       [--phases load,cold,file|none] [--idle-wait SECONDS]
 #                       [--perf]
 #
-# Binaries: $IMGCACHE_BIN and $IMGCACHE_SAMPLE_BIN (default
-# <repo>/target/release/imgcache and imgcache-sample).
+# Binaries: $IMGCACHE_BIN and $IMGCACHE_SAMPLE_BIN (default: imgcache and
+# imgcache-sample in the workspace's target/release, whichever package
+# builds them; $IMGCACHE_REV names the revision of a given IMGCACHE_BIN).
+# They are copied once at start, so a rebuild during the run does not
+# change what later rounds measure.
 # Every process this script starts is stopped by pid when it exits (also on
 # failure or Ctrl-C); their logs are copied to OUT/logs/.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-IMGCACHE_BIN=${IMGCACHE_BIN:-$REPO/target/release/imgcache}
-IMGCACHE_SAMPLE_BIN=${IMGCACHE_SAMPLE_BIN:-$REPO/target/release/imgcache-sample}
+# The workspace's target directory (CARGO_TARGET_DIR, a workspace moved
+# elsewhere...) as cargo itself reports it; <repo>/target without cargo.
+cargo_metadata() { (cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null); }
+TARGET_DIR=$(cargo_metadata | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || true)
+TARGET_DIR=${TARGET_DIR:-$REPO/target}
+# A binary given by $IMGCACHE_BIN may come from another tree: its revision
+# is then only known from $IMGCACHE_REV (results.md says which).
+if [ -n "${IMGCACHE_BIN:-}" ]; then
+    REV_NOTE=${IMGCACHE_REV:+$IMGCACHE_REV (IMGCACHE_REV)}
+    REV_NOTE=${REV_NOTE:-unknown: binary given by IMGCACHE_BIN}
+fi
+IMGCACHE_BIN=${IMGCACHE_BIN:-$TARGET_DIR/release/imgcache}
+IMGCACHE_SAMPLE_BIN=${IMGCACHE_SAMPLE_BIN:-$TARGET_DIR/release/imgcache-sample}
 
 # ------------------------------------------------------------ settings
 MODE=full
@@ -34,13 +49,27 @@ FILE_REPS=3         # 1 GiB downloads per proxy
 FILE_SIZE=$((1 << 30))
 FILE_ID=00000000-0000-4000-9000-000000000001   # the 1 GiB image run.sh creates
 PROXIES="imgcache nginx varnish haproxy ceiling"
+WORKLOADS="uniform zipf mixed"
 PHASES="load,cold,file"
 RSS_100K=0
 PERF=0              # --perf: perf profile of imgcache during its first uniform run
 OUT=$REPO/target/bench-load
-IMAGES=10000        # the sample's generated images
-HOT=1000            # the uniform workload's hot set: ids 0..HOT-1
+IMAGES=10000        # the images the hit workloads read (warmed): ids 0..IMAGES-1
+HOT=1000            # the uniform (and mixed) workload's hot set: ids 0..HOT-1
 ZIPF_S=1.0          # Zipf exponent of the second workload, over all IMAGES ids
+# Mixed workload: every MISS_EVERY-th request (per wrk thread) reads an id
+# never read before, from MISS_BASE.. (the sample generates those too; no
+# warm-up or other workload reads them). 0x4000: the ceiling tells a miss
+# id from a hit id by its hex digits (conf/nginx-ceiling.conf.tmpl).
+# MISS_IDS is set from the run length below: enough fresh ids for 250k
+# req/s, so a miss stays a miss for the whole run (caches restart empty
+# every round, so each round can use the same ids again).
+MISS_EVERY=50       # 2% misses
+MISS_BASE=16384
+MISS_IDS=""
+# Worker processes / threads of every proxy: one per core, as each one's
+# docs advise for throughput (imgcache's default runtime does the same).
+WORKERS=$(nproc)
 TOKEN="bench:project-a:member"
 OTHER_TOKEN="other:project-b:member"            # a second caller (key check)
 TTL=5m
@@ -50,10 +79,12 @@ IDLE_BUDGET=60      # ...and all runs together at most this long (keeps the run 
 IDLE_SPENT=0
 
 usage() {
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
+# As typed (for results.md), before the options are consumed.
+COMMAND_LINE="benches/load/run.sh$(printf ' %q' "$@")"
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) MODE=quick; ROUNDS=1; DURATION=4; COLD_REPS=1; FILE_REPS=1; IDLE_WAIT=0; IDLE_BUDGET=0 ;;
@@ -64,6 +95,7 @@ while [ $# -gt 0 ]; do
         --rounds) ROUNDS=$2; shift ;;
         --duration) DURATION=$2; shift ;;
         --proxies) PROXIES=$2; shift ;;
+        --workloads) WORKLOADS=$2; shift ;;
         --phases) PHASES=$2; shift ;;
         -h|--help) usage 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; usage 64 ;;
@@ -71,6 +103,13 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$OUT" in /*) ;; *) OUT=$PWD/$OUT ;; esac
+for w in $WORKLOADS; do
+    case "$w" in uniform|zipf|mixed) ;; *) echo "run.sh: unknown workload $w" >&2; exit 64 ;; esac
+done
+# 2% of 250k req/s for DURATION s, at least 20,000 ids.
+MISS_IDS=$((DURATION * 250000 / MISS_EVERY))
+[ "$MISS_IDS" -ge 20000 ] || MISS_IDS=20000
+[ "$IMAGES" -le "$MISS_BASE" ] || { echo "run.sh: IMAGES ($IMAGES) must not exceed MISS_BASE ($MISS_BASE)" >&2; exit 64; }
 
 # ------------------------------------------------------------ helpers
 STARTED_AT=$(date +%s)
@@ -82,6 +121,8 @@ is_proxy() { case " $PROXIES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 # The caching proxies among those selected (the ceiling is not a cache).
 caches() { local p; for p in $PROXIES; do [ "$p" = ceiling ] || echo "$p"; done; }
 image_id() { printf '00000000-0000-4000-8000-%012x' "$1"; }
+# is_busy SHARE: more than a quarter of the machine's CPU in use.
+is_busy() { awk -v b="$1" 'BEGIN { exit !(b > 0.25) }'; }
 json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d'"$1"')'; }
 
 # Installs nginx, varnish, haproxy, wrk when missing (root: apt-get;
@@ -104,6 +145,24 @@ ensure_tools() {
     else
         die "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}"
     fi
+}
+
+# The cargo command that builds both binaries, wherever they live in the
+# workspace (imgcache-sample moved from the imgcache package to its own
+# crate): `-p PACKAGE --bin NAME` per binary, from cargo metadata.
+build_hint() {
+    local args
+    args=$(cargo_metadata | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+found = {}
+for p in d["packages"]:
+    for t in p["targets"]:
+        if "bin" in t["kind"] and t["name"] in ("imgcache", "imgcache-sample"):
+            found[t["name"]] = p["name"]
+print(" ".join(f"-p {found[b]} --bin {b}" for b in ("imgcache", "imgcache-sample") if b in found))
+' 2>/dev/null || true)
+    echo "cargo build --release ${args:---bin imgcache --bin imgcache-sample}"
 }
 
 # A free TCP port on 127.0.0.1 (the kernel's choice; bound and released).
@@ -163,6 +222,7 @@ cleanup() {
         rm -rf "$WORK"
     fi
     [ -n "${NGINX_CACHE_DIR:-}" ] && rm -rf "$NGINX_CACHE_DIR"
+    [ -n "${BIN_COPY:-}" ] && rm -rf "$BIN_COPY"
     log "done in $(($(date +%s) - STARTED_AT)) s (exit $rc)"
     exit "$rc"
 }
@@ -195,7 +255,14 @@ render() {
 # ------------------------------------------------------------ upstream
 sample_stats() { curl -sf "$SAMPLE_URL/_sample/stats"; }
 sample_reset() { curl -sf -X POST "$SAMPLE_URL/_sample/reset" >/dev/null; }
-sample_total() { sample_stats | json_get '["total"]'; }
+# The sample's request counter, without a Python start: stats is
+# {"total": N, ...}.
+sample_total() {
+    local stats
+    stats=$(sample_stats)
+    [[ $stats =~ \"total\":\ *([0-9]+) ]] || die "no total in the sample's stats: $stats"
+    echo "${BASH_REMATCH[1]}"
+}
 sample_latency() { curl -sf -X POST "$SAMPLE_URL/_sample/latency?ms=$1" >/dev/null; }
 
 # start_sample NAME IMAGES: the sample image service; sets SAMPLE_URL.
@@ -247,7 +314,7 @@ start_nginx() {
     cache=$NGINX_CACHE_DIR
     rm -rf "${cache:?}"/*
     render "$HERE/conf/nginx-cache.conf.tmpl" "$dir/nginx.conf" \
-        "USER_LINE=$NGINX_USER_LINE" "DIR=$dir" "CACHE_DIR=$cache" "PORT=$port" \
+        "USER_LINE=$NGINX_USER_LINE" "WORKERS=$WORKERS" "DIR=$dir" "CACHE_DIR=$cache" "PORT=$port" \
         "UPSTREAM_PORT=${PORT_OF[sample]}" "TTL_SECONDS=$TTL_SECONDS"
     nginx -t -q -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" || die "nginx config invalid"
     start_bg nginx "$dir" nginx -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf"
@@ -269,13 +336,24 @@ escaped = body.replace("\\", "\\\\").replace("'", "\\'")
 open(sys.argv[2], "w").write(f"return 200 '{escaped}';\n")
 EOF
     render "$HERE/conf/nginx-ceiling.conf.tmpl" "$dir/nginx.conf" \
-        "USER_LINE=$NGINX_USER_LINE" "DIR=$dir" "PORT=$port"
+        "USER_LINE=$NGINX_USER_LINE" "WORKERS=$WORKERS" "DIR=$dir" "PORT=$port" \
+        "UPSTREAM_PORT=${PORT_OF[sample]}"
     nginx -t -q -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" || die "ceiling nginx config invalid"
     start_bg ceiling "$dir" nginx -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf"
     PORT_OF[ceiling]=$port
     wait_http ceiling "http://127.0.0.1:$port/"
-    cmp -s "$dir/body.json" <(curl -s "http://127.0.0.1:$port/v2/images/x") \
+    cmp -s "$dir/body.json" <(curl -s "http://127.0.0.1:$port/v2/images/$(image_id 1)") \
         || warn "ceiling body differs from the sample's"
+    # The mixed workload's miss ids pass through to the sample (nothing
+    # stored): the last one, which a run only reaches if it wraps.
+    local id n
+    id=$(image_id $((MISS_BASE + MISS_IDS - 1)))
+    sample_reset
+    cmp -s <(curl -s -H "X-Auth-Token: $TOKEN" "http://127.0.0.1:$port/v2/images/$id") \
+        <(curl -s -H "X-Auth-Token: $TOKEN" "$SAMPLE_URL/v2/images/$id") \
+        || warn "ceiling: a miss id's body differs from the sample's"
+    n=$(sample_total)
+    [ "$n" = 2 ] || warn "ceiling: a miss id made $((n - 1)) upstream request(s) through the ceiling (want 1)"
 }
 
 start_varnish() {
@@ -285,10 +363,14 @@ start_varnish() {
     render "$HERE/conf/varnish.vcl.tmpl" "$dir/default.vcl" \
         "UPSTREAM_PORT=${PORT_OF[sample]}" "TTL_SECONDS=$TTL_SECONDS"
     # -F: foreground (run.sh owns the manager's pid); -j none: no jail user,
-    # so the temp dir works as is; -T none: no management port; default
-    # thread pools (2) and malloc storage large enough for every entry.
+    # so the temp dir works as is; -T none: no management port; one thread
+    # pool per core (Varnish's default is 2: the same here) and malloc
+    # storage large enough for every entry. Varnish logs every request to
+    # its shared-memory log (VSL) whatever the settings; nothing reads it
+    # here (no varnishncsa), so no access log is written.
     start_bg varnish "$dir" varnishd -F -j none -T none -n "$dir/vsm" \
-        -a "127.0.0.1:$port" -f "$dir/default.vcl" -s malloc,512m
+        -a "127.0.0.1:$port" -f "$dir/default.vcl" -s malloc,512m \
+        -p thread_pools="$WORKERS"
     PORT_OF[varnish]=$port
     wait_http varnish "http://127.0.0.1:$port/"
 }
@@ -298,7 +380,7 @@ start_haproxy() {
     mkdir -p "$dir"
     port=${PORT_OF[haproxy]:-$(free_port)}
     render "$HERE/conf/haproxy.cfg.tmpl" "$dir/haproxy.cfg" \
-        "PORT=$port" "UPSTREAM_PORT=${PORT_OF[sample]}" "TTL_SECONDS=$TTL_SECONDS"
+        "WORKERS=$WORKERS" "PORT=$port" "UPSTREAM_PORT=${PORT_OF[sample]}" "TTL_SECONDS=$TTL_SECONDS"
     haproxy -c -q -f "$dir/haproxy.cfg" || die "haproxy config invalid"
     start_bg haproxy "$dir" haproxy -db -f "$dir/haproxy.cfg"
     PORT_OF[haproxy]=$port
@@ -307,6 +389,12 @@ start_haproxy() {
 
 proxy_url() { echo "http://127.0.0.1:${PORT_OF[$1]}"; }
 mem_of() { python3 "$HERE/procmem.py" "${PID_OF[$1]}"; }
+# cpu_of NAME...: the CPU seconds each started process tree has used.
+cpu_of() {
+    local name pids=()
+    for name in "$@"; do pids+=("${PID_OF[$name]}"); done
+    python3 "$HERE/procmem.py" --cpu "${pids[@]}"
+}
 
 # The cache-status header of the second of two identical reads.
 cache_header() {
@@ -347,7 +435,8 @@ start_proxy() {
 }
 
 start_all() {
-    start_sample sample "$IMAGES"
+    # The hit workloads' ids, then the mixed workload's fresh ones.
+    start_sample sample $((MISS_BASE + MISS_IDS))
     local p
     for p in $PROXIES; do
         start_proxy "$p"
@@ -369,37 +458,77 @@ restart_caches() {
 }
 
 # ------------------------------------------------------------ phases
-# Fills a cache with every generated image once (covers both workloads'
-# ids), so measured runs are cache hits.
+# warm ROUND PROXY: fills a cache with every image the hit workloads read
+# (ids 0..IMAGES-1, not the mixed workload's fresh ones), so their runs
+# are cache hits. Every read of the warm-up is a miss: the proxy's CPU time
+# over it per read is its CPU cost of a miss at warm.py's pace (8 connections, far from
+# saturating); a second pass over the same ids, all hits, gives a hit's cost
+# at that same pace, so the difference is what a miss adds. Both go to
+# warm.jsonl; steadier than any difference of two loaded runs. The second
+# pass also checks that every entry was stored (no upstream request).
 warm() {
-    local p=$1 result
+    local round=$1 p=$2 result again c0 c1 c2 upstream
+    c0=$(cpu_of "$p")
     result=$(python3 "$HERE/warm.py" --url "$(proxy_url "$p")" --count "$IMAGES" --token "$TOKEN" --conns 8) \
         || warn "$p: warm-up had non-200 answers: $result"
+    c1=$(cpu_of "$p")
+    sample_reset
+    again=$(python3 "$HERE/warm.py" --url "$(proxy_url "$p")" --count "$IMAGES" --token "$TOKEN" --conns 8) \
+        || warn "$p: re-reading the warmed ids had non-200 answers: $again"
+    c2=$(cpu_of "$p")
+    upstream=$(sample_total)
+    [ "$upstream" -le 10 ] || warn "$p: re-reading the $IMAGES warmed ids made $upstream upstream requests: not all stored?"
     log "  warmed $p: $result"
+    python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+c0, c1, c2 = (float(v) for v in sys.argv[4:7])
+n = max(r["requests"], 1)
+r.update(proxy=sys.argv[2], round=int(sys.argv[3]), cpu_us_per_miss=(c1 - c0) * 1e6 / n,
+         cpu_us_per_slow_hit=(c2 - c1) * 1e6 / n, reread_upstream=int(sys.argv[7]))
+print(json.dumps(r))' "$result" "$p" "$round" "$c0" "$c1" "$c2" "$upstream" >>"$OUT/warm.jsonl"
+}
+
+# imgcache's hit-path counters from its /metrics, as JSON:
+# {"responses": fresh hits answered on the hit path, "exchanges": requests
+# hyper answered on a connection the hit path then took back, "handoffs":
+# connections handed to hyper for good}. {} when they cannot be read (a
+# build with other names): the checks below then say so and skip.
+hit_path_counters() {
+    curl -sf "http://127.0.0.1:${PORT_OF[imgcache-admin]}/metrics" 2>/dev/null | python3 -c '
+import json, re, sys
+out = {}
+for line in sys.stdin:
+    m = re.match(r"imgcache_hit_path_(responses|exchanges|handoffs)(?:_total)? (\d+(?:\.\d+)?)$", line.strip())
+    if m:
+        out[m.group(1)] = int(float(m.group(2)))
+print(json.dumps(out))' || echo '{}'
 }
 
 # measure ROUND WORKLOAD PROXY: one wrk run; appends a line to runs.jsonl.
 measure() {
     local round=$1 workload=$2 p=$3 args out result upstream mem busy cpu_before
+    local sample_cpu_before sample_cpu_after hp_before='{}' hp_after='{}'
     case "$workload" in
         uniform) args=(uniform "$HOT" "$TOKEN") ;;
         zipf) args=(zipf "$IMAGES" "$ZIPF_S" "$TOKEN") ;;
+        mixed) args=(mixed "$HOT" "$TOKEN" "$MISS_BASE" "$MISS_IDS" "$THREADS" "$MISS_EVERY") ;;
     esac
     # Something else busy on this shared machine (a build, say) skews the
     # run: wait up to IDLE_WAIT s for it to calm down, else note it.
     local waited=0
     busy=$(python3 "$HERE/procmem.py" --cpu-busy 0.5)
-    while [ "$waited" -lt "$IDLE_WAIT" ] && [ "$IDLE_SPENT" -lt "$IDLE_BUDGET" ] \
-        && python3 -c 'import sys; sys.exit(float(sys.argv[1]) <= 0.25)' "$busy"; do
+    while [ "$waited" -lt "$IDLE_WAIT" ] && [ "$IDLE_SPENT" -lt "$IDLE_BUDGET" ] && is_busy "$busy"; do
         busy=$(python3 "$HERE/procmem.py" --cpu-busy 1)
         waited=$((waited + 1))
         IDLE_SPENT=$((IDLE_SPENT + 1))
     done
-    if python3 -c 'import sys; sys.exit(float(sys.argv[1]) <= 0.25)' "$busy"; then
-        warn "machine busy before $p $workload round $round: $(python3 -c "print(round(float('$busy') * 100))")% CPU used by other processes"
+    if is_busy "$busy"; then
+        warn "machine busy before $p $workload round $round: $(awk -v b="$busy" 'BEGIN { printf "%d", b * 100 + 0.5 }')% CPU used by other processes"
     fi
     sample_reset
-    cpu_before=$(mem_of "$p" | json_get '["cpu_s"]')
+    if [ "$p" = imgcache ]; then hp_before=$(hit_path_counters); fi
+    read -r cpu_before sample_cpu_before < <(cpu_of "$p" sample)
     local perf_pid=""
     if [ "$PERF" = 1 ] && [ "$p" = imgcache ] && [ "$workload" = uniform ] && [ "$round" = 1 ]; then
         # Sampled flat profile (release builds keep symbols, not frame pointers).
@@ -409,8 +538,10 @@ measure() {
     fi
     out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$HERE/workload.lua" \
         "$(proxy_url "$p")" -- "${args[@]}" 2>&1) || { echo "$out" >&2; die "wrk failed against $p"; }
-    upstream=$(sample_total)
     mem=$(mem_of "$p")
+    upstream=$(sample_total)
+    sample_cpu_after=$(cpu_of sample)
+    if [ "$p" = imgcache ]; then hp_after=$(hit_path_counters); fi
     if [ -n "$perf_pid" ]; then
         wait "$perf_pid" 2>/dev/null || true
         STOPPED[$perf_pid]=1
@@ -419,29 +550,54 @@ measure() {
         log "  perf profile of imgcache: $OUT/perf-imgcache.txt"
     fi
     result=$(grep '^@@RESULT ' <<<"$out" | sed 's/^@@RESULT //') || die "no result from wrk: $out"
-    python3 - "$round" "$workload" "$p" "$upstream" "$result" "$mem" "$busy" "$cpu_before" >>"$OUT/runs.jsonl" <<'EOF'
+    python3 - "$round" "$workload" "$p" "$upstream" "$result" "$mem" "$busy" "$cpu_before" \
+        "$sample_cpu_before" "$sample_cpu_after" "$hp_before" "$hp_after" "$OUT/runs.jsonl" >"$WORK/last-run" <<'EOF'
 import json, sys
-round_, workload, proxy, upstream, wrk, mem, busy, cpu_before = sys.argv[1:]
+(round_, workload, proxy, upstream, wrk, mem, busy, cpu_before,
+ sample_before, sample_after, hp_before, hp_after, runs) = sys.argv[1:]
 r = json.loads(wrk)
 r.update(json.loads(mem))
 r.update(round=int(round_), workload=workload, proxy=proxy, upstream=int(upstream),
          busy_before=float(busy))
 r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
-# The proxy's CPU time per request over the run (its processes only).
+# The proxy's CPU time per request over the run (its processes only; the
+# upstream's, which serves the mixed workload's misses, is kept apart).
 r["cpu_us_per_req"] = (r["cpu_s"] - float(cpu_before)) * 1e6 / max(r["requests"], 1)
+r["upstream_cpu_us_per_req"] = (float(sample_after) - float(sample_before)) * 1e6 / max(r["requests"], 1)
 r["errors"] = sum(r[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
-print(json.dumps(r))
+hb, ha = json.loads(hp_before), json.loads(hp_after)
+if ha:
+    r["hit_path"] = {k: ha[k] - hb.get(k, 0) for k in ha}
+with open(runs, "a") as f:
+    f.write(json.dumps(r) + "\n")
+# For run.sh's checks: one line of fields (no more Python starts).
+print(r["requests"], r["errors"], r.get("sent_misses", 0), r.get("miss_wraps", 0))
 ms = lambda us: us / 1000
+extra = ""
+if workload == "mixed":
+    extra = f"  misses sent {r['sent_misses']}"
+if "hit_path" in r:
+    hp = r["hit_path"]
+    extra += (f"  hit path: {hp.get('responses', '?')} hits, {hp.get('exchanges', '?')} exchanges,"
+              f" {hp.get('handoffs', '?')} handoffs")
 print(f"  round {r['round']} {workload:7} {proxy:8} {r['rps']:>9,.0f} req/s  p50 {ms(r['p50_us']):6.2f}"
       f"  p99 {ms(r['p99_us']):6.2f}  p99.9 {ms(r['p999_us']):6.2f} ms  errors {r['errors']}"
-      f"  upstream {r['upstream']}  cpu {r['cpu_us_per_req']:.1f} us/req  rss {r['rss_kb'] / 1024:.1f} MiB",
+      f"  upstream {r['upstream']}  cpu {r['cpu_us_per_req']:.1f} us/req  rss {r['rss_kb'] / 1024:.1f} MiB{extra}",
       file=sys.stderr)
 EOF
-    local requests errors
-    requests=$(tail -1 "$OUT/runs.jsonl" | json_get '["requests"]')
-    errors=$(tail -1 "$OUT/runs.jsonl" | json_get '["errors"]')
+    local last requests errors misses wraps
+    last=$(tail -1 "$OUT/runs.jsonl")
+    read -r requests errors misses wraps <"$WORK/last-run"
     [ "$errors" = 0 ] || warn "$p had $errors errors in $workload round $round"
-    if [ "$p" != ceiling ]; then
+    if [ "$workload" = mixed ]; then
+        # Every miss id is new to every cache (and the ceiling passes misses
+        # through): one upstream request per miss sent, give or take the
+        # few in flight when wrk stopped.
+        [ "$wraps" = 0 ] || warn "$p mixed round $round: wrk ran out of fresh ids ($wraps wraps; raise MISS_IDS): some misses were hits"
+        if [ "$upstream" -lt $((misses - CONNS)) ] || [ "$upstream" -gt $((misses + CONNS)) ]; then
+            warn "$p mixed round $round: $upstream upstream requests for $misses misses sent"
+        fi
+    elif [ "$p" != ceiling ]; then
         # After warm-up every id is cached: ~0 upstream requests expected.
         if [ "$workload" = uniform ] && [ "$upstream" -gt 10 ]; then
             warn "$p made $upstream upstream requests in measured uniform round $round after warm-up: not caching?"
@@ -449,6 +605,33 @@ EOF
             warn "$p made $upstream upstream requests in measured $workload round $round ($requests requests)"
         fi
     fi
+    if [ "$p" = imgcache ]; then check_hit_path "$workload" "$round" "$last"; fi
+}
+
+# check_hit_path WORKLOAD ROUND RUN_JSON: imgcache's keep-alive connections
+# stay on its hit path whatever they asked before. Hits only: the hit path
+# answers (nearly) every request. Mixed: every miss is one exchange (hyper
+# answers it and the hit path takes the connection back) and the hit path
+# answers the hits. In both: no connection handed to hyper for good.
+check_hit_path() {
+    local workload=$1 round=$2 run=$3 verdict
+    verdict=$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+hp = r.get("hit_path")
+if not hp:
+    print("no imgcache_hit_path_* counters in /metrics: hit path not checked"); sys.exit()
+misses = r.get("sent_misses", 0)
+hits = r["requests"] - misses
+bad = []
+if hp.get("handoffs", 0) > 0:
+    bad.append(f"{hp['handoffs']} connection(s) handed to hyper for good")
+if "exchanges" in hp and abs(hp["exchanges"] - misses) > 64:
+    bad.append(f"{hp['exchanges']} exchanges for {misses} misses sent")
+if hp.get("responses", 0) < 0.95 * hits:
+    bad.append(f"the hit path answered {hp.get('responses', 0)} of ~{hits} hits")
+print("; ".join(bad))' "$run")
+    [ -z "$verdict" ] || warn "imgcache $workload round $round: $verdict"
 }
 
 run_load() {
@@ -463,8 +646,8 @@ run_load() {
         restart_caches
         # Fill every cache right before the round's runs: its entries are
         # then far younger than the 5 m TTL for the whole round.
-        for p in "${rotated[@]}"; do [ "$p" = ceiling ] || warm "$p"; done
-        for w in uniform zipf; do
+        for p in "${rotated[@]}"; do [ "$p" = ceiling ] || warm "$round" "$p"; done
+        for w in $WORKLOADS; do
             for p in "${rotated[@]}"; do
                 sleep 1   # let the previous run's sockets and CPU settle
                 measure "$round" "$w" "$p"
@@ -566,14 +749,19 @@ print(json.dumps({"entries": w["ok"], "body_bytes": w["body_bytes"], "seconds": 
 }
 
 write_meta() {
-    python3 - "$OUT/meta.json" <<EOF
+    python3 - "$OUT/meta.json" "$COMMAND_LINE" <<EOF
 import json, sys
 json.dump({
     "started": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
     "mode": "$MODE", "rounds": $ROUNDS, "duration": $DURATION,
     "connections": $CONNS, "threads": $THREADS, "proxies": "$PROXIES",
+    "workloads": "$WORKLOADS", "workers": $WORKERS,
+    "images": $IMAGES, "hot": $HOT, "zipf_s": $ZIPF_S,
+    "miss_every": $MISS_EVERY, "miss_base": $MISS_BASE, "miss_ids": $MISS_IDS,
+    "command": sys.argv[2],
     "machine": "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')",
-    "imgcache_rev": "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)",
+    "imgcache_rev": "${REV_NOTE:-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$( [ -z "$(git -C "$REPO" status --porcelain -- src crates Cargo.toml Cargo.lock 2>/dev/null | head -1)" ] || echo ' + uncommitted changes')}",
+    "imgcache_bin": "$BUILT_FROM",
     "versions": {
         "nginx": "$(nginx -v 2>&1 | sed 's/.*: //')",
         "varnish": "$(varnishd -V 2>&1 | head -1)",
@@ -587,12 +775,22 @@ EOF
 # ------------------------------------------------------------ main
 main() {
     ensure_tools
-    [ -x "$IMGCACHE_BIN" ] && [ -x "$IMGCACHE_SAMPLE_BIN" ] || die "build first: cargo build --release --bin imgcache --bin imgcache-sample (or set IMGCACHE_BIN / IMGCACHE_SAMPLE_BIN)"
+    [ -x "$IMGCACHE_BIN" ] && [ -x "$IMGCACHE_SAMPLE_BIN" ] || die "missing $( [ -x "$IMGCACHE_BIN" ] || echo "$IMGCACHE_BIN ")$( [ -x "$IMGCACHE_SAMPLE_BIN" ] || echo "$IMGCACHE_SAMPLE_BIN ")- build first: $(build_hint) (or set IMGCACHE_BIN / IMGCACHE_SAMPLE_BIN)"
     mkdir -p "$OUT"
-    rm -f "$OUT"/{runs.jsonl,cold.jsonl,file.jsonl,rss100k.json,warnings.txt,results.md,chart.svg,summary.json}
+    rm -f "$OUT"/{runs.jsonl,warm.jsonl,cold.jsonl,file.jsonl,rss100k.json,warnings.txt,results.md,chart.svg,summary.json}
     rm -rf "$OUT/logs"
     # Scratch space on tmpfs when there is one.
     WORK=$(mktemp -d "$([ -w /dev/shm ] && echo /dev/shm || echo /tmp)/imgcache-bench.XXXXXX")
+    # The binaries as they are now: other work may rebuild target/ while
+    # this runs, and every round must measure the same build. Under OUT (a
+    # build directory: executable), removed on exit.
+    BIN_COPY=$OUT/bin
+    rm -rf "$BIN_COPY" && mkdir -p "$BIN_COPY"
+    cp "$IMGCACHE_BIN" "$BIN_COPY/imgcache"
+    cp "$IMGCACHE_SAMPLE_BIN" "$BIN_COPY/imgcache-sample"
+    BUILT_FROM="$IMGCACHE_BIN ($(date -u -r "$IMGCACHE_BIN" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$IMGCACHE_BIN" | cut -c1-12))"
+    IMGCACHE_BIN=$BIN_COPY/imgcache
+    IMGCACHE_SAMPLE_BIN=$BIN_COPY/imgcache-sample
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
     write_meta
     log "mode $MODE: $ROUNDS round(s) x ${DURATION}s, wrk -t$THREADS -c$CONNS; output $OUT"
