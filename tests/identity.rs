@@ -11,11 +11,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::redis::{RedisServer, available};
+use common::wire::{Conn, Wire};
 use common::*;
 use glance_sample::SampleService;
 use imgcache::config::{Config, RedisConfig, UnderscoreHeaders};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 type Line = (String, String);
 
@@ -144,73 +143,10 @@ fn request(lines: &[Line]) -> Vec<u8> {
     head.into_bytes()
 }
 
-/// One response off the wire.
-#[derive(Debug)]
-struct Wire {
-    status: u16,
-    cache_status: String,
-    body: Vec<u8>,
-}
-
-/// A raw HTTP/1.1 connection: names keep their spelling, repeated lines
-/// stay separate lines.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    async fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        Conn {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    /// Sends one request and reads its (Content-Length framed) response.
-    async fn exchange(&mut self, request: &[u8]) -> Wire {
-        self.stream.write_all(request).await.expect("write");
-        loop {
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut parsed = httparse::Response::new(&mut headers);
-            if let httparse::Status::Complete(head) = parsed.parse(&self.buf).expect("valid head") {
-                let value = |name: &str| {
-                    let found = parsed
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name));
-                    found.map_or(String::new(), |h| {
-                        String::from_utf8_lossy(h.value).into_owned()
-                    })
-                };
-                let length: usize = value("content-length").parse().unwrap_or(0);
-                let (status, cache_status) = (parsed.code.expect("status"), value("cache-status"));
-                while self.buf.len() < head + length {
-                    assert!(self.fill().await, "closed mid-body");
-                }
-                let body = self.buf.drain(..head + length).skip(head).collect();
-                return Wire {
-                    status,
-                    cache_status,
-                    body,
-                };
-            }
-            assert!(self.fill().await, "closed before a response");
-        }
-    }
-
-    async fn fill(&mut self) -> bool {
-        let mut chunk = [0u8; 16384];
-        match tokio::time::timeout(HANG_GUARD, self.stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => false,
-            Ok(Ok(n)) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                true
-            }
-            Err(_) => panic!("no answer within the hang guard"),
-        }
-    }
+/// Sends one request on `conn` and reads its response.
+async fn exchange(conn: &mut Conn, request: &[u8]) -> Wire {
+    conn.send(request).await;
+    conn.response().await
 }
 
 /// How a probe reaches the proxy.
@@ -218,7 +154,8 @@ impl Conn {
 enum Via {
     /// A fresh connection: the hit path sees the probe first.
     FreshConnection,
-    /// A connection hyper already owns (a `/versions` read went first).
+    /// A kept-alive connection on which hyper already answered a request
+    /// (a `/versions` read went first).
     KeptAlive,
     /// Filled on one instance, probed on another sharing Redis.
     Fleet,
@@ -228,9 +165,13 @@ async fn send_raw(addr: SocketAddr, lines: &[Line], via: Via) -> Wire {
     let mut conn = Conn::open(addr).await;
     if via == Via::KeptAlive {
         let warm = b"GET /versions HTTP/1.1\r\nHost: imgcache.test\r\n\r\n";
-        assert_eq!(conn.exchange(warm).await.status, 200, "the warm-up read");
+        assert_eq!(
+            exchange(&mut conn, warm).await.status,
+            200,
+            "the warm-up read"
+        );
     }
-    conn.exchange(&request(lines)).await
+    exchange(&mut conn, &request(lines)).await
 }
 
 /// The properties one proxied answer must have; what it breaks, if any.
@@ -243,14 +184,14 @@ fn judge(policy: UnderscoreHeaders, case: &Case, got: &Wire) -> Vec<String> {
         &case.as_sent
     };
     if got.status == 200 && (allowed.status != 200 || allowed.body != got.body) {
-        let (served, says) = (&got.cache_status, allowed.status);
+        let (served, says) = (got.header("cache-status"), allowed.status);
         broken.push(format!(
             "LEAK: 200 ({served}) where the upstream says {says}"
         ));
     }
     let expected = if drop { &case.dropped } else { &case.as_sent };
     if got.status != expected.status {
-        let (status, served, says) = (got.status, &got.cache_status, expected.status);
+        let (status, served, says) = (got.status, got.header("cache-status"), expected.status);
         broken.push(format!("status {status} ({served}), the upstream's {says}"));
     }
     broken
@@ -313,11 +254,11 @@ async fn run_fill(config: Config, via: Via, fill: &Case, probes: &[Case], seen: 
     let prober = other.as_ref().unwrap_or(&filler);
     let filled = send_raw(filler.addr, &fill.lines, via).await;
     let mut sent = vec![(fill, filled)];
-    if via == Via::Fleet && sent[0].1.cache_status.ends_with("stored") {
+    if via == Via::Fleet && sent[0].1.header("cache-status").ends_with("stored") {
         // The fleet path is taken: the fill's own identity finds it in Redis.
         let shared = send_raw(prober.addr, &fill.lines, via).await;
-        if !shared.cache_status.ends_with("detail=shared") {
-            let what = &shared.cache_status;
+        if !shared.header("cache-status").ends_with("detail=shared") {
+            let what = shared.header("cache-status");
             seen.broken
                 .push(format!("fill {:?} not shared: {what}", fill.name));
         }
