@@ -40,6 +40,7 @@ pub mod error;
 pub mod fleet;
 pub mod hit_path;
 pub mod metrics;
+pub mod principal;
 pub mod proxy;
 pub mod request_headers;
 pub mod route;

@@ -94,20 +94,91 @@ impl Identity {
     /// identity without hashing anything. One pass over the request's
     /// names finds which identity headers it has; only those are read.
     pub fn of<H: HeaderLookup + ?Sized>(headers: &H, identity: &IdentityHeaders) -> Identity {
-        let mut present = [0u64; MAX_IDENTITY_HEADERS / 64];
-        let mut any = false;
-        for name in headers.names() {
-            if let Some(position) = identity.position(name) {
-                present[position / 64] |= 1 << (position % 64);
-                any = true;
-            }
-        }
-        if !any {
+        let present = Present::of(headers, identity);
+        if present.is_empty() {
             return Identity::ANONYMOUS;
         }
         let mut hasher = Sha256::new();
+        hash_headers(&mut hasher, headers, identity, &present);
+        Identity(hasher.finalize().into())
+    }
+
+    /// The identity of a verified principal: `principal` (its kind and
+    /// value, each part length-framed) and every identity header but
+    /// `replaced` (the credential the principal was verified from). It
+    /// can never equal an identity of [`Identity::of`]: the hash input
+    /// starts with a byte that input never starts with.
+    pub fn of_principal<H: HeaderLookup + ?Sized>(
+        headers: &H,
+        identity: &IdentityHeaders,
+        principal: &[&[u8]],
+        replaced: &[&HeaderName],
+    ) -> Identity {
+        let mut present = Present::of(headers, identity);
+        for name in replaced {
+            if let Some(position) = identity.position(name.as_str()) {
+                present.remove(position);
+            }
+        }
+        let mut hasher = Sha256::new();
+        // `of` starts with a big-endian u32 position < 256: first byte 0.
+        hasher.update([0xff]);
+        for part in principal {
+            hasher.update((part.len() as u32).to_be_bytes());
+            hasher.update(part);
+        }
+        hasher.update([0xff]);
+        hash_headers(&mut hasher, headers, identity, &present);
+        Identity(hasher.finalize().into())
+    }
+
+    /// The identity of a request without any identity header.
+    pub const ANONYMOUS: Identity = Identity([0; 32]);
+
+    /// The raw digest (for keyed derivations such as a shared tier's keys).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// Which identity headers a request has: a bit per configured position.
+struct Present([u64; MAX_IDENTITY_HEADERS / 64]);
+
+impl Present {
+    /// One pass over the request's names.
+    fn of<H: HeaderLookup + ?Sized>(headers: &H, identity: &IdentityHeaders) -> Present {
+        let mut present = Present([0; MAX_IDENTITY_HEADERS / 64]);
+        for name in headers.names() {
+            if let Some(position) = identity.position(name) {
+                present.0[position / 64] |= 1 << (position % 64);
+            }
+        }
+        present
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|word| *word == 0)
+    }
+
+    fn contains(&self, position: usize) -> bool {
+        self.0[position / 64] & (1 << (position % 64)) != 0
+    }
+
+    fn remove(&mut self, position: usize) {
+        self.0[position / 64] &= !(1 << (position % 64));
+    }
+}
+
+/// Hashes the values of the present identity headers, in configured order.
+fn hash_headers<H: HeaderLookup + ?Sized>(
+    hasher: &mut Sha256,
+    headers: &H,
+    identity: &IdentityHeaders,
+    present: &Present,
+) {
+    {
         for (position, name) in identity.names.iter().enumerate() {
-            if present[position / 64] & (1 << (position % 64)) == 0 {
+            if !present.contains(position) {
                 continue;
             }
             // Position + count + length framing: no two different header
@@ -120,15 +191,6 @@ impl Identity {
             }
             hasher.update([0]);
         }
-        Identity(hasher.finalize().into())
-    }
-
-    /// The identity of a request without any identity header.
-    pub const ANONYMOUS: Identity = Identity([0; 32]);
-
-    /// The raw digest (for keyed derivations such as a shared tier's keys).
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
     }
 }
 

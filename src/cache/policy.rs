@@ -221,24 +221,9 @@ pub fn bypass_reason<H: HeaderLookup + ?Sized>(headers: &H) -> Option<&'static s
     if pragma_no_cache {
         return Some("pragma no-cache");
     }
-    if headers.header_values(&header::AUTHORIZATION).any(is_signed) {
-        return Some("signed request");
-    }
+    // Signed requests are judged by `principal`: verified ones use the
+    // cache under their access key, the others bypass it.
     None
-}
-
-/// Authorization schemes whose credentials are a per-request signature
-/// (`SDK-HMAC-SHA256`, `AWS4-HMAC-SHA256`, HTTP `Signature`…): every
-/// request is unique, so caching it is useless. Only bearer-style schemes
-/// (`Bearer`, `Basic`, `Token`) are cacheable.
-fn is_signed(authorization: &[u8]) -> bool {
-    let scheme = authorization
-        .split(|b| *b == b' ')
-        .next()
-        .unwrap_or_default();
-    !(scheme.eq_ignore_ascii_case(b"bearer")
-        || scheme.eq_ignore_ascii_case(b"basic")
-        || scheme.eq_ignore_ascii_case(b"token"))
 }
 
 #[cfg(test)]

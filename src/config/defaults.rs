@@ -113,3 +113,18 @@ pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 pub const DEFAULT_REDIS_LOCK_TTL: Duration = Duration::from_secs(3);
 pub const DEFAULT_REDIS_POLL_INTERVAL: Duration = Duration::from_millis(20);
 pub const DEFAULT_REDIS_KEY_PREFIX: &str = "imgcache:v1";
+
+// [signing]
+/// API Gateway refuses an `X-Sdk-Date` more than 15 minutes off.
+pub const DEFAULT_SIGNING_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+/// Signed bodies hashed to verify (JSON writes are far smaller).
+pub const DEFAULT_SIGNING_MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+// [identity]
+/// Empty: tokens are keyed as they are, not validated.
+pub const DEFAULT_IDENTITY_KEYSTONE_URL: &str = "";
+/// keystonemiddleware's `token_cache_time`.
+pub const DEFAULT_IDENTITY_VALIDATION_TTL: Duration = Duration::from_secs(300);
+/// A validation slower than this keys the raw token instead.
+pub const DEFAULT_IDENTITY_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_IDENTITY_SHARE: &str = "user";

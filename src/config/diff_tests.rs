@@ -56,6 +56,14 @@ const ALTERNATES: &[(&str, &str)] = &[
     ("redis.lock_ttl", r#""9s""#),
     ("redis.poll_interval", r#""3s""#),
     ("redis.key_prefix", r#""p""#),
+    ("signing.clock_skew", r#""3m""#),
+    ("signing.max_body_bytes", r#""3KiB""#),
+    ("signing.credentials", r#"[{ ak = "AK3", sk = "s3" }]"#),
+    ("identity.keystone_url", r#""http://127.0.0.1:5001/v3""#),
+    ("identity.validation_ttl", r#""3s""#),
+    ("identity.timeout", r#""3s""#),
+    ("identity.share", r#""project""#),
+    ("identity.service_token", r#""service-t0ken""#),
 ];
 
 /// What SIGHUP applies (README "Configuration" says the same).
@@ -75,8 +83,9 @@ const APPLIED_ON_RELOAD: &[&str] = &[
 ];
 
 /// The base every test config starts from: defaults, with the Redis tier
-/// on so its keys count.
-const BASE: &str = "[redis]\nurl = \"redis://127.0.0.1:6379\"\n";
+/// and token validation on so their keys count.
+const BASE: &str = "[redis]\nurl = \"redis://127.0.0.1:6379\"\n\
+                    [identity]\nkeystone_url = \"http://127.0.0.1:5000/v3\"\n";
 
 fn config_from(file: toml::Table) -> Config {
     let sources = Sources {
@@ -162,7 +171,8 @@ fn several_changes_are_all_named() {
     let running = config_from(BASE.parse().expect("base"));
     let file = config_from(
         "[server]\nworkers = 1000\n[cache]\nttl = \"1m\"\nmax_bytes = \"1GiB\"\n\
-         [redis]\nurl = \"redis://127.0.0.1:6379\"\ntimeout = \"1s\"\n"
+         [redis]\nurl = \"redis://127.0.0.1:6379\"\ntimeout = \"1s\"\n\
+         [identity]\nkeystone_url = \"http://127.0.0.1:5000/v3\"\n"
             .parse()
             .expect("file"),
     );

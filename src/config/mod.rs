@@ -21,11 +21,13 @@ mod admin;
 mod cache;
 pub mod cli;
 pub mod defaults;
+mod identity;
 pub mod keys;
 mod log;
 mod reader;
 mod redis;
 mod server;
+mod signing;
 mod transform;
 pub mod units;
 mod upstream;
@@ -35,9 +37,11 @@ pub use reader::{Sources, env_name};
 
 pub use self::admin::AdminConfig;
 pub use self::cache::CacheConfig;
+pub use self::identity::{IdentityConfig, Share};
 pub use self::log::LogConfig;
 pub use self::redis::RedisConfig;
 pub use self::server::ServerConfig;
+pub use self::signing::{Credential, SigningConfig};
 pub use self::transform::{Mode, TransformConfig};
 pub use self::upstream::{UpstreamConfig, parse_upstream_url};
 pub use crate::cache::key::IdentityHeaders;
@@ -64,6 +68,10 @@ pub struct Config {
     pub admin: AdminConfig,
     /// The shared second tier; `None` when `redis.url` is empty.
     pub redis: Option<RedisConfig>,
+    /// AK/SK credentials whose signatures are verified.
+    pub signing: SigningConfig,
+    /// Token validation; `None` when `identity.keystone_url` is empty.
+    pub identity: Option<IdentityConfig>,
 }
 
 /// What a running proxy applies on reload (SIGHUP).
@@ -83,6 +91,8 @@ pub struct Fixed {
     pub log: LogConfig,
     pub admin: AdminConfig,
     pub redis: Option<RedisConfig>,
+    pub signing: SigningConfig,
+    pub identity: Option<IdentityConfig>,
 }
 
 impl Reloadable {
@@ -109,6 +119,8 @@ impl Fixed {
             log,
             admin,
             redis,
+            signing,
+            identity,
         } = self;
         let mut changes = keys::Changes::default();
         changes.extend(server.diff(&file.server));
@@ -121,6 +133,11 @@ impl Fixed {
         changes.extend(log.diff(&file.log));
         changes.extend(admin.diff(&file.admin));
         changes.extend(RedisConfig::diff_tier(redis.as_ref(), file.redis.as_ref()));
+        changes.extend(signing.diff(&file.signing));
+        changes.extend(IdentityConfig::diff_section(
+            identity.as_ref(),
+            file.identity.as_ref(),
+        ));
         changes.into_keys()
     }
 }
@@ -149,6 +166,8 @@ impl Config {
             log: LogConfig::read(r),
             admin: AdminConfig::read(r),
             redis: RedisConfig::read(r),
+            signing: SigningConfig::read(r),
+            identity: IdentityConfig::read(r),
         };
         config.cross_check(r);
         config
@@ -175,6 +194,8 @@ impl Config {
             log,
             admin,
             redis,
+            signing,
+            identity,
         } = self;
         let fixed = Fixed {
             server,
@@ -183,6 +204,8 @@ impl Config {
             log,
             admin,
             redis,
+            signing,
+            identity,
         };
         (fixed, Reloadable { cache, transform })
     }
@@ -229,6 +252,8 @@ pub fn all_keys() -> impl Iterator<Item = keys::Key> {
         log::key::ALL,
         admin::key::ALL,
         redis::key::ALL,
+        signing::key::ALL,
+        identity::key::ALL,
     ]
     .into_iter()
     .flatten()

@@ -48,6 +48,9 @@ pub struct Reader<'a> {
     sources: &'a Sources,
     problems: Vec<String>,
     read: BTreeSet<Key>,
+    /// `IMGCACHE_…` variables a setting names (secrets held in the
+    /// environment): read, so not typos.
+    named_env: BTreeSet<String>,
 }
 
 impl<'a> Reader<'a> {
@@ -57,6 +60,7 @@ impl<'a> Reader<'a> {
             sources,
             problems: Vec::new(),
             read: BTreeSet::new(),
+            named_env: BTreeSet::new(),
         };
         for (name, value) in &sources.file {
             if !value.is_table() {
@@ -190,6 +194,49 @@ impl<'a> Reader<'a> {
         value
     }
 
+    /// An array of tables (`[[section.key]]`), file only: each with its
+    /// index. Anything else there is a problem.
+    pub fn tables(&mut self, key: Key) -> Vec<(usize, toml::Table)> {
+        self.read.insert(key);
+        if self.sources.env.contains_key(&key.env_name()) {
+            self.problem(format!(
+                "{}: {key} can only be set in the config file",
+                key.env_name()
+            ));
+        }
+        let sources = self.sources;
+        let Some(value) = sources
+            .file
+            .get(key.section())
+            .and_then(|s| s.as_table())
+            .and_then(|s| s.get(key.name()))
+        else {
+            return Vec::new();
+        };
+        let Some(items) = value.as_array() else {
+            self.problem(format!(
+                "{}: {key} must be a list of tables ([[{key}]])",
+                self.file()
+            ));
+            return Vec::new();
+        };
+        let mut tables = Vec::with_capacity(items.len());
+        for (at, item) in items.iter().enumerate() {
+            match item.as_table() {
+                Some(table) => tables.push((at, table.clone())),
+                None => self.problem(format!("{}: {key}[{at}] must be a table", self.file())),
+            }
+        }
+        tables
+    }
+
+    /// The value of an `IMGCACHE_…` environment variable a setting names
+    /// (not itself a setting).
+    pub fn env_value(&mut self, name: &str) -> Option<&'a str> {
+        self.named_env.insert(name.to_owned());
+        self.sources.env.get(name).map(String::as_str)
+    }
+
     /// A list of strings: a TOML array, or comma-separated text from the
     /// environment or a flag.
     pub fn list(&mut self, key: Key, default: &[&str]) -> Vec<String> {
@@ -246,7 +293,9 @@ impl<'a> Reader<'a> {
             let in_a_section = sections
                 .iter()
                 .any(|prefix| name.starts_with(prefix.as_str()));
-            let not_a_setting = NON_SETTING_ENV.contains(&name.as_str()) || is_service_link(name);
+            let not_a_setting = NON_SETTING_ENV.contains(&name.as_str())
+                || is_service_link(name)
+                || self.named_env.contains(name);
             if in_a_section && !known.contains(name) && !not_a_setting {
                 self.problem(format!("unknown environment variable `{name}`"));
             }

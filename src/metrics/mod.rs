@@ -19,10 +19,13 @@ use crate::cache::outcome::{self as cache_outcome, CacheOutcome};
 
 mod client;
 mod l2;
+mod principal;
 mod snapshot;
 
 use client::ClientCounters;
 use l2::L2Counters;
+use principal::PrincipalCounters;
+pub use principal::TokenValidation;
 
 pub use snapshot::Snapshot;
 use snapshot::snapshot_registry;
@@ -97,6 +100,7 @@ pub struct Metrics {
     hit_path: HitPathCounters,
     l2: L2Counters,
     client: ClientCounters,
+    principals: PrincipalCounters,
 }
 
 /// The hit path's counters (`imgcache_hit_path_*`).
@@ -175,6 +179,7 @@ impl Metrics {
         let l2 = L2Counters::default();
         l2.register(&mut registry);
         let client = ClientCounters::register(&mut registry);
+        let principals = PrincipalCounters::register(&mut registry);
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
         registry.register("build", "Build information", build);
         Metrics {
@@ -190,7 +195,18 @@ impl Metrics {
             hit_path,
             l2,
             client,
+            principals,
         }
+    }
+
+    /// A signed request, by what its signature was.
+    pub fn record_signature(&self, check: &crate::principal::signing::SignatureCheck) {
+        self.principals.signed(check);
+    }
+
+    /// One Keystone validation call, by its answer.
+    pub fn record_token_validation(&self, answer: TokenValidation) {
+        self.principals.validation(answer);
     }
 
     /// Request header lines with `_` in their names, dropped or folded.

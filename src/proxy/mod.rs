@@ -23,6 +23,8 @@ use crate::config::{CacheConfig, Config, Fixed, Reloadable, TransformConfig};
 use crate::error::ProxyError;
 use crate::fleet::Fleet;
 use crate::metrics::{Metrics, RouteLabel};
+use crate::principal::Principals;
+use crate::principal::signing::{self, SignatureCheck};
 use crate::request_headers::head_size;
 use crate::route::{self, ImageId, Route};
 use crate::upstream::Upstream;
@@ -84,6 +86,8 @@ struct Shared {
     /// What freshness and the breaker are judged on (tests move it).
     clock: Clock,
     cache: Cache,
+    /// AK/SK signatures and Keystone tokens turned into principals.
+    principals: Principals,
     settings: ArcSwap<Settings>,
     /// The settings the proxy started with that a reload cannot change.
     fixed: Fixed,
@@ -129,6 +133,7 @@ impl Proxy {
         let clock = Clock::default();
         let shared = Shared {
             upstream: Upstream::new(&config.upstream, metrics.clone(), clock.clone())?,
+            principals: Principals::new(config, metrics.clone(), clock.clone())?,
             clock,
             fleet,
             metrics,
@@ -204,17 +209,16 @@ impl Proxy {
         let policy = self.shared.settings.load().cache.underscore_headers;
         let underscored = policy.apply(&mut parts.headers);
         self.shared.metrics.record_underscored(policy, underscored);
+        let (signature, body) = match self.check_signature(&mut parts, body).await {
+            Ok(checked) => checked,
+            Err(err) => return (RouteLabel::Other, Err(err)),
+        };
         let Some(path) = route::strip_prefix(parts.uri.path(), &self.shared.path_prefix) else {
             let outside = ProxyError::NotFound(format!(
                 "the path is outside the configured prefix {}",
                 self.shared.path_prefix
             ));
             return (RouteLabel::Other, Err(outside));
-        };
-        let body = if http_body::Body::is_end_stream(&body) {
-            ProxyBody::empty()
-        } else {
-            ProxyBody::stream(body, self.shared.upstream.idle_timeout())
         };
         let forward = Forward {
             method: parts.method.clone(),
@@ -223,6 +227,7 @@ impl Proxy {
             headers: parts.headers,
             version: parts.version,
             client,
+            signature,
         };
         match route::classify(&forward.method, forward.path, forward.query) {
             // A GET with a body is not a plain image read: not ours to cache.
@@ -245,6 +250,49 @@ impl Proxy {
                 self.write(forward, body, &ids).await,
             ),
         }
+    }
+
+    /// Judges the request's AK/SK signature (reading a small signed body
+    /// whose hash it covers) and counts the verdict; returns the body to
+    /// forward. An unverified signature that covers `Host` keeps the
+    /// client's: an HTTP/2 client's `:authority` becomes a `Host` header.
+    async fn check_signature(
+        &self,
+        parts: &mut http::request::Parts,
+        body: Incoming,
+    ) -> Result<(SignatureCheck, ProxyBody), ProxyError> {
+        let signing = self.shared.principals.signing();
+        let idle = self.shared.upstream.idle_timeout();
+        let length = declared_length(&parts.headers);
+        let empty = http_body::Body::is_end_stream(&body);
+        let (read, body) = if empty {
+            (None, ProxyBody::empty())
+        } else if length.is_some_and(|n| signing.wants_body(&parts.headers, n)) {
+            let bytes = read_signed_body(body, idle).await?;
+            (Some(bytes.clone()), ProxyBody::full(bytes))
+        } else {
+            (None, ProxyBody::stream(body, idle))
+        };
+        let payload = match (&read, empty) {
+            (_, true) => signing::Body::Empty,
+            (Some(bytes), _) => signing::Body::Read(bytes),
+            (None, false) => signing::Body::Unread,
+        };
+        let line = signing::RequestLine {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            authority: parts.uri.authority().map(|a| a.as_str()),
+        };
+        let check = signing.check(line, &parts.headers, payload, std::time::SystemTime::now());
+        self.shared.metrics.record_signature(&check);
+        if check.keeps_host() && !parts.headers.contains_key(header::HOST) {
+            let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
+            if let Some(host) = authority.and_then(|a| http::HeaderValue::from_str(&a).ok()) {
+                parts.headers.insert(header::HOST, host);
+            }
+        }
+        Ok((check, body))
     }
 
     /// An image write: forwarded, with the image's cache entries dropped
@@ -304,6 +352,10 @@ pub(crate) struct Forward<'a> {
     pub(crate) headers: HeaderMap,
     pub(crate) version: Version,
     pub(crate) client: SocketAddr,
+    /// What the request's AK/SK signature was: a verified one is signed
+    /// again for the upstream; an unverified one that covers `Host`
+    /// keeps the client's.
+    pub(crate) signature: SignatureCheck,
 }
 
 impl Forward<'_> {
@@ -315,12 +367,47 @@ impl Forward<'_> {
     ) -> Result<Request<ProxyBody>, ProxyError> {
         let uri = upstream.uri(self.path, self.query)?;
         let mut headers = self.headers;
+        let signed_host = self
+            .signature
+            .keeps_host()
+            .then(|| headers.get(header::HOST).cloned())
+            .flatten();
         rewrite_request(&mut headers, self.client.ip(), self.version);
+        if let Some(host) = signed_host {
+            headers.insert(header::HOST, host);
+        }
         let mut request = Request::new(body);
         *request.method_mut() = self.method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
+        if let SignatureCheck::Verified(verified) = &self.signature {
+            signing::resign(&mut request, verified, std::time::SystemTime::now());
+        }
         Ok(request)
+    }
+}
+
+/// The request's `Content-Length`, when it has one valid value.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    value.to_str().ok()?.trim().parse().ok()
+}
+
+/// Reads a signed body whose signature hashes it (small: at most
+/// `signing.max_body_bytes`, as declared), each chunk within `idle`.
+async fn read_signed_body(
+    body: Incoming,
+    idle: std::time::Duration,
+) -> Result<bytes::Bytes, ProxyError> {
+    use http_body_util::BodyExt;
+    let unreadable = || ProxyError::BadRequest("the request body could not be read".into());
+    match tokio::time::timeout(idle, body.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(_)) | Err(_) => Err(unreadable()),
     }
 }
 

@@ -18,6 +18,7 @@ use crate::cache::policy;
 use crate::cache::status;
 use crate::error::ProxyError;
 use crate::metrics::RouteLabel;
+use crate::principal::signing::{self, SignatureCheck};
 use crate::request_headers::{Forwarded, HeaderLookup, UnderscoreHeaders};
 use crate::route::{self, ImageId, Route};
 
@@ -65,19 +66,29 @@ impl FreshHit {
 }
 
 impl Proxy {
-    /// The plan for a bodiless `GET` of `image_id` with these headers,
-    /// under these settings, at `now`.
+    /// The plan for a bodiless `GET` of `image_id` with these headers and
+    /// this signature, under these settings, at `now`.
     pub(super) async fn plan<H: HeaderLookup + ?Sized>(
         &self,
         settings: &Settings,
         image_id: ImageId,
         headers: Forwarded<'_, H>,
+        signature: &SignatureCheck,
         now: Instant,
     ) -> ReadPlan {
         if policy::bypass_reason(headers.get()).is_some() {
             return ReadPlan::Bypass;
         }
-        let (key, stored) = self.lookup(settings, image_id, headers.get()).await;
+        let principal = self
+            .shared
+            .principals
+            .resolve(signature, headers.get())
+            .await;
+        let Some(identity) = principal.identity(headers.get(), &settings.cache.identity_headers)
+        else {
+            return ReadPlan::Bypass;
+        };
+        let (key, stored) = self.lookup(settings, image_id, identity).await;
         let Some(entry) = stored else {
             return ReadPlan::Fetch {
                 key,
@@ -108,17 +119,41 @@ impl Proxy {
         path: &str,
         headers: &[httparse::Header<'_>],
     ) -> Option<FreshHit> {
+        let full_path = path;
         let path = route::strip_prefix(path, &self.shared.path_prefix)?;
         let Route::ImageRead(image_id) = route::classify(&Method::GET, path, None) else {
             return None;
         };
         let settings = self.shared.settings.load();
         let headers = Forwarded::check(headers, settings.cache.underscore_headers)?;
+        let line = signing::RequestLine {
+            method: "GET",
+            path: full_path,
+            query: None,
+            authority: None,
+        };
+        let signature = self.shared.principals.signing().check(
+            line,
+            headers.get(),
+            signing::Body::Empty,
+            std::time::SystemTime::now(),
+        );
         match self
-            .plan(&settings, image_id, headers, self.shared.clock.now())
+            .plan(
+                &settings,
+                image_id,
+                headers,
+                &signature,
+                self.shared.clock.now(),
+            )
             .await
         {
-            ReadPlan::Fresh(hit) => Some(hit),
+            // Counted only when answered here: otherwise hyper checks
+            // (and counts) the request again.
+            ReadPlan::Fresh(hit) => {
+                self.shared.metrics.record_signature(&signature);
+                Some(hit)
+            }
             _ => None,
         }
     }

@@ -17,7 +17,7 @@ use crate::cache::key::{CacheKey, Identity};
 use crate::cache::outcome::CacheOutcome;
 use crate::cache::{Fetched, FetchedKind, FlightKey};
 use crate::error::ProxyError;
-use crate::request_headers::{Forwarded, HeaderLookup};
+use crate::request_headers::Forwarded;
 use crate::route::ImageId;
 use crate::upstream::breaker::Admit;
 
@@ -44,8 +44,12 @@ impl Proxy {
         // A guard, not an Arc clone: no shared refcount on a hit.
         let settings = self.shared.settings.load();
         let now = self.shared.clock.now();
+        let signature = forward.signature.clone();
         let headers = Forwarded::strip(&mut forward.headers);
-        let (key, cached) = match self.plan(&settings, image_id, headers, now).await {
+        let (key, cached) = match self
+            .plan(&settings, image_id, headers, &signature, now)
+            .await
+        {
             ReadPlan::Bypass => {
                 // Not cached, but still an image representation: transformed.
                 let answer = self.forward(forward, body).await?;
@@ -84,15 +88,13 @@ impl Proxy {
     }
 
     /// This caller's key for an image, and the entry stored under it for
-    /// the current settings, whatever its freshness. The one place both
-    /// paths (hyper's and the hit path) turn headers into an identity.
-    pub(super) async fn lookup<H: HeaderLookup + ?Sized>(
+    /// the current settings, whatever its freshness.
+    pub(super) async fn lookup(
         &self,
         settings: &Settings,
         image_id: ImageId,
-        headers: &H,
+        identity: Identity,
     ) -> (CacheKey, Option<Arc<Entry>>) {
-        let identity = Identity::of(headers, &settings.cache.identity_headers);
         let key = CacheKey { image_id, identity };
         let entry = self.shared.cache.store.get(&key, settings.epoch).await;
         (key, entry)

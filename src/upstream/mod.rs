@@ -4,7 +4,7 @@
 
 pub mod breaker;
 pub mod headers;
-mod tls;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

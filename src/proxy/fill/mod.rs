@@ -72,6 +72,7 @@ impl Fill {
             headers,
             version: forward.version,
             client: forward.client,
+            signature: forward.signature.clone(),
         };
         let request = copy.into_request(&shared.upstream, ProxyBody::empty())?;
         let fill = Fill {

@@ -1,0 +1,94 @@
+//! Principal counters: signed requests by what their signature was
+//! (`imgcache_signed_requests_total{result}`) and Keystone validation
+//! calls by their answer (`imgcache_token_validations_total{result}`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use crate::principal::signing::{SignatureCheck, Unverified};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// The `result` labels of signed requests, in [`signed_index`] order.
+const SIGNED_RESULTS: [&str; 6] = [
+    "verified",
+    "malformed",
+    "unknown_key",
+    "clock_skew",
+    "body_not_read",
+    "bad_signature",
+];
+
+/// The answer of one validation call to Keystone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenValidation {
+    Valid,
+    Invalid,
+    /// No usable answer (down, slow, refused by policy).
+    Unavailable,
+}
+
+const VALIDATION_RESULTS: [&str; 3] = ["valid", "invalid", "unavailable"];
+
+pub(super) struct PrincipalCounters {
+    signed: [Counter; 6],
+    validations: [Counter; 3],
+}
+
+impl PrincipalCounters {
+    /// Creates and registers them (every label present from the start).
+    pub(super) fn register(registry: &mut Registry) -> PrincipalCounters {
+        let signed = Family::<ResultLabels, Counter>::default();
+        let signed_counters =
+            SIGNED_RESULTS.map(|result| signed.get_or_create(&ResultLabels { result }).clone());
+        registry.register(
+            "signed_requests",
+            "Requests with an AK/SK signature (Authorization: SDK-HMAC-SHA256 or another signing scheme), by whether the proxy verified it; only verified ones use the cache",
+            signed,
+        );
+        let validations = Family::<ResultLabels, Counter>::default();
+        let validation_counters = VALIDATION_RESULTS
+            .map(|result| validations.get_or_create(&ResultLabels { result }).clone());
+        registry.register(
+            "token_validations",
+            "Calls to Keystone validating a token not seen within identity.validation_ttl, by answer",
+            validations,
+        );
+        PrincipalCounters {
+            signed: signed_counters,
+            validations: validation_counters,
+        }
+    }
+
+    pub(super) fn signed(&self, check: &SignatureCheck) {
+        let index = match check {
+            SignatureCheck::NotSigned => return,
+            SignatureCheck::Verified(_) => 0,
+            SignatureCheck::Unverified { reason, .. } => signed_index(*reason),
+        };
+        self.signed[index].inc();
+    }
+
+    pub(super) fn validation(&self, answer: TokenValidation) {
+        let index = match answer {
+            TokenValidation::Valid => 0,
+            TokenValidation::Invalid => 1,
+            TokenValidation::Unavailable => 2,
+        };
+        self.validations[index].inc();
+    }
+}
+
+/// Where an unverified reason's label sits in [`SIGNED_RESULTS`].
+fn signed_index(reason: Unverified) -> usize {
+    let label = reason.label();
+    SIGNED_RESULTS
+        .iter()
+        .position(|known| *known == label)
+        .unwrap_or(1)
+}

@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# AK/SK signing harness: Huawei Cloud's own Python SDK (huaweicloudsdkims
+# over huaweicloudsdkcore's Signer) against a fake IMS (upstream.py) that
+# verifies every signature with that same Signer: first directly (which
+# proves the fake IMS), then the proxy checks through reference_proxy.py, a
+# small Python model of the intended behaviour (which proves the proxy
+# checks), then the same checks through imgcache holding three of the four
+# access keys (one each as sk_file, sk_env and inline sk). check.py says
+# what is asserted. The golden vectors (tests/golden/signing/vectors.json)
+# are also compared with what the pinned SDK signs (make_vectors.py --check).
+#
+# Environment:
+#   IMGCACHE_SIGNING_VENV      venv to create or reuse (default <repo>/target/interop/signing-venv)
+#   IMGCACHE_BIN               proxy binary (default <repo>/target/release/imgcache)
+#   IMGCACHE_SIGNING_NO_PROXY  1: only the direct checks (no proxy binary needed)
+#   IMGCACHE_SIGNING_PYTHON    interpreter for the venv (default python3, must be >= 3.9)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../../.." && pwd)
+VENV=${IMGCACHE_SIGNING_VENV:-$REPO/target/interop/signing-venv}
+IMGCACHE_BIN=${IMGCACHE_BIN:-$REPO/target/release/imgcache}
+WITHOUT_PROXY=${IMGCACHE_SIGNING_NO_PROXY:-0}
+PYTHON=${IMGCACHE_SIGNING_PYTHON:-python3}
+
+# Every request of this harness goes to loopback: never through an HTTP proxy
+# that the environment may name for the package registries.
+export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+export NO_PROXY="$no_proxy"
+# The harness imports modules from this directory; leave no __pycache__ in the repo.
+export PYTHONDONTWRITEBYTECODE=1
+
+WORK=""          # temp dir: credentials, proxy config, logs
+UPSTREAM_PID=""
+PROXY_PID=""
+
+log() { printf 'signing: %s\n' "$*"; }
+die() { printf 'signing: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- venv ----------------------------------------------------------------------
+
+# The stamp names the requirements and interpreter a venv was completed
+# with; a venv without a matching stamp (changed pins, interrupted install)
+# is rebuilt from scratch.
+venv_stamp() {
+    { sha256sum "$HERE/requirements.txt" | cut -d' ' -f1; "$PYTHON" -V; } | tr '\n' ' '
+}
+
+ensure_venv() {
+    local stamp pip_log
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 9))' \
+        || die "$("$PYTHON" -V 2>&1) is too old (need >= 3.9; set IMGCACHE_SIGNING_PYTHON)"
+    stamp=$(venv_stamp)
+    if [[ -f $VENV/.signing-stamp && $(cat "$VENV/.signing-stamp") == "$stamp" ]]; then
+        log "reusing venv $VENV"
+        return 0
+    fi
+    if [[ -e $VENV ]]; then
+        # Only ever delete something that is a venv (IMGCACHE_SIGNING_VENV may point anywhere).
+        [[ -f $VENV/pyvenv.cfg ]] || die "$VENV exists and is not a venv; refusing to replace it"
+        rm -rf "$VENV"
+    fi
+    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null \
+        || die "$PYTHON cannot create venvs (Debian: apt-get install python3-venv)"
+    log "creating venv $VENV and installing tests/interop/signing/requirements.txt"
+    mkdir -p "$(dirname "$VENV")"
+    "$PYTHON" -m venv "$VENV"
+    pip_log=$(mktemp)
+    if ! "$VENV/bin/pip" install --disable-pip-version-check --no-input \
+            -r "$HERE/requirements.txt" >"$pip_log" 2>&1; then
+        tail -n 25 "$pip_log" >&2
+        # Tell "no registry" (nothing our code can fix) from a broken install.
+        if ! "$VENV/bin/pip" index versions huaweicloudsdkcore >/dev/null 2>&1; then
+            die "cannot reach PyPI, so Huawei's SDK cannot be installed. Nothing was tested; rerun where PyPI is reachable."
+        fi
+        die "pip install -r tests/interop/signing/requirements.txt failed (log above) although PyPI answers; nothing was tested"
+    fi
+    rm -f "$pip_log"
+    echo "$stamp" >"$VENV/.signing-stamp"
+}
+
+versions_line() {
+    "$VENV/bin/python" - <<'EOF'
+import importlib.metadata as md, platform
+names = ["huaweicloudsdkcore", "huaweicloudsdkims", "requests", "urllib3"]
+print("signing versions: " + ", ".join([f"{n} {md.version(n)}" for n in names] + [f"python {platform.python_version()}"]))
+EOF
+}
+
+# --- processes -------------------------------------------------------------------
+
+# Two distinct free loopback ports for the proxy and its admin listener: all
+# sockets are held open while the kernel picks, so the picks cannot collide.
+free_ports() {
+    "$VENV/bin/python" -c '
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))'
+}
+
+# wait_http NAME PID URL LOG: until URL gives any HTTP answer; fail early if PID died.
+wait_http() {
+    local name=$1 pid=$2 url=$3 logfile=$4 i
+    for ((i = 0; i < 300; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 40 "$logfile" >&2
+            die "$name exited before answering on $url (log above: $logfile)"
+        fi
+        if "$VENV/bin/python" - "$url" <<'EOF'
+import sys, urllib.error, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=2).close()
+except urllib.error.HTTPError:
+    pass  # any HTTP answer will do
+except Exception:
+    sys.exit(1)
+EOF
+        then return 0; fi
+        sleep 0.1
+    done
+    tail -n 40 "$logfile" >&2
+    die "$name did not answer on $url within 30 s"
+}
+
+# stop_pid PID: SIGTERM, up to 10 s grace, then SIGKILL.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    log "pid $pid ignored SIGTERM; killed"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+on_exit() {
+    local rc=$?
+    [[ -n $PROXY_PID ]] && stop_pid "$PROXY_PID"
+    [[ -n $UPSTREAM_PID ]] && stop_pid "$UPSTREAM_PID"
+    if [[ -n $WORK ]]; then
+        if ((rc == 0)); then rm -rf "$WORK"; else log "kept $WORK (upstream and proxy logs, config) for inspection"; fi
+    fi
+    [[ -f $VENV/.signing-stamp ]] && { versions_line || true; }
+    exit "$rc"
+}
+
+# ports_of NAME PID FILE LOG KEY...: the values of KEYs in the JSON line that
+# upstream.py and reference_proxy.py print once they listen (port 0 picks).
+ports_of() {
+    local name=$1 pid=$2 file=$3 logfile=$4 i line=""
+    shift 4
+    for ((i = 0; i < 300; i++)); do
+        line=$(head -n 1 "$file")
+        [[ -n $line ]] && break
+        kill -0 "$pid" 2>/dev/null || { tail -n 40 "$logfile" >&2; die "$name exited at start (log above)"; }
+        sleep 0.1
+    done
+    [[ -n $line ]] || die "$name printed no ports within 30 s"
+    "$VENV/bin/python" -c 'import json, sys; d = json.loads(sys.argv[1]); print(*(d[k] for k in sys.argv[2:]))' \
+        "$line" "$@"
+}
+
+start_upstream() {
+    "$VENV/bin/python" "$HERE/fixtures.py" credentials-json >"$WORK/credentials.json"
+    "$VENV/bin/python" "$HERE/upstream.py" --credentials "$WORK/credentials.json" \
+        >"$WORK/upstream.ports" 2>"$WORK/upstream.log" &
+    UPSTREAM_PID=$!
+    read -r UPSTREAM_PORT CONTROL_PORT \
+        <<<"$(ports_of upstream.py "$UPSTREAM_PID" "$WORK/upstream.ports" "$WORK/upstream.log" api_port control_port)"
+    log "fake IMS (pid $UPSTREAM_PID) on 127.0.0.1:$UPSTREAM_PORT, control on 127.0.0.1:$CONTROL_PORT"
+}
+
+# The proxy checks against reference_proxy.py, a small Python model of the
+# intended behaviour with the same three keys: proves that check.py --proxy
+# passes against a proxy that does the right thing.
+run_reference() {
+    local pid port admin rc=0
+    "$VENV/bin/python" "$HERE/reference_proxy.py" --upstream "http://127.0.0.1:$UPSTREAM_PORT" \
+        --credentials "$WORK/credentials.json" --only AK-PROJECT-A --only AK-PROJECT-B --only AK-PROJECT-A-INLINE \
+        >"$WORK/reference.ports" 2>"$WORK/reference.log" &
+    pid=$!
+    read -r port admin <<<"$(ports_of reference_proxy.py "$pid" "$WORK/reference.ports" "$WORK/reference.log" port admin_port)"
+    run_check --proxy "http://127.0.0.1:$port" --upstream "http://127.0.0.1:$UPSTREAM_PORT" \
+        --control "http://127.0.0.1:$CONTROL_PORT" --admin "http://127.0.0.1:$admin" --label reference || rc=1
+    stop_pid "$pid"
+    return "$rc"
+}
+
+# The proxy holds three of the four keys, one per way of giving a secret;
+# AK-UPSTREAM-ONLY stays unknown to it. sk_env must name an IMGCACHE_*
+# variable (imgcache reads no other part of the environment).
+write_proxy_config() {
+    local sk
+    "$VENV/bin/python" "$HERE/fixtures.py" sk AK-PROJECT-A >"$WORK/sk-project-a"
+    chmod 600 "$WORK/sk-project-a"
+    sk=$("$VENV/bin/python" "$HERE/fixtures.py" sk AK-PROJECT-A-INLINE)
+    cat >"$WORK/imgcache.toml" <<EOF
+[server]
+listen = "127.0.0.1:$PROXY_PORT"
+
+[upstream]
+url = "http://127.0.0.1:$UPSTREAM_PORT"
+
+[admin]
+listen = "127.0.0.1:$ADMIN_PORT"
+
+[signing]
+clock_skew = "15m"
+
+[[signing.credentials]]
+ak = "AK-PROJECT-A"
+sk_file = "$WORK/sk-project-a"
+
+[[signing.credentials]]
+ak = "AK-PROJECT-B"
+sk_env = "IMGCACHE_SK_PROJECT_B"
+
+[[signing.credentials]]
+ak = "AK-PROJECT-A-INLINE"
+sk = "$sk"
+EOF
+}
+
+# The proxy's environment: this harness's own IMGCACHE_* variables hidden
+# (imgcache would reject them as unknown config), AK B's secret added.
+proxy_env() {
+    local var
+    PROXY_ENV=()
+    for var in $(compgen -e | grep -E '^IMGCACHE_(BIN$|SIGNING_|INTEROP_)' || true); do PROXY_ENV+=(-u "$var"); done
+    PROXY_ENV+=(NO_COLOR=1 "IMGCACHE_SK_PROJECT_B=$("$VENV/bin/python" "$HERE/fixtures.py" sk AK-PROJECT-B)")
+}
+
+start_proxy() {
+    proxy_env
+    if ! (cd "$REPO" && exec env "${PROXY_ENV[@]}" "$IMGCACHE_BIN" --config "$WORK/imgcache.toml" --check-config) \
+            >"$WORK/check-config.log" 2>&1; then
+        echo "FAIL proxy-config: imgcache --check-config refuses $WORK/imgcache.toml: $(tail -n 5 "$WORK/check-config.log" | tr '\n' ' ')" \
+            | tee -a "$WORK/results.txt"
+        return 1
+    fi
+    (cd "$REPO" && exec env "${PROXY_ENV[@]}" "$IMGCACHE_BIN" --config "$WORK/imgcache.toml") >"$WORK/proxy.log" 2>&1 &
+    PROXY_PID=$!
+    wait_http imgcache "$PROXY_PID" "http://127.0.0.1:$ADMIN_PORT/metrics" "$WORK/proxy.log"
+    log "imgcache (pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT, admin on 127.0.0.1:$ADMIN_PORT"
+}
+
+# run_check ARGS...: one check.py pass.
+run_check() {
+    timeout --kill-after=10 300 "$VENV/bin/python" "$HERE/check.py" "$@" | tee -a "$WORK/results.txt"
+}
+
+main() {
+    local failed=0 passed fails out
+    [[ $WITHOUT_PROXY == 1 || -x $IMGCACHE_BIN ]] \
+        || die "no proxy binary at $IMGCACHE_BIN: build it (cargo build --release), set IMGCACHE_BIN, or set IMGCACHE_SIGNING_NO_PROXY=1"
+    ensure_venv
+    trap on_exit EXIT
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgcache-signing.XXXXXX")
+    # Importing Huawei's SDK creates $HOME/.huaweicloud/application_id (an id
+    # it sends in the signed User-Agent): keep that out of the user's home.
+    mkdir -p "$WORK/home"
+    export HOME="$WORK/home"
+    touch "$WORK/results.txt"
+    start_upstream
+    # The golden vectors must still be what the pinned SDK signs.
+    if out=$("$VENV/bin/python" "$HERE/make_vectors.py" --check 2>&1); then
+        echo "PASS golden-vectors: $out"
+    else
+        echo "FAIL golden-vectors: $out"
+    fi | tee -a "$WORK/results.txt"
+    run_check --direct "http://127.0.0.1:$UPSTREAM_PORT" --control "http://127.0.0.1:$CONTROL_PORT" \
+        --label direct || failed=1
+    ((failed)) || run_reference || failed=1
+    if [[ $WITHOUT_PROXY == 1 ]]; then
+        log "IMGCACHE_SIGNING_NO_PROXY=1: the proxy checks are skipped"
+    elif ((failed)); then
+        log "the direct or reference checks failed: the harness itself is broken, so imgcache's checks would prove nothing; skipped"
+    else
+        read -r PROXY_PORT ADMIN_PORT <<<"$(free_ports)"
+        write_proxy_config
+        if start_proxy; then
+            run_check --proxy "http://127.0.0.1:$PROXY_PORT" --upstream "http://127.0.0.1:$UPSTREAM_PORT" \
+                --control "http://127.0.0.1:$CONTROL_PORT" --admin "http://127.0.0.1:$ADMIN_PORT" \
+                --label imgcache || failed=1
+            if ((failed)); then
+                log "last lines of the proxy's log:"
+                tail -n 15 "$WORK/proxy.log" | sed 's/^/    /'
+                log "last signature failures at the fake IMS:"
+                { grep -E 'signature check failed|expected canonical' "$WORK/upstream.log" || true; } | tail -n 6 | sed 's/^/    /'
+            fi
+        else
+            failed=1
+        fi
+    fi
+    passed=$(grep -c '^PASS ' "$WORK/results.txt" || true)
+    fails=$(grep -c '^FAIL ' "$WORK/results.txt" || true)
+    echo "signing: $passed passed, $fails failed"
+    ((failed == 0 && fails == 0))
+}
+
+main "$@"
