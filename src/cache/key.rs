@@ -320,6 +320,46 @@ mod tests {
         assert!(IdentityHeaders::new(too_many).is_none());
     }
 
+    /// The raw-header identity is pinned byte for byte: keys made before
+    /// principals existed (and by instances without them, sharing Redis)
+    /// stay the same, and a principal's identity never equals one.
+    #[test]
+    fn header_identity_is_pinned() {
+        let headers = [("x-auth-token", "gAAAA-token"), ("x-project-id", "p1")];
+        let digest: String = id(&headers)
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            digest,
+            "2d2ee8548c311db2c766ce79464e170d62e9c26c84042d7c0f13d44a68edc395"
+        );
+        let principal = Identity::of_principal(
+            &self::tests::headers(&headers),
+            &names(),
+            &[b"keystone", b"scope"],
+            &[&HeaderName::from_static("x-auth-token")],
+        );
+        assert_ne!(principal, id(&headers));
+        assert_ne!(principal, id(&[("x-project-id", "p1")]));
+        // The replaced credential does not count; everything else does.
+        let other_token = Identity::of_principal(
+            &self::tests::headers(&[("x-auth-token", "other"), ("x-project-id", "p1")]),
+            &names(),
+            &[b"keystone", b"scope"],
+            &[&HeaderName::from_static("x-auth-token")],
+        );
+        assert_eq!(principal, other_token);
+        let other_project = Identity::of_principal(
+            &self::tests::headers(&[("x-auth-token", "gAAAA-token"), ("x-project-id", "p2")]),
+            &names(),
+            &[b"keystone", b"scope"],
+            &[&HeaderName::from_static("x-auth-token")],
+        );
+        assert_ne!(principal, other_project);
+    }
+
     /// Debug output never shows more than two bytes of the digest.
     #[test]
     fn debug_is_short() {

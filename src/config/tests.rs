@@ -190,3 +190,97 @@ fn token_is_redacted() {
     assert_eq!(config.admin.token.as_deref(), Some("s3cret-admin-token"));
     assert!(!format!("{config:?}").contains("s3cret"));
 }
+
+/// `[[signing.credentials]]`: a secret inline, from an `IMGCACHE_…`
+/// variable, or from a file (trailing newline dropped); none of them shows
+/// in Debug output, and the variable is not taken for a typo.
+#[test]
+fn signing_credentials_from_three_places() {
+    let dir = std::env::temp_dir().join(format!("imgcache-sk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("sk");
+    std::fs::write(&file, "sk-from-file\n").expect("write");
+    let text = format!(
+        "[signing]\nclock_skew = \"5m\"\n\
+         [[signing.credentials]]\nak = \"AK1\"\nsk = \"sk-inline\"\n\
+         [[signing.credentials]]\nak = \"AK2\"\nsk_env = \"IMGCACHE_SK_TWO\"\n\
+         [[signing.credentials]]\nak = \"AK3\"\nsk_file = \"{}\"\n",
+        file.display()
+    );
+    let config = Config::from_sources(&sources(&text, &[("IMGCACHE_SK_TWO", "sk-from-env")]))
+        .expect("valid");
+    let pairs: Vec<(&str, &str)> = config
+        .signing
+        .credentials
+        .iter()
+        .map(|c| (c.ak.as_str(), c.sk.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("AK1", "sk-inline"),
+            ("AK2", "sk-from-env"),
+            ("AK3", "sk-from-file")
+        ]
+    );
+    assert_eq!(config.signing.clock_skew, Duration::from_secs(300));
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("sk-"), "{shown}");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// Every broken credential is reported at once, by position, without
+/// quoting a secret.
+#[test]
+fn signing_problems_all_at_once() {
+    let text = "[[signing.credentials]]\nak = \"AK1\"\nsk = \"a-secret\"\nsk_file = \"/x\"\n\
+                [[signing.credentials]]\nak = \"\"\nsk = \"b-secret\"\n\
+                [[signing.credentials]]\nak = \"AK3\"\nsk_env = \"IMGCACHE_NOT_SET\"\n\
+                [[signing.credentials]]\nak = \"AK4\"\nsk_env = \"HOME\"\n\
+                [[signing.credentials]]\nak = \"AK5\"\nsk_file = \"/nonexistent/imgcache-sk\"\n\
+                [[signing.credentials]]\nak = \"AK1\"\nsk = \"c-secret\"\nsecret = \"x\"\n\
+                [[signing.credentials]]\nak = \"AK7\"\nsk = \"d-secret\"\n\
+                [[signing.credentials]]\nak = \"AK7\"\nsk = \"e-secret\"\n";
+    let problems = Config::from_sources(&sources(text, &[])).expect_err("invalid");
+    let all = problems.join("\n");
+    for expected in [
+        "signing.credentials[0] needs exactly one of sk, sk_env and sk_file",
+        "signing.credentials[1].ak must be a non-empty access key",
+        "signing.credentials[2].sk_env: `IMGCACHE_NOT_SET` is not set",
+        "signing.credentials[3].sk_env must name an IMGCACHE_… variable",
+        "signing.credentials[4].sk_file: cannot read /nonexistent/imgcache-sk",
+        "signing.credentials[5]: unknown setting `secret`",
+        "signing.credentials[7]: access key `AK7` is listed twice",
+    ] {
+        assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+    }
+    assert!(!all.contains("-secret"), "{all}");
+}
+
+/// `[identity]` is off without a URL; a bad URL or share mode is a
+/// problem; the service token never shows in Debug output.
+#[test]
+fn identity_section() {
+    let off = Config::from_sources(&sources("[identity]\nshare = \"project\"\n", &[]));
+    assert!(off.expect("valid").identity.is_none());
+    let text = "[identity]\nkeystone_url = \"https://iam.example.com/v3/\"\n\
+                share = \"project\"\nservice_token = \"svc-t0ken\"\n";
+    let config = Config::from_sources(&sources(text, &[])).expect("valid");
+    let identity = config.identity.as_ref().expect("on");
+    assert_eq!(identity.keystone_url, "https://iam.example.com/v3");
+    assert_eq!(identity.share, Share::Project);
+    assert_eq!(identity.validation_ttl, DEFAULT_IDENTITY_VALIDATION_TTL);
+    assert!(!format!("{config:?}").contains("svc-t0ken"));
+    let bad = "[identity]\nkeystone_url = \"iam.example.com\"\nshare = \"everyone\"\n";
+    let problems = Config::from_sources(&sources(bad, &[]))
+        .expect_err("invalid")
+        .join("\n");
+    assert!(problems.contains("identity.keystone_url"), "{problems}");
+    assert!(problems.contains("identity.share `everyone`"), "{problems}");
+    let env = sources("", &[("IMGCACHE_SIGNING_CREDENTIALS", "AK:SK")]);
+    let problems = Config::from_sources(&env).expect_err("invalid").join("\n");
+    assert!(
+        problems.contains("can only be set in the config file"),
+        "{problems}"
+    );
+}
