@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod gated;
+pub mod keystone;
 pub mod raw;
 pub mod redis;
 pub mod wire;

@@ -15,6 +15,10 @@
 #   IMGCACHE_KEYSTONE_NO_PROXY  1: only the --direct checks (no proxy needed)
 #   IMGCACHE_KEYSTONE_SHARE_PROJECT  0: skip the second proxy run with identity.share = "project"
 #   IMGCACHE_INTEROP_PYTHON     interpreter for the venvs (default python3, must be >= 3.11)
+#   IMGCACHE_KEYSTONE_BENCH     1: after seeding, bench.py instead of the checks (token churn through
+#                               a proxy with and without [identity]; benches/load/principals.sh)
+#   IMGCACHE_KEYSTONE_BENCH_OUT  file the benchmark's markdown table is also written to
+#   IMGCACHE_KEYSTONE_BENCH_ARGS extra `bench.py prepare` arguments (e.g. "--runs 2 --fresh-token pair")
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,6 +30,7 @@ IMGCACHE_BIN=${IMGCACHE_BIN:-$REPO/target/release/imgcache}
 WITHOUT_PROXY=${IMGCACHE_KEYSTONE_NO_PROXY:-0}
 SHARE_PROJECT=${IMGCACHE_KEYSTONE_SHARE_PROJECT:-1}
 PYTHON=${IMGCACHE_INTEROP_PYTHON:-python3}
+BENCH=${IMGCACHE_KEYSTONE_BENCH:-0}
 
 ADMIN_PASSWORD=interop-admin-pw
 GLANCE_PASSWORD=glance-pw   # check.py PASSWORDS["glance"]
@@ -341,7 +346,8 @@ start_glance() {
 
 # --- proxy -------------------------------------------------------------------------
 
-# write_proxy_config SHARE FILE
+# write_proxy_config SHARE FILE; SHARE `none` (the benchmark's baseline):
+# the same config without [identity].
 write_proxy_config() {
     cat >"$2" <<EOF
 [server]
@@ -352,6 +358,9 @@ url = "http://127.0.0.1:$GLANCE_PORT"
 
 [admin]
 listen = "127.0.0.1:$ADMIN_PORT"
+EOF
+    [[ $1 != none ]] || return 0
+    cat >>"$2" <<EOF
 
 [identity]
 keystone_url = "$KS_URL"
@@ -396,6 +405,26 @@ run_checks() {
         | tee -a "$WORK/results.txt"
 }
 
+# The benchmark: images and tokens first, then the same workloads through
+# the checks' proxy (share = "user") and through one without [identity].
+run_bench() {
+    local share label
+    # shellcheck disable=SC2086  # the extra arguments are meant to be split
+    "$KS_VENV/bin/python" "$HERE/bench.py" prepare --state "$WORK/seed.json" \
+        --glance "http://127.0.0.1:$GLANCE_PORT" --out "$WORK/bench.json" ${IMGCACHE_KEYSTONE_BENCH_ARGS:-}
+    for share in user none; do
+        start_proxy "$share" || die "imgcache refused the benchmark config (share=$share)"
+        if [[ $share == user ]]; then label="with [identity]"; else label="without [identity]"; fi
+        "$KS_VENV/bin/python" "$HERE/bench.py" run --bench "$WORK/bench.json" --state "$WORK/seed.json" \
+            --proxy "http://127.0.0.1:$PROXY_PORT" --admin "http://127.0.0.1:$ADMIN_PORT" \
+            --glance "http://127.0.0.1:$GLANCE_PORT" --request-log "$WORK/glance-requests.log" \
+            --label "$label" --rows "$WORK/bench-rows.jsonl"
+        stop_proxy
+    done
+    "$KS_VENV/bin/python" "$HERE/bench.py" table --bench "$WORK/bench.json" --rows "$WORK/bench-rows.jsonl" \
+        --validation-ttl "$VALIDATION_TTL" ${IMGCACHE_KEYSTONE_BENCH_OUT:+--out "$IMGCACHE_KEYSTONE_BENCH_OUT"}
+}
+
 main() {
     local failed=0 ports passed fails skipped proxy_rc
     [[ $WITHOUT_PROXY == 1 || -x $IMGCACHE_BIN ]] \
@@ -415,6 +444,11 @@ main() {
         --glance "http://127.0.0.1:$GLANCE_PORT" --admin-password "$ADMIN_PASSWORD" --state "$WORK/seed.json" \
         >"$WORK/seed.log" 2>&1 || { cat "$WORK/seed.log" >&2; die "seeding Keystone and Glance failed"; }
     log "seeded: users alice, carol (proj-a), bob (proj-b), glance (service); 4 private images of proj-a, 1 public"
+    if [[ $BENCH == 1 ]]; then
+        [[ -x $IMGCACHE_BIN ]] || die "the benchmark needs the proxy binary ($IMGCACHE_BIN)"
+        run_bench
+        return
+    fi
 
     run_checks --direct --target "http://127.0.0.1:$GLANCE_PORT" || failed=1
 

@@ -6,11 +6,15 @@ Every key here is fake and exists only in this harness.
 
     python fixtures.py credentials-json   # the AK -> {sk, project_id} table upstream.py takes
     python fixtures.py sk AK              # one secret key, for run.sh's proxy config
+
+bench_images(n) is the benchmark's extra set (upstream.py --bench-images N,
+bench.py): n private images of project A, none of them in the seed above.
 """
 
 import copy
 import json
 import sys
+import uuid
 
 # IAM project ids are 32 lower-case hex digits.
 PROJECT_A = "a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0"
@@ -92,9 +96,24 @@ _SEED_IMAGES = [
 ]
 
 
-def seed_images():
-    """A fresh, independent copy of the images, keyed by id."""
-    return {img["id"]: copy.deepcopy(img) for img in _SEED_IMAGES}
+# Names the benchmark's image ids (uuid5), so upstream.py and bench.py agree
+# on them without passing a list around.
+_BENCH_NAMESPACE = uuid.UUID("6f1c2b7e-3d4a-4e5f-8a9b-0c1d2e3f4a5b")
+
+
+def bench_image_ids(n):
+    return [str(uuid.uuid5(_BENCH_NAMESPACE, f"bench-{i}")) for i in range(n)]
+
+
+def bench_images(n):
+    return [_image(image_id, f"project-a bench {i}", PROJECT_A, "private", "2026-04-01T00:00:00Z")
+            for i, image_id in enumerate(bench_image_ids(n))]
+
+
+def seed_images(bench=0):
+    """A fresh, independent copy of the images, keyed by id; with `bench`
+    generated images of project A added (0: the seed alone)."""
+    return {img["id"]: copy.deepcopy(img) for img in _SEED_IMAGES + bench_images(bench)}
 
 
 def main(argv):

@@ -14,6 +14,10 @@
 #   IMGCACHE_BIN               proxy binary (default <repo>/target/release/imgcache)
 #   IMGCACHE_SIGNING_NO_PROXY  1: only the direct checks (no proxy binary needed)
 #   IMGCACHE_SIGNING_PYTHON    interpreter for the venv (default python3, must be >= 3.9)
+#   IMGCACHE_SIGNING_BENCH     1: bench.py instead of the checks (hit ratio and upstream GETs of the
+#                              SDK through a proxy with and without the key; benches/load/principals.sh)
+#   IMGCACHE_SIGNING_BENCH_OUT  file the benchmark's markdown table is also written to
+#   IMGCACHE_SIGNING_BENCH_ARGS extra `bench.py run` arguments (e.g. "--runs 2" for a quick try)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,6 +26,8 @@ VENV=${IMGCACHE_SIGNING_VENV:-$REPO/target/interop/signing-venv}
 IMGCACHE_BIN=${IMGCACHE_BIN:-$REPO/target/release/imgcache}
 WITHOUT_PROXY=${IMGCACHE_SIGNING_NO_PROXY:-0}
 PYTHON=${IMGCACHE_SIGNING_PYTHON:-python3}
+BENCH=${IMGCACHE_SIGNING_BENCH:-0}
+BENCH_IMAGES=50     # images upstream.py adds for the benchmark (bench.py --images)
 
 # Every request of this harness goes to loopback: never through an HTTP proxy
 # that the environment may name for the package registries.
@@ -33,6 +39,7 @@ export PYTHONDONTWRITEBYTECODE=1
 WORK=""          # temp dir: credentials, proxy config, logs
 UPSTREAM_PID=""
 PROXY_PID=""
+UPSTREAM_ARGS=()  # the benchmark adds its images
 
 log() { printf 'signing: %s\n' "$*"; }
 die() { printf 'signing: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -166,7 +173,7 @@ ports_of() {
 
 start_upstream() {
     "$VENV/bin/python" "$HERE/fixtures.py" credentials-json >"$WORK/credentials.json"
-    "$VENV/bin/python" "$HERE/upstream.py" --credentials "$WORK/credentials.json" \
+    "$VENV/bin/python" "$HERE/upstream.py" --credentials "$WORK/credentials.json" "${UPSTREAM_ARGS[@]}" \
         >"$WORK/upstream.ports" 2>"$WORK/upstream.log" &
     UPSTREAM_PID=$!
     read -r UPSTREAM_PORT CONTROL_PORT \
@@ -193,6 +200,8 @@ run_reference() {
 # The proxy holds three of the four keys, one per way of giving a secret;
 # AK-UPSTREAM-ONLY stays unknown to it. sk_env must name an IMGCACHE_*
 # variable (imgcache reads no other part of the environment).
+# write_proxy_config [unsigned]: `unsigned` (the benchmark's baseline) ends
+# the config before [signing].
 write_proxy_config() {
     local sk
     "$VENV/bin/python" "$HERE/fixtures.py" sk AK-PROJECT-A >"$WORK/sk-project-a"
@@ -207,6 +216,9 @@ url = "http://127.0.0.1:$UPSTREAM_PORT"
 
 [admin]
 listen = "127.0.0.1:$ADMIN_PORT"
+EOF
+    [[ ${1:-} != unsigned ]] || return 0
+    cat >>"$WORK/imgcache.toml" <<EOF
 
 [signing]
 clock_skew = "15m"
@@ -253,6 +265,27 @@ run_check() {
     timeout --kill-after=10 300 "$VENV/bin/python" "$HERE/check.py" "$@" | tee -a "$WORK/results.txt"
 }
 
+# The benchmark: one fake IMS (with BENCH_IMAGES more images), first a proxy
+# holding the keys (the checks' config), then one without [signing]; a fresh
+# proxy, so an empty cache, for each.
+run_bench() {
+    local rows=$WORK/bench-rows.jsonl kind label
+    for kind in signed unsigned; do
+        read -r PROXY_PORT ADMIN_PORT <<<"$(free_ports)"
+        write_proxy_config "$kind"
+        start_proxy || die "imgcache refused the $kind benchmark config (see above)"
+        if [[ $kind == signed ]]; then label="with [signing] credentials"; else label="without [signing]"; fi
+        # shellcheck disable=SC2086  # the extra arguments are meant to be split
+        "$VENV/bin/python" "$HERE/bench.py" run --proxy "http://127.0.0.1:$PROXY_PORT" \
+            --admin "http://127.0.0.1:$ADMIN_PORT" --control "http://127.0.0.1:$CONTROL_PORT" \
+            --label "$label" --rows "$rows" --images "$BENCH_IMAGES" ${IMGCACHE_SIGNING_BENCH_ARGS:-}
+        stop_pid "$PROXY_PID"
+        PROXY_PID=""
+    done
+    "$VENV/bin/python" "$HERE/bench.py" table --rows "$rows" \
+        ${IMGCACHE_SIGNING_BENCH_OUT:+--out "$IMGCACHE_SIGNING_BENCH_OUT"}
+}
+
 main() {
     local failed=0 passed fails out
     [[ $WITHOUT_PROXY == 1 || -x $IMGCACHE_BIN ]] \
@@ -265,6 +298,13 @@ main() {
     mkdir -p "$WORK/home"
     export HOME="$WORK/home"
     touch "$WORK/results.txt"
+    if [[ $BENCH == 1 ]]; then
+        [[ -x $IMGCACHE_BIN ]] || die "the benchmark needs the proxy binary ($IMGCACHE_BIN)"
+        UPSTREAM_ARGS=(--bench-images "$BENCH_IMAGES")
+        start_upstream
+        run_bench
+        return
+    fi
     start_upstream
     # The golden vectors must still be what the pinned SDK signs.
     if out=$("$VENV/bin/python" "$HERE/make_vectors.py" --check 2>&1); then

@@ -20,7 +20,10 @@ Control port (no auth; for check.py):
                   "rejected_by_reason": {...}, "requests": [last requests]}
   POST /_reset   images back to the seed, counters to zero
 
-    upstream.py --credentials creds.json [--port 0] [--control-port 0]
+    upstream.py --credentials creds.json [--port 0] [--control-port 0] [--bench-images N]
+
+--bench-images N adds N generated private images of project A
+(fixtures.bench_images) to the seed, for bench.py; default 0.
 
 prints {"api_port": N, "control_port": M} on one stdout line once both
 listen (127.0.0.1 only) and runs until SIGTERM/SIGINT.
@@ -48,15 +51,16 @@ READ_ONLY = {"id", "owner", "status", "created_at", "updated_at", "self", "file"
 
 
 class State:
-    def __init__(self, credentials, max_skew):
+    def __init__(self, credentials, max_skew, bench_images=0):
         self.credentials = credentials
         self.max_skew = max_skew
+        self.bench_images = bench_images
         self.lock = threading.Lock()
         self.reset()
 
     def reset(self):
         with self.lock:
-            self.images = fixtures.seed_images()
+            self.images = fixtures.seed_images(self.bench_images)
             self.verified = Counter()
             self.rejected = Counter()
             self.rejected_by_reason = Counter()
@@ -307,9 +311,11 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--control-port", type=int, default=0)
     parser.add_argument("--max-skew", type=int, default=900, help="seconds (default 900 = 15 min)")
+    parser.add_argument("--bench-images", type=int, default=0, metavar="N",
+                        help="add N generated private images of project A (bench.py)")
     args = parser.parse_args()
 
-    state = State(load_credentials(args), timedelta(seconds=args.max_skew))
+    state = State(load_credentials(args), timedelta(seconds=args.max_skew), args.bench_images)
     api = Server(args.port, ApiHandler, state, "api")
     control = Server(args.control_port, ControlHandler, state, "control")
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (api, control)]
