@@ -27,6 +27,7 @@ use crate::principal::Principals;
 use crate::principal::signing::{self, SignatureCheck};
 use crate::request_headers::head_size;
 use crate::route::{self, ImageId, Route};
+use crate::tls::ClientCert;
 use crate::upstream::Upstream;
 use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
 
@@ -220,7 +221,9 @@ impl Proxy {
             ));
             return (RouteLabel::Other, Err(outside));
         };
+        let client_cert = parts.extensions.remove::<ClientCert>();
         let forward = Forward {
+            client_cert,
             method: parts.method.clone(),
             path,
             query: parts.uri.query(),
@@ -356,6 +359,9 @@ pub(crate) struct Forward<'a> {
     /// again for the upstream; an unverified one that covers `Host`
     /// keeps the client's.
     pub(crate) signature: SignatureCheck,
+    /// The connection's client certificate, when it keys the cache
+    /// (`server.tls_client_identity`).
+    pub(crate) client_cert: Option<ClientCert>,
 }
 
 impl Forward<'_> {
