@@ -410,3 +410,32 @@ async fn a_change_of_the_files_is_picked_up() {
         .expect("the new certificate is served");
     watcher.abort();
 }
+
+/// The admin listener serves its own certificate (admin.tls_cert_file),
+/// apart from the proxy's.
+#[tokio::test]
+async fn the_admin_listener_has_its_own_certificate() {
+    let ca = Ca::new("ca");
+    let proxy = TlsProxy::start(&ca.server("server", 1), None, false).await;
+    let admin_cert = ca.server("admin", 9);
+    let mut config = Config::defaults();
+    config.admin.tls = Some(CertFiles {
+        cert_file: admin_cert.cert_file.clone(),
+        key_file: Some(admin_cert.key_file.clone()),
+    });
+    let acceptor = Acceptor::for_admin(&config, proxy.handle.proxy.metrics_handle())
+        .expect("certificate loads")
+        .expect("TLS on");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let admin = imgcache::admin::Admin::new(proxy.handle.proxy.clone(), None);
+    tokio::spawn(admin.serve_with(listener, Some(acceptor), std::future::pending()));
+    let connector = pki::connector(&ca.file(), H1, None);
+    let (mut client, serial) = Client::open(&connector, addr).await;
+    assert_eq!(serial, "09");
+    assert_eq!(client.get("/healthz", TOKEN_A).await.0, 200);
+    let (_, serial) = Client::open(&connector, proxy.handle.addr).await;
+    assert_eq!(serial, "01");
+}
