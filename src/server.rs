@@ -26,7 +26,7 @@ use crate::body::ProxyBody;
 use crate::config::ServerConfig;
 use crate::hit_path::{self, Outcome, Protocol, Rewind};
 use crate::proxy::Proxy;
-use crate::tls::{Acceptor, ClientCert};
+use crate::tls::{self, Acceptor};
 use crate::write_timeout::WriteTimeout;
 
 /// Most header lines in one HTTP/1 request.
@@ -126,7 +126,7 @@ async fn accept_loop<H, F>(
             watcher: graceful.watcher(),
             stopped: stopped.clone(),
             header_read_timeout: config.header_read_timeout,
-            client_cert: None,
+            tls: None,
         };
         let (handler, hits, tls) = (handler.clone(), hits.clone(), tls.clone());
         tokio::spawn(async move {
@@ -149,8 +149,8 @@ struct Connection {
     watcher: Watcher,
     stopped: watch::Receiver<bool>,
     header_read_timeout: Duration,
-    /// The client certificate's identity, when it keys the cache.
-    client_cert: Option<ClientCert>,
+    /// What TLS told about the client (`None`: plain HTTP).
+    tls: Option<tls::Peer>,
 }
 
 impl Connection {
@@ -171,7 +171,7 @@ impl Connection {
         let Some(accepted) = tls.accept(stream).await else {
             return;
         };
-        self.client_cert = accepted.client_cert;
+        self.tls = Some(accepted.peer);
         let hits = if accepted.h2 { None } else { hits };
         self.serve(accepted.stream, hits, handler).await;
     }
@@ -184,12 +184,12 @@ impl Connection {
         H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
     {
-        let (peer, client_cert) = (self.peer, self.client_cert.clone());
-        // The certificate's identity reaches the proxy the way hyper
-        // carries per-connection facts: in each request's extensions.
+        let (peer, tls) = (self.peer, self.tls.clone());
+        // What TLS told reaches the proxy the way hyper carries
+        // per-connection facts: in each request's extensions.
         let service = service_fn(move |mut request: Request<Incoming>| {
-            if let Some(cert) = &client_cert {
-                request.extensions_mut().insert(cert.clone());
+            if let Some(tls) = &tls {
+                request.extensions_mut().insert(tls.clone());
             }
             handler(request, peer)
         });
@@ -200,7 +200,7 @@ impl Connection {
                     peer: self.peer,
                     http1: &self.builders.http1,
                     header_read_timeout: self.header_read_timeout,
-                    client_cert: self.client_cert.as_ref(),
+                    tls: self.tls.as_ref(),
                 };
                 match hit_path::serve(stream, serving, self.stopped.clone()).await {
                     Outcome::Closed => return,

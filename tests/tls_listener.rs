@@ -30,7 +30,7 @@ const H2: &[&[u8]] = &[b"h2"];
 struct TlsProxy {
     handle: ProxyHandle,
     acceptor: Acceptor,
-    _sample: glance_sample::SampleHandle,
+    sample: glance_sample::SampleHandle,
 }
 
 impl TlsProxy {
@@ -63,8 +63,21 @@ impl TlsProxy {
         TlsProxy {
             handle,
             acceptor,
-            _sample: sample,
+            sample,
         }
+    }
+
+    /// The `X-Forwarded-Proto` of the latest request the upstream saw.
+    fn forwarded_proto(&self) -> String {
+        let headers = self
+            .sample
+            .control
+            .last_request_headers()
+            .expect("a request");
+        headers["x-forwarded-proto"]
+            .to_str()
+            .expect("text")
+            .to_owned()
     }
 
     async fn metric(&self, series: &str) -> f64 {
@@ -143,7 +156,8 @@ fn image_path() -> String {
 }
 
 /// A fresh hit over TLS with HTTP/1.1 (ALPN) is answered by the hit path,
-/// on the same keep-alive connection as the miss that stored it.
+/// on the same keep-alive connection as the miss that stored it; the
+/// miss tells the upstream the client came over https.
 #[tokio::test]
 async fn h1_hits_over_tls_take_the_hit_path() {
     let ca = Ca::new("ca");
@@ -153,6 +167,7 @@ async fn h1_hits_over_tls_take_the_hit_path() {
     let (status, version, cache) = client.get(&image_path(), TOKEN_A).await;
     assert_eq!((status, version), (200, http::Version::HTTP_11));
     assert_eq!(cache, "imgcache; fwd=miss; stored");
+    assert_eq!(proxy.forwarded_proto(), "https");
     let (status, _, cache) = client.get(&image_path(), TOKEN_A).await;
     assert_eq!(status, 200);
     assert!(cache.starts_with("imgcache; hit"), "{cache}");
@@ -175,6 +190,7 @@ async fn h2_by_alpn_is_served_by_hyper() {
     let (mut client, _) = Client::open(&connector, proxy.handle.addr).await;
     let (status, version, _) = client.get(&image_path(), TOKEN_A).await;
     assert_eq!((status, version), (200, http::Version::HTTP_2));
+    assert_eq!(proxy.forwarded_proto(), "https");
     let (_, _, cache) = client.get(&image_path(), TOKEN_A).await;
     assert!(cache.starts_with("imgcache; hit"), "{cache}");
     assert_eq!(proxy.metric("imgcache_hit_path_responses_total").await, 0.0);

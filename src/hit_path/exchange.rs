@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use crate::body::ProxyBody;
 use crate::proxy::Proxy;
-use crate::tls::ClientCert;
+use crate::tls;
 
 /// Request body bytes hyper left unread (the answer came before the
 /// upload was read) that are read and dropped to keep the connection; a
@@ -47,8 +47,8 @@ pub enum Ended {
 #[derive(Clone, Copy)]
 pub struct Client<'a> {
     pub peer: SocketAddr,
-    /// Its certificate, when it keys the cache.
-    pub client_cert: Option<&'a ClientCert>,
+    /// What TLS told about it (`None`: plain HTTP).
+    pub tls: Option<&'a tls::Peer>,
 }
 
 /// Serves one request with hyper: `request` holds the bytes of it already
@@ -75,11 +75,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         state: state.clone(),
     };
     let (proxy, signal) = (proxy.clone(), state.clone());
-    let (peer, client_cert) = (client.peer, client.client_cert.cloned());
+    let (peer, tls) = (client.peer, client.tls.cloned());
     let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
         let (proxy, signal) = (proxy.clone(), signal.clone());
-        if let Some(cert) = &client_cert {
-            request.extensions_mut().insert(cert.clone());
+        if let Some(tls) = &tls {
+            request.extensions_mut().insert(tls.clone());
         }
         async move {
             let response = proxy.handle(request, peer).await?;

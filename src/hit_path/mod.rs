@@ -32,7 +32,7 @@ use crate::access_log::AccessLog;
 use crate::error::ProxyError;
 use crate::proxy::respond::client_request_id;
 use crate::proxy::{FreshHit, Proxy};
-use crate::tls::ClientCert;
+use crate::tls::{self, ClientCert};
 
 pub use request::read_buffer_size;
 pub use response::write_head;
@@ -107,8 +107,8 @@ pub struct Serving<'a> {
     pub http1: &'a http1::Builder,
     /// How long a request head may take to arrive (also the idle limit).
     pub header_read_timeout: Duration,
-    /// The connection's client certificate, when it keys the cache.
-    pub client_cert: Option<&'a ClientCert>,
+    /// What TLS told about the client (`None`: plain HTTP).
+    pub tls: Option<&'a tls::Peer>,
 }
 
 /// Serves `stream` until it closes or must stay with hyper. `stop` turns
@@ -130,7 +130,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         let closing = *stop.borrow();
         let proxy = conn.serving.proxy;
-        let cert = conn.serving.client_cert;
+        let cert = conn.serving.tls.and_then(|tls| tls.client_cert.as_ref());
         let goes_on = match answer(proxy, cert, &conn.input, &mut conn.output, closing).await {
             Step::Answered { len, body, log } => {
                 conn.send_hit(len, &body, log).await.is_ok() && !closing
@@ -198,10 +198,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
             proxy,
             peer,
             http1,
-            client_cert,
+            tls,
             ..
         } = self.serving;
-        let client = exchange::Client { peer, client_cert };
+        let client = exchange::Client { peer, tls };
         let ended = exchange::serve(
             &mut self.stream,
             request,

@@ -19,6 +19,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 
 pub use client_cert::ClientCert;
+
+/// The TLS side of a client connection, in the extensions of every
+/// request that came over TLS (its absence means plain HTTP): the
+/// upstream is told `X-Forwarded-Proto: https`, and the client
+/// certificate, when it keys the cache, reaches the cache key.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    /// The certificate's identity, with `server.tls_client_identity`.
+    pub client_cert: Option<ClientCert>,
+}
 pub use failure::HandshakeFailure;
 pub use material::Files;
 
@@ -30,8 +40,7 @@ pub struct Accepted<S> {
     pub stream: TlsStream<S>,
     /// The client chose HTTP/2 by ALPN.
     pub h2: bool,
-    /// The client certificate's identity, when it keys the cache.
-    pub client_cert: Option<ClientCert>,
+    pub peer: Peer,
 }
 
 /// A listener's TLS side; clones share the current certificate.
@@ -156,7 +165,7 @@ impl Acceptor {
         Accepted {
             stream,
             h2,
-            client_cert,
+            peer: Peer { client_cert },
         }
     }
 

@@ -73,7 +73,7 @@ impl Fill {
             version: forward.version,
             client: forward.client,
             signature: forward.signature.clone(),
-            client_cert: forward.client_cert.clone(),
+            tls: forward.tls.clone(),
         };
         let request = copy.into_request(&shared.upstream, ProxyBody::empty())?;
         let fill = Fill {
