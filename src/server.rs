@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use hyper::service::{Service, service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -184,15 +184,7 @@ impl Connection {
         H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
     {
-        let (peer, tls) = (self.peer, self.tls.clone());
-        // What TLS told reaches the proxy the way hyper carries
-        // per-connection facts: in each request's extensions.
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            if let Some(tls) = &tls {
-                request.extensions_mut().insert(tls.clone());
-            }
-            handler(request, peer)
-        });
+        let service = connection_service(handler, self.peer, self.tls.clone());
         let (io, protocol) = match hits {
             Some(proxy) => {
                 let serving = hit_path::Serving {
@@ -235,6 +227,29 @@ impl Connection {
             tracing::debug!(peer = %self.peer, %err, "connection ended with an error");
         }
     }
+}
+
+/// The hyper service of one connection: `handler`, with what TLS told
+/// about the client in each request's extensions (the way hyper carries
+/// per-connection facts).
+fn connection_service<H, F>(
+    handler: H,
+    peer: SocketAddr,
+    tls: Option<tls::Peer>,
+) -> impl Service<Request<Incoming>, Response = Response<ProxyBody>, Error = Infallible, Future = F>
++ Clone
++ Send
++ 'static
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
+{
+    service_fn(move |mut request: Request<Incoming>| {
+        if let Some(tls) = &tls {
+            request.extensions_mut().insert(tls.clone());
+        }
+        handler(request, peer)
+    })
 }
 
 /// Lets in-flight requests finish, at most `grace`.
