@@ -53,3 +53,45 @@ impl ClientCert {
         &self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, DnType, KeyPair};
+
+    /// A certificate for `host` signed by a fixed CA key, with `serial`.
+    fn cert(
+        ca: &(rcgen::Certificate, KeyPair),
+        host: &str,
+        serial: u64,
+    ) -> CertificateDer<'static> {
+        let mut params = CertificateParams::new(vec![host.to_owned()]).expect("params");
+        params.distinguished_name.push(DnType::CommonName, host);
+        params.serial_number = Some(serial.into());
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &ca.0, &ca.1).expect("signed");
+        CertificateDer::from(cert.der().to_vec())
+    }
+
+    fn ca(name: &str) -> (rcgen::Certificate, KeyPair) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = KeyPair::generate().expect("key");
+        (params.self_signed(&key).expect("CA"), key)
+    }
+
+    /// A renewed certificate (new key, new serial) of the same host keeps
+    /// its identity; another host's, or the same name from another CA,
+    /// does not share it.
+    #[test]
+    fn identity_follows_issuer_subject_and_names() {
+        let (ours, theirs) = (ca("ca"), ca("other"));
+        let of = |der: CertificateDer<'static>| ClientCert::of_chain(&[der]).expect("parses");
+        let host_a = of(cert(&ours, "host-a.example", 1));
+        assert_eq!(host_a, of(cert(&ours, "host-a.example", 2)), "renewed");
+        assert_ne!(host_a, of(cert(&ours, "host-b.example", 3)), "another host");
+        assert_ne!(host_a, of(cert(&theirs, "host-a.example", 1)), "another CA");
+        assert!(ClientCert::of_chain(&[]).is_none());
+    }
+}
