@@ -11,10 +11,11 @@
 # negotiates it), uniform over 1,000 warmed ids, one token; req/s, p99 and
 # the proxy's own CPU µs per request (utime+stime of all its processes over
 # the run, /proc). Rounds alternate the proxies; medians are printed.
-# Handshakes: `openssl s_time` for S seconds (-new: a full TLS 1.3
-# handshake per connection; -reuse: session resumption), one client
-# process, so the figure is the client's pace as much as the server's;
-# the server CPU µs per handshake is the fairer comparison.
+# Handshakes: the same wrk run with a new connection per request
+# (Connection: close; wrk resumes no sessions, so each is a full TLS 1.3
+# handshake), 64 at a time; then `openssl s_time` for S seconds (-new /
+# -reuse: session resumption), one client process, so its conn/s is the
+# client's pace; read the server CPU µs per connection there.
 # Writes target/bench-tls/results.md; every process started is stopped by
 # pid on exit.
 set -euo pipefail
