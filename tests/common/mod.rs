@@ -6,6 +6,7 @@ pub mod gated;
 pub mod pki;
 pub mod raw;
 pub mod redis;
+pub mod tls_proxy;
 pub mod wire;
 
 use std::net::SocketAddr;
