@@ -214,10 +214,10 @@ impl Acceptor {
 pub fn check(config: &Config) -> Vec<String> {
     let server = config.server.tls.as_ref().map(Files::of_server);
     let admin = config.admin.tls.as_ref().map(Files::of_admin);
-    [server, admin]
+    [("server.tls_*", server), ("admin.tls_*", admin)]
         .into_iter()
-        .flatten()
-        .filter_map(|files| material::load(&files).err())
+        .filter_map(|(keys, files)| Some((keys, material::load(&files?).err()?)))
+        .map(|(keys, problem)| format!("{keys}: {problem}"))
         .collect()
 }
 
