@@ -69,3 +69,65 @@ pub(super) fn file(r: &mut Reader<'_>, key: Key) -> Option<PathBuf> {
     }
     Some(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, Sources};
+
+    fn sources(file: &str, env: &[(&str, &str)]) -> Sources {
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Sources {
+            file: file.parse().expect("test TOML"),
+            ..Sources::default()
+        }
+        .with_env(env)
+    }
+    /// TLS keys that make no sense alone are all reported: a key file
+    /// without a certificate, a client CA without a certificate, client
+    /// identity without a client CA, a path that is not a file.
+    #[test]
+    fn tls_problems_at_once() {
+        let file = r#"
+            [server]
+            tls_key_file = "/nonexistent/key.pem"
+            tls_client_ca_file = "/nonexistent/ca.pem"
+            [admin]
+            tls_key_file = "/nonexistent/admin.pem"
+        "#;
+        let problems = Config::from_sources(&sources(
+            file,
+            &[("IMGCACHE_SERVER_TLS_CLIENT_IDENTITY", "true")],
+        ))
+        .expect_err("invalid");
+        let all = problems.join("\n");
+        for needle in [
+            "server.tls_key_file is set but server.tls_cert_file is not",
+            "server.tls_client_ca_file needs server.tls_cert_file",
+            "`/nonexistent/ca.pem` is not a readable file",
+            "admin.tls_key_file is set but admin.tls_cert_file is not",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        let identity_alone = sources("", &[("IMGCACHE_SERVER_TLS_CLIENT_IDENTITY", "true")]);
+        let problems = Config::from_sources(&identity_alone).expect_err("invalid");
+        assert!(
+            problems[0].contains("needs server.tls_client_ca_file"),
+            "{problems:?}"
+        );
+    }
+
+    /// A certificate file that is a file but not PEM passes the settings
+    /// check and fails the material check `cli::load` runs, naming the file.
+    #[test]
+    fn a_file_that_is_not_a_certificate_is_a_problem() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let file = format!("[server]\ntls_cert_file = \"{path}\"\n");
+        let config = Config::from_sources(&sources(&file, &[])).expect("settings are fine");
+        let problems = crate::tls::check(&config);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("Cargo.toml: no PEM certificate"),
+            "{problems:?}"
+        );
+    }
+}
