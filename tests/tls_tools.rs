@@ -30,7 +30,7 @@ fn have(tool: &str, probe: &[&str]) -> bool {
 
 /// The binary in front of `upstream` with TLS from `server` and, when
 /// given, client certificates from `client_ca` keying the cache.
-fn spawn_tls(upstream: &str, server: &Issued, client_ca: Option<&Ca>) -> (Child, String, String) {
+fn spawn_tls(upstream: &str, server: &Issued, client_ca: Option<&Ca>) -> (Running, String, String) {
     let mut toml = format!(
         // Only SIGHUP reloads here: the file watcher has its own test.
         "[server]\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\ntls_reload_interval = 0\n",
@@ -49,7 +49,7 @@ fn spawn_tls(upstream: &str, server: &Issued, client_ca: Option<&Ca>) -> (Child,
     args.extend(loopback_args(upstream));
     let (child, addr, admin) = spawn_proxy_with_admin(&args);
     (
-        child,
+        Running(child),
         format!("https://127.0.0.1:{}", addr.port()),
         format!("http://{admin}"),
     )
@@ -70,9 +70,19 @@ fn curl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stop(mut child: Child) {
-    sigterm(&child);
-    let _ = child.wait();
+/// The running binary; killed and waited for when dropped, also when a
+/// test fails half-way (a `kill` that finds it gone is no new panic).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn stop(running: Running) {
+    drop(running);
 }
 
 /// curl --cacert over HTTP/1.1 gets a miss then a hit (the second
@@ -229,7 +239,7 @@ async fn sighup_swaps_the_certificate() {
     let renewed = ca.server("renewed", 2);
     std::fs::copy(&renewed.cert_file, &server.cert_file).expect("copy");
     std::fs::copy(&renewed.key_file, &server.key_file).expect("copy");
-    sighup(&child);
+    sighup(&child.0);
     let swapped = async {
         loop {
             let new = pki::connect(&connector, addr).await.expect("handshake");
@@ -257,7 +267,7 @@ async fn sighup_swaps_the_certificate() {
     );
 
     std::fs::write(&server.key_file, "garbage").expect("write");
-    sighup(&child);
+    sighup(&child.0);
     let series = "imgcache_tls_certificate_reloads_total{result=\"error\"}";
     let rejected = async {
         while metric_value(&admin, series).await < 1.0 {
