@@ -163,7 +163,9 @@ fn bench_plan(c: &mut Criterion) {
     let headers = request.headers;
     c.bench_function("plan/fresh_hit_10k_entries", |b| {
         b.to_async(&runtime).iter(|| async {
-            let hit = proxy.fresh_hit(black_box(&path), black_box(headers)).await;
+            let hit = proxy
+                .fresh_hit(black_box(&path), black_box(headers), None)
+                .await;
             assert!(hit.is_some());
         })
     });

@@ -133,7 +133,7 @@ fn bench_signature(c: &mut Criterion) {
     .expect("fits");
     let principal = Principal::AccessKey(AK.into());
     c.bench_function("identity/access_key_principal", |b| {
-        b.iter(|| black_box(principal.identity(black_box(&headers), &names)))
+        b.iter(|| black_box(principal.identity(black_box(&headers), &names, None)))
     });
 }
 
@@ -148,7 +148,7 @@ fn bench_signed_plan(c: &mut Criterion) {
     let proxy = runtime.block_on(async {
         let proxy = Proxy::new(&config).expect("proxy");
         let identity = Principal::AccessKey(AK.into())
-            .identity(&headers, &config.cache.identity_headers)
+            .identity(&headers, &config.cache.identity_headers, None)
             .expect("an identity");
         let image = SampleService::demo()
             .control()
@@ -187,7 +187,9 @@ fn bench_signed_plan(c: &mut Criterion) {
     let path = path();
     c.bench_function("plan/fresh_hit_signed_sdk_read", |b| {
         b.to_async(&runtime).iter(|| async {
-            let hit = proxy.fresh_hit(black_box(&path), black_box(raw)).await;
+            let hit = proxy
+                .fresh_hit(black_box(&path), black_box(raw), None)
+                .await;
             assert!(hit.is_some());
         })
     });

@@ -20,6 +20,7 @@ use crate::body::ProxyBody;
 use crate::config::ServerConfig;
 use crate::proxy::Proxy;
 use crate::server;
+use crate::tls::Acceptor;
 
 /// OpenMetrics text, as Prometheus scrapes it.
 const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -42,6 +43,16 @@ impl Admin {
 
     /// Serves on `listener` until `shutdown`.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        self.serve_with(listener, None, shutdown).await;
+    }
+
+    /// Serves on `listener` until `shutdown`, over TLS when `tls` is given.
+    pub async fn serve_with(
+        self,
+        listener: TcpListener,
+        tls: Option<Acceptor>,
+        shutdown: impl Future<Output = ()>,
+    ) {
         let config = ServerConfig {
             listen: listener
                 .local_addr()
@@ -53,12 +64,16 @@ impl Admin {
             max_header_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(1),
             workers: 1,
+            // The acceptor, when given, holds the admin's own certificate.
+            tls: None,
+            tls_handshake_timeout: crate::config::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            tls_reload_interval: Duration::ZERO,
         };
         let handler = move |request, _peer| {
             let admin = self.clone();
             async move { Ok::<_, Infallible>(admin.handle(request).await) }
         };
-        server::serve(listener, handler, &config, shutdown).await;
+        server::serve(listener, handler, &config, tls, shutdown).await;
     }
 
     /// Answers one admin request.

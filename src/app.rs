@@ -13,6 +13,7 @@ use crate::admin::Admin;
 use crate::config::{Config, Sources, cli};
 use crate::demo::Demo;
 use crate::proxy::Proxy;
+use crate::tls::{self, Acceptor};
 use crate::workers::{self, Workers};
 
 /// Runs the proxy until SIGTERM/SIGINT; with `demo`, first starts the
@@ -40,6 +41,11 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
         Ok(proxy) => proxy,
         Err(err) => return fail(&err),
     };
+    let (tls, admin_tls) = match acceptors(&config, &proxy) {
+        Ok(acceptors) => acceptors,
+        Err(err) => return fail(&err),
+    };
+    let acceptors: Vec<Acceptor> = tls.iter().chain(&admin_tls).cloned().collect();
     let listen = listeners
         .first()
         .and_then(|l| l.local_addr().ok())
@@ -48,15 +54,21 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
     // Before "listening" is logged: from then on a SIGHUP reloads (its
     // default action would end the process).
     let hup = signal(SignalKind::hangup());
-    tracing::info!(%listen, %admin, workers, upstream = %config.upstream.origin, "imgcache listening");
+    let (scheme, admin_scheme) = (scheme(tls.is_some()), scheme(admin_tls.is_some()));
+    tracing::info!(%listen, %admin, scheme, admin_scheme, workers, upstream = %config.upstream.origin, "imgcache listening");
     if let Some(demo) = &demo {
         demo.print_help(listen, admin);
     }
     let (stop_admin, admin_stopped) = watch::channel(false);
     let admin_api = Admin::new(proxy.clone(), config.admin.token.as_deref());
-    let admin_task = tokio::spawn(admin_api.serve(admin_listener, until_true(admin_stopped)));
-    tokio::spawn(reload_on_sighup(proxy.clone(), sources, hup));
-    let serving = match Workers::spawn(listeners, &proxy, &config.server) {
+    let admin_task =
+        tokio::spawn(admin_api.serve_with(admin_listener, admin_tls, until_true(admin_stopped)));
+    tokio::spawn(tls::watch_files(
+        acceptors.clone(),
+        config.server.tls_reload_interval,
+    ));
+    tokio::spawn(reload_on_sighup(proxy.clone(), sources, acceptors, hup));
+    let serving = match Workers::spawn(listeners, &proxy, &config.server, tls) {
         Ok(serving) => serving,
         Err(err) => return fail(&format!("cannot start worker threads: {err}")),
     };
@@ -66,6 +78,21 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
     let _ = stop_admin.send(true);
     let _ = admin_task.await;
     ExitCode::SUCCESS
+}
+
+/// The TLS acceptors of the proxy's and the admin's listeners (`None`:
+/// plain HTTP).
+fn acceptors(
+    config: &Config,
+    proxy: &Proxy,
+) -> Result<(Option<Acceptor>, Option<Acceptor>), String> {
+    let server = Acceptor::for_server(config, proxy.metrics_handle())?;
+    let admin = Acceptor::for_admin(config, proxy.metrics_handle())?;
+    Ok((server, admin))
+}
+
+fn scheme(tls: bool) -> &'static str {
+    if tls { "https" } else { "http" }
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -104,13 +131,24 @@ pub async fn shutdown_signal() {
 
 /// On SIGHUP, reads the config file again: a good file is applied (what
 /// can change at run time), a bad one is rejected with every problem
-/// logged and the running config kept.
-async fn reload_on_sighup(proxy: Proxy, mut sources: Sources, hup: std::io::Result<Signal>) {
+/// logged and the running config kept. The TLS certificates are read
+/// again too, on their own: a bad certificate keeps the running one and
+/// does not stop a good config from applying.
+async fn reload_on_sighup(
+    proxy: Proxy,
+    mut sources: Sources,
+    acceptors: Vec<Acceptor>,
+    hup: std::io::Result<Signal>,
+) {
     let Ok(mut hup) = hup else {
         tracing::error!("cannot install the SIGHUP handler; reloads are off");
         return;
     };
     while hup.recv().await.is_some() {
+        for acceptor in &acceptors {
+            let acceptor = acceptor.clone();
+            let _ = tokio::task::spawn_blocking(move || acceptor.reload(true)).await;
+        }
         match cli::reload(&sources) {
             Ok((config, reloaded)) => {
                 let report = proxy.reload(&config).await;

@@ -7,6 +7,7 @@
 //! - [`config`]: file + env + flags → a validated [`config::Config`].
 //! - [`server`]: the listener, connection cap, graceful drain.
 //! - [`hit_path`]: fresh hits answered from prepared bytes, before hyper.
+//! - [`tls`]: TLS on the listeners: handshake, ALPN, client certificates, reload.
 //! - [`workers`]: thread-per-core serving with `SO_REUSEPORT` listeners.
 //! - [`write_timeout`]: client connections that stop reading are closed.
 //! - [`admin`]: metrics, health, readiness, stats and purges on their own port.
@@ -46,6 +47,7 @@ pub mod request_headers;
 pub mod route;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod transform;
 pub mod upstream;
 pub mod workers;

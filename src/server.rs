@@ -1,6 +1,8 @@
-//! The client-facing listener: accept loop with a connection cap, the hit
-//! path first, then HTTP/1.1 and h2c on one port (hyper-util `auto`),
-//! header read timeout, and a graceful drain on shutdown.
+//! The client-facing listener: accept loop with a connection cap, TLS
+//! when configured (the handshake runs in the connection's own task), the
+//! hit path first for HTTP/1.1, then HTTP/1.1, h2c and h2 (by ALPN) on one
+//! port (hyper-util `auto`), header read timeout, and a graceful drain on
+//! shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,17 +14,19 @@ use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use hyper::service::{Service, service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::body::ProxyBody;
 use crate::config::ServerConfig;
 use crate::hit_path::{self, Outcome, Protocol, Rewind};
 use crate::proxy::Proxy;
+use crate::tls::{self, Acceptor};
 use crate::write_timeout::WriteTimeout;
 
 /// Most header lines in one HTTP/1 request.
@@ -37,29 +41,44 @@ pub async fn run(
     config: &ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
+    run_with(listener, proxy, config, None, shutdown).await;
+}
+
+/// As [`run`], over TLS when `tls` is given: HTTP/1.1 connections (ALPN
+/// `http/1.1` or none) start on the hit path as plain ones do; `h2` ones
+/// go to hyper.
+pub async fn run_with(
+    listener: TcpListener,
+    proxy: Proxy,
+    config: &ServerConfig,
+    tls: Option<Acceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let hits = proxy.clone();
     let handler = move |request, peer| proxy.clone().handle(request, peer);
-    accept_loop(listener, handler, Some(hits), config, shutdown).await;
+    accept_loop(listener, handler, Some(hits), tls, config, shutdown).await;
 }
 
 /// The accept loop for any handler (the admin API), every connection
-/// served by hyper.
+/// served by hyper, over TLS when `tls` is given.
 pub async fn serve<H, F>(
     listener: TcpListener,
     handler: H,
     config: &ServerConfig,
+    tls: Option<Acceptor>,
     shutdown: impl Future<Output = ()>,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
 {
-    accept_loop(listener, handler, None, config, shutdown).await;
+    accept_loop(listener, handler, None, tls, config, shutdown).await;
 }
 
 async fn accept_loop<H, F>(
     listener: TcpListener,
     handler: H,
     hits: Option<Proxy>,
+    tls: Option<Acceptor>,
     config: &ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -96,9 +115,9 @@ async fn accept_loop<H, F>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // Under TLS too: a client that reads nothing stalls the
+        // handshake's and the records' writes alike.
         let stream = WriteTimeout::new(stream, config.write_timeout, metrics.clone());
-        let handler = handler.clone();
-        let service = service_fn(move |request| handler(request, peer));
         let connection = Connection {
             peer,
             builders: builders.clone(),
@@ -107,10 +126,14 @@ async fn accept_loop<H, F>(
             watcher: graceful.watcher(),
             stopped: stopped.clone(),
             header_read_timeout: config.header_read_timeout,
+            tls: None,
         };
-        let hits = hits.clone();
+        let (handler, hits, tls) = (handler.clone(), hits.clone(), tls.clone());
         tokio::spawn(async move {
-            connection.serve(stream, hits, service).await;
+            match tls {
+                None => connection.serve(stream, hits, handler).await,
+                Some(tls) => connection.serve_tls(&tls, stream, hits, handler).await,
+            }
             drop(permit);
         });
     }
@@ -126,23 +149,42 @@ struct Connection {
     watcher: Watcher,
     stopped: watch::Receiver<bool>,
     header_read_timeout: Duration,
+    /// What TLS told about the client (`None`: plain HTTP).
+    tls: Option<tls::Peer>,
 }
 
 impl Connection {
-    /// Serves the connection to its end: on the hit path first (when
-    /// `hits` is given), then with hyper if the hit path hands it over.
-    async fn serve<S, F>(self, stream: WriteTimeout<TcpStream>, hits: Option<Proxy>, service: S)
-    where
-        S: hyper::service::Service<
-                Request<Incoming>,
-                Response = Response<ProxyBody>,
-                Error = Infallible,
-                Future = F,
-            > + Clone
-            + Send
-            + 'static,
+    /// Runs the TLS handshake (failures are counted by the acceptor and
+    /// end the connection), then serves it: HTTP/2 by ALPN with hyper,
+    /// anything else as a plain connection would be.
+    async fn serve_tls<S, H, F>(
+        mut self,
+        tls: &Acceptor,
+        stream: S,
+        hits: Option<Proxy>,
+        handler: H,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
     {
+        let Some(accepted) = tls.accept(stream).await else {
+            return;
+        };
+        self.tls = Some(accepted.peer);
+        let hits = if accepted.h2 { None } else { hits };
+        self.serve(accepted.stream, hits, handler).await;
+    }
+
+    /// Serves the connection to its end: on the hit path first (when
+    /// `hits` is given), then with hyper if the hit path hands it over.
+    async fn serve<S, H, F>(self, stream: S, hits: Option<Proxy>, handler: H)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
+    {
+        let service = connection_service(handler, self.peer, self.tls.clone());
         let (io, protocol) = match hits {
             Some(proxy) => {
                 let serving = hit_path::Serving {
@@ -150,6 +192,7 @@ impl Connection {
                     peer: self.peer,
                     http1: &self.builders.http1,
                     header_read_timeout: self.header_read_timeout,
+                    tls: self.tls.as_ref(),
                 };
                 match hit_path::serve(stream, serving, self.stopped.clone()).await {
                     Outcome::Closed => return,
@@ -184,6 +227,29 @@ impl Connection {
             tracing::debug!(peer = %self.peer, %err, "connection ended with an error");
         }
     }
+}
+
+/// The hyper service of one connection: `handler`, with what TLS told
+/// about the client in each request's extensions (the way hyper carries
+/// per-connection facts).
+fn connection_service<H, F>(
+    handler: H,
+    peer: SocketAddr,
+    tls: Option<tls::Peer>,
+) -> impl Service<Request<Incoming>, Response = Response<ProxyBody>, Error = Infallible, Future = F>
++ Clone
++ Send
++ 'static
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
+{
+    service_fn(move |mut request: Request<Incoming>| {
+        if let Some(tls) = &tls {
+            request.extensions_mut().insert(tls.clone());
+        }
+        handler(request, peer)
+    })
 }
 
 /// Lets in-flight requests finish, at most `grace`.

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::config::ServerConfig;
 use crate::proxy::Proxy;
 use crate::server;
+use crate::tls::Acceptor;
 
 /// Accept backlog of each worker's listener.
 const BACKLOG: i32 = 1024;
@@ -47,11 +48,13 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts one thread per listener, serving `proxy`.
+    /// Starts one thread per listener, serving `proxy` (over TLS when
+    /// `tls` is given; the workers share its certificate).
     pub fn spawn(
         listeners: Vec<StdListener>,
         proxy: &Proxy,
         config: &ServerConfig,
+        tls: Option<Acceptor>,
     ) -> std::io::Result<Workers> {
         let (stop, stopped) = watch::channel(false);
         let mut per_worker = config.clone();
@@ -59,9 +62,10 @@ impl Workers {
         let mut threads = Vec::with_capacity(listeners.len());
         for (n, listener) in listeners.into_iter().enumerate() {
             let (proxy, config, stopped) = (proxy.clone(), per_worker.clone(), stopped.clone());
+            let tls = tls.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("imgcache-worker-{n}"))
-                .spawn(move || run_worker(listener, proxy, &config, stopped))?;
+                .spawn(move || run_worker(listener, proxy, &config, tls, stopped))?;
             threads.push(thread);
         }
         Ok(Workers { threads, stop })
@@ -84,6 +88,7 @@ fn run_worker(
     listener: StdListener,
     proxy: Proxy,
     config: &ServerConfig,
+    tls: Option<Acceptor>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut builder = tokio::runtime::Builder::new_current_thread();
@@ -111,6 +116,6 @@ fn run_worker(
         let stop = async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        server::run(listener, proxy, config, stop).await;
+        server::run_with(listener, proxy, config, tls, stop).await;
     });
 }

@@ -98,6 +98,10 @@ function init(args)
    end
    math.randomseed(os.time() * 1000 + (thread_id or 0) * 7919)
    headers = { ["X-Auth-Token"] = token or "bench:project-a:member" }
+   -- tls.sh's handshake run: every request on a new connection.
+   if os.getenv("WORKLOAD_CONNECTION_CLOSE") == "1" then
+      headers["Connection"] = "close"
+   end
    for i = 0, n - 1 do
       requests[i] = wrk.format("GET", "/v2/images/" .. image_id(i), headers)
    end

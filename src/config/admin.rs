@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use super::defaults::*;
 use super::keys::{Changes, Key};
 use super::reader::Reader;
+use super::tls::{self, CertFiles};
 
 /// The `[admin]` keys.
 pub mod key {
@@ -13,8 +14,10 @@ pub mod key {
     pub const LISTEN: Key = Key::new("admin.listen");
     /// A secret: named in messages, never shown.
     pub const TOKEN: Key = Key::new("admin.token");
+    pub const TLS_CERT_FILE: Key = Key::new("admin.tls_cert_file");
+    pub const TLS_KEY_FILE: Key = Key::new("admin.tls_key_file");
     /// Every key of the section (a unit test holds it to what is read).
-    pub const ALL: &[Key] = &[LISTEN, TOKEN];
+    pub const ALL: &[Key] = &[LISTEN, TOKEN, TLS_CERT_FILE, TLS_KEY_FILE];
 }
 
 /// `[admin]`: the operator's listener.
@@ -22,6 +25,8 @@ pub mod key {
 pub struct AdminConfig {
     pub listen: SocketAddr,
     pub token: Option<String>,
+    /// The admin listener's own certificate; `None`: plain HTTP.
+    pub tls: Option<CertFiles>,
 }
 
 impl std::fmt::Debug for AdminConfig {
@@ -30,6 +35,7 @@ impl std::fmt::Debug for AdminConfig {
         f.debug_struct("AdminConfig")
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -42,16 +48,21 @@ impl AdminConfig {
         AdminConfig {
             listen: r.socket_addr(key::LISTEN, DEFAULT_ADMIN_LISTEN),
             token: (!token.is_empty()).then_some(token),
+            tls: tls::cert_files(r, key::TLS_CERT_FILE, key::TLS_KEY_FILE),
         }
     }
 
     /// The keys whose values differ in `file`.
     pub fn diff(&self, file: &Self) -> Vec<&'static str> {
         // No `..`: a new field does not compile until it is compared here.
-        let Self { listen, token } = self;
+        let Self { listen, token, tls } = self;
         let mut changes = Changes::default();
         changes.check(key::LISTEN, listen, &file.listen);
         changes.check(key::TOKEN, token, &file.token);
+        let cert = |tls: &Option<CertFiles>| tls.as_ref().map(|t| t.cert_file.clone());
+        let key_file = |tls: &Option<CertFiles>| tls.as_ref().and_then(|t| t.key_file.clone());
+        changes.check(key::TLS_CERT_FILE, &cert(tls), &cert(&file.tls));
+        changes.check(key::TLS_KEY_FILE, &key_file(tls), &key_file(&file.tls));
         changes.into_keys()
     }
 }

@@ -88,6 +88,12 @@ impl Cli {
         }
         sources.flags = self.overrides();
         let config = Config::from_sources(&sources)?;
+        // The certificate files' contents, once the settings are good:
+        // a certificate that does not load is a bad config too.
+        let problems = crate::tls::check(&config);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         Ok((config, sources))
     }
 }

@@ -16,6 +16,12 @@ pub const DEFAULT_MAX_HEADER_BYTES: u64 = 32 * 1024;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// `server.workers = 0`: one worker thread per CPU.
 pub const DEFAULT_WORKERS: u64 = 0;
+pub const DEFAULT_TLS_CLIENT_IDENTITY: bool = false;
+/// As `header_read_timeout`: a handshake is the first thing a slowloris
+/// client would drag out (nginx's `ssl_handshake_timeout` is 60 s).
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often certificate files are checked for a change.
+pub const DEFAULT_TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 // [upstream]
 pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:9292";

@@ -19,6 +19,21 @@ const ALTERNATES: &[(&str, &str)] = &[
     ("server.shutdown_grace", r#""3s""#),
     // Not the CPU count `0` stands for on any machine this runs on.
     ("server.workers", "1000"),
+    (
+        "server.tls_cert_file",
+        concat!("\"", env!("CARGO_MANIFEST_DIR"), "/README.md\""),
+    ),
+    (
+        "server.tls_key_file",
+        concat!("\"", env!("CARGO_MANIFEST_DIR"), "/Cargo.lock\""),
+    ),
+    (
+        "server.tls_client_ca_file",
+        concat!("\"", env!("CARGO_MANIFEST_DIR"), "/Cargo.lock\""),
+    ),
+    ("server.tls_client_identity", "true"),
+    ("server.tls_handshake_timeout", r#""3s""#),
+    ("server.tls_reload_interval", r#""3s""#),
     ("upstream.url", r#""http://127.0.0.1:9293/image""#),
     (
         "upstream.ca_file",
@@ -50,6 +65,14 @@ const ALTERNATES: &[(&str, &str)] = &[
     ("log.filter", r#""debug""#),
     ("admin.listen", r#""127.0.0.1:9091""#),
     ("admin.token", r#""t0ken""#),
+    (
+        "admin.tls_cert_file",
+        concat!("\"", env!("CARGO_MANIFEST_DIR"), "/README.md\""),
+    ),
+    (
+        "admin.tls_key_file",
+        concat!("\"", env!("CARGO_MANIFEST_DIR"), "/Cargo.lock\""),
+    ),
     ("redis.url", r#""redis://127.0.0.1:6380""#),
     ("redis.key_secret", r#""k""#),
     ("redis.timeout", r#""3s""#),
@@ -82,10 +105,20 @@ const APPLIED_ON_RELOAD: &[&str] = &[
     "transform.max_list_bytes",
 ];
 
-/// The base every test config starts from: defaults, with the Redis tier
-/// and token validation on so their keys count.
-const BASE: &str = "[redis]\nurl = \"redis://127.0.0.1:6379\"\n\
-                    [identity]\nkeystone_url = \"http://127.0.0.1:5000/v3\"\n";
+/// The base every test config starts from: defaults, with the Redis tier,
+/// token validation and TLS on both listeners on so their keys count
+/// (the config checks only that TLS files are files).
+const BASE: &str = concat!(
+    "[redis]\nurl = \"redis://127.0.0.1:6379\"\n",
+    "[identity]\nkeystone_url = \"http://127.0.0.1:5000/v3\"\n",
+    "[server]\ntls_cert_file = \"",
+    env!("CARGO_MANIFEST_DIR"),
+    "/Cargo.toml\"\ntls_client_ca_file = \"",
+    env!("CARGO_MANIFEST_DIR"),
+    "/Cargo.toml\"\n[admin]\ntls_cert_file = \"",
+    env!("CARGO_MANIFEST_DIR"),
+    "/Cargo.toml\"\n",
+);
 
 fn config_from(file: toml::Table) -> Config {
     let sources = Sources {
@@ -168,7 +201,12 @@ fn an_unchanged_file_changes_nothing() {
 /// ones apart from applied ones.
 #[test]
 fn several_changes_are_all_named() {
-    let running = config_from(BASE.parse().expect("base"));
+    let running = config_from(
+        "[redis]\nurl = \"redis://127.0.0.1:6379\"\n\
+         [identity]\nkeystone_url = \"http://127.0.0.1:5000/v3\"\n"
+            .parse()
+            .expect("base"),
+    );
     let file = config_from(
         "[server]\nworkers = 1000\n[cache]\nttl = \"1m\"\nmax_bytes = \"1GiB\"\n\
          [redis]\nurl = \"redis://127.0.0.1:6379\"\ntimeout = \"1s\"\n\

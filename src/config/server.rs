@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::defaults::*;
 use super::keys::{Changes, Key};
 use super::reader::{Reader, usize_of};
+use super::tls::{self, ServerTls};
 
 /// The `[server]` keys.
 pub mod key {
@@ -19,6 +20,12 @@ pub mod key {
     pub const MAX_HEADER_BYTES: Key = Key::new("server.max_header_bytes");
     pub const SHUTDOWN_GRACE: Key = Key::new("server.shutdown_grace");
     pub const WORKERS: Key = Key::new("server.workers");
+    pub const TLS_CERT_FILE: Key = Key::new("server.tls_cert_file");
+    pub const TLS_KEY_FILE: Key = Key::new("server.tls_key_file");
+    pub const TLS_CLIENT_CA_FILE: Key = Key::new("server.tls_client_ca_file");
+    pub const TLS_CLIENT_IDENTITY: Key = Key::new("server.tls_client_identity");
+    pub const TLS_HANDSHAKE_TIMEOUT: Key = Key::new("server.tls_handshake_timeout");
+    pub const TLS_RELOAD_INTERVAL: Key = Key::new("server.tls_reload_interval");
     /// Every key of the section (a unit test holds it to what is read).
     pub const ALL: &[Key] = &[
         LISTEN,
@@ -29,6 +36,12 @@ pub mod key {
         MAX_HEADER_BYTES,
         SHUTDOWN_GRACE,
         WORKERS,
+        TLS_CERT_FILE,
+        TLS_KEY_FILE,
+        TLS_CLIENT_CA_FILE,
+        TLS_CLIENT_IDENTITY,
+        TLS_HANDSHAKE_TIMEOUT,
+        TLS_RELOAD_INTERVAL,
     ];
 }
 
@@ -47,6 +60,13 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Serving threads (each with its own runtime and listener).
     pub workers: usize,
+    /// TLS on this listener; `None`: plain HTTP (and h2c).
+    pub tls: Option<ServerTls>,
+    /// How long a TLS handshake may take (this listener's and the admin's).
+    pub tls_handshake_timeout: Duration,
+    /// How often the certificate files are checked for a change; zero:
+    /// only SIGHUP reloads them.
+    pub tls_reload_interval: Duration,
 }
 
 impl ServerConfig {
@@ -77,6 +97,10 @@ impl ServerConfig {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
                 n => n,
             },
+            tls: read_tls(r),
+            tls_handshake_timeout: r
+                .positive(key::TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_HANDSHAKE_TIMEOUT),
+            tls_reload_interval: r.duration(key::TLS_RELOAD_INTERVAL, DEFAULT_TLS_RELOAD_INTERVAL),
         }
     }
 
@@ -92,6 +116,9 @@ impl ServerConfig {
             max_header_bytes,
             shutdown_grace,
             workers,
+            tls,
+            tls_handshake_timeout,
+            tls_reload_interval,
         } = self;
         let mut changes = Changes::default();
         changes.check(key::LISTEN, listen, &file.listen);
@@ -110,6 +137,78 @@ impl ServerConfig {
         );
         changes.check(key::SHUTDOWN_GRACE, shutdown_grace, &file.shutdown_grace);
         changes.check(key::WORKERS, workers, &file.workers);
+        diff_tls(&mut changes, tls.as_ref(), file.tls.as_ref());
+        changes.check(
+            key::TLS_HANDSHAKE_TIMEOUT,
+            tls_handshake_timeout,
+            &file.tls_handshake_timeout,
+        );
+        changes.check(
+            key::TLS_RELOAD_INTERVAL,
+            tls_reload_interval,
+            &file.tls_reload_interval,
+        );
         changes.into_keys()
     }
+}
+
+/// `server.tls_*` but the timeouts: `None` when no certificate is set.
+fn read_tls(r: &mut Reader<'_>) -> Option<ServerTls> {
+    let cert = tls::cert_files(r, key::TLS_CERT_FILE, key::TLS_KEY_FILE);
+    let client_ca_file = tls::file(r, key::TLS_CLIENT_CA_FILE);
+    let client_identity = r.boolean(key::TLS_CLIENT_IDENTITY, DEFAULT_TLS_CLIENT_IDENTITY);
+    if client_identity && client_ca_file.is_none() {
+        r.problem(format!(
+            "{} needs {}: without a client CA there is no certificate to key on",
+            key::TLS_CLIENT_IDENTITY,
+            key::TLS_CLIENT_CA_FILE
+        ));
+    }
+    let Some(cert) = cert else {
+        if client_ca_file.is_some() {
+            r.problem(format!(
+                "{} needs {}: client certificates are asked for in a TLS handshake",
+                key::TLS_CLIENT_CA_FILE,
+                key::TLS_CERT_FILE
+            ));
+        }
+        return None;
+    };
+    Some(ServerTls {
+        cert,
+        client_ca_file,
+        client_identity,
+    })
+}
+
+/// Names each `server.tls_*` file key that changed (TLS turned on or off
+/// names every key set on the side that has it).
+fn diff_tls(changes: &mut Changes, running: Option<&ServerTls>, file: Option<&ServerTls>) {
+    let none = ServerTls {
+        cert: tls::CertFiles {
+            cert_file: Default::default(),
+            key_file: None,
+        },
+        client_ca_file: None,
+        client_identity: false,
+    };
+    let (running, file) = (running.unwrap_or(&none), file.unwrap_or(&none));
+    // No `..`: a new field does not compile until it is compared here.
+    let ServerTls {
+        cert,
+        client_ca_file,
+        client_identity,
+    } = running;
+    changes.check(key::TLS_CERT_FILE, &cert.cert_file, &file.cert.cert_file);
+    changes.check(key::TLS_KEY_FILE, &cert.key_file, &file.cert.key_file);
+    changes.check(
+        key::TLS_CLIENT_CA_FILE,
+        client_ca_file,
+        &file.client_ca_file,
+    );
+    changes.check(
+        key::TLS_CLIENT_IDENTITY,
+        client_identity,
+        &file.client_identity,
+    );
 }

@@ -27,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use crate::body::ProxyBody;
 use crate::proxy::Proxy;
+use crate::tls;
 
 /// Request body bytes hyper left unread (the answer came before the
 /// upload was read) that are read and dropped to keep the connection; a
@@ -42,6 +43,14 @@ pub enum Ended {
     Closed,
 }
 
+/// Who is on the other end of the connection.
+#[derive(Clone, Copy)]
+pub struct Client<'a> {
+    pub peer: SocketAddr,
+    /// What TLS told about it (`None`: plain HTTP).
+    pub tls: Option<&'a tls::Peer>,
+}
+
 /// Serves one request with hyper: `request` holds the bytes of it already
 /// read (head included), `rest` the body bytes still on the socket.
 /// `input` holds what was read of the requests after it; a byte read
@@ -52,7 +61,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     rest: u64,
     input: &mut BytesMut,
     proxy: &Proxy,
-    peer: SocketAddr,
+    client: Client<'_>,
     builder: &http1::Builder,
 ) -> Ended {
     proxy.metrics().record_hit_path_exchange();
@@ -66,8 +75,12 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         state: state.clone(),
     };
     let (proxy, signal) = (proxy.clone(), state.clone());
-    let service = service_fn(move |request| {
+    let (peer, tls) = (client.peer, client.tls.cloned());
+    let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
         let (proxy, signal) = (proxy.clone(), signal.clone());
+        if let Some(tls) = &tls {
+            request.extensions_mut().insert(tls.clone());
+        }
         async move {
             let response = proxy.handle(request, peer).await?;
             Ok::<_, std::convert::Infallible>(response.map(|body| Signalled { body, signal }))

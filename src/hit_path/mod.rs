@@ -32,6 +32,7 @@ use crate::access_log::AccessLog;
 use crate::error::ProxyError;
 use crate::proxy::respond::client_request_id;
 use crate::proxy::{FreshHit, Proxy};
+use crate::tls::{self, ClientCert};
 
 pub use request::read_buffer_size;
 pub use response::write_head;
@@ -106,6 +107,8 @@ pub struct Serving<'a> {
     pub http1: &'a http1::Builder,
     /// How long a request head may take to arrive (also the idle limit).
     pub header_read_timeout: Duration,
+    /// What TLS told about the client (`None`: plain HTTP).
+    pub tls: Option<&'a tls::Peer>,
 }
 
 /// Serves `stream` until it closes or must stay with hyper. `stop` turns
@@ -127,7 +130,8 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         let closing = *stop.borrow();
         let proxy = conn.serving.proxy;
-        let goes_on = match answer(proxy, &conn.input, &mut conn.output, closing).await {
+        let cert = conn.serving.tls.and_then(|tls| tls.client_cert.as_ref());
+        let goes_on = match answer(proxy, cert, &conn.input, &mut conn.output, closing).await {
             Step::Answered { len, body, log } => {
                 conn.send_hit(len, &body, log).await.is_ok() && !closing
             }
@@ -191,15 +195,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
         let request = self.input.split_to(in_buffer).freeze();
         let rest = (len as u64 + body).saturating_sub(in_buffer as u64);
         let Serving {
-            proxy, peer, http1, ..
+            proxy,
+            peer,
+            http1,
+            tls,
+            ..
         } = self.serving;
+        let client = exchange::Client { peer, tls };
         let ended = exchange::serve(
             &mut self.stream,
             request,
             rest,
             &mut self.input,
             proxy,
-            peer,
+            client,
             http1,
         )
         .await;
@@ -252,8 +261,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
 }
 
 /// Answers the request at the front of `input` into `output` if it is a
-/// plain GET of a fresh cached image.
-async fn answer(proxy: &Proxy, input: &[u8], output: &mut Vec<u8>, closing: bool) -> Step {
+/// plain GET of a fresh cached image for this client.
+async fn answer(
+    proxy: &Proxy,
+    client_cert: Option<&ClientCert>,
+    input: &[u8],
+    output: &mut Vec<u8>,
+    closing: bool,
+) -> Step {
     let started = Instant::now();
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let get = match request::parse(input, &mut headers, proxy.max_header_bytes()) {
@@ -266,7 +281,7 @@ async fn answer(proxy: &Proxy, input: &[u8], output: &mut Vec<u8>, closing: bool
             return Step::Refuse(ProxyError::HeadersTooLarge(proxy.max_header_bytes()));
         }
     };
-    let Some(hit) = proxy.fresh_hit(get.path, get.headers).await else {
+    let Some(hit) = proxy.fresh_hit(get.path, get.headers, client_cert).await else {
         return Step::Exchange {
             len: get.len,
             body: 0,

@@ -21,11 +21,13 @@ mod client;
 mod l2;
 mod principal;
 mod snapshot;
+mod tls;
 
 use client::ClientCounters;
 use l2::L2Counters;
 use principal::PrincipalCounters;
 pub use principal::TokenValidation;
+use tls::TlsCounters;
 
 pub use snapshot::Snapshot;
 use snapshot::snapshot_registry;
@@ -101,6 +103,7 @@ pub struct Metrics {
     l2: L2Counters,
     client: ClientCounters,
     principals: PrincipalCounters,
+    tls: TlsCounters,
 }
 
 /// The hit path's counters (`imgcache_hit_path_*`).
@@ -180,6 +183,7 @@ impl Metrics {
         l2.register(&mut registry);
         let client = ClientCounters::register(&mut registry);
         let principals = PrincipalCounters::register(&mut registry);
+        let tls = TlsCounters::register(&mut registry);
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
         registry.register("build", "Build information", build);
         Metrics {
@@ -196,7 +200,24 @@ impl Metrics {
             l2,
             client,
             principals,
+            tls,
         }
+    }
+
+    /// A TLS handshake completed; `h2`: ALPN chose HTTP/2.
+    pub fn record_tls_handshake(&self, h2: bool) {
+        self.tls.handshake(h2);
+    }
+
+    /// A TLS handshake failed.
+    pub fn record_tls_handshake_failure(&self, failure: crate::tls::HandshakeFailure) {
+        self.tls.failure(failure);
+    }
+
+    /// A TLS certificate reload that swapped the certificate (`ok`) or
+    /// found a bad file.
+    pub fn record_tls_reload(&self, ok: bool) {
+        self.tls.reload(ok);
     }
 
     /// A signed request, by what its signature was.

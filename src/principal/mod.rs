@@ -57,27 +57,37 @@ pub enum Principal {
     Unverified,
 }
 
+/// The principal part a TLS client certificate adds to the identity.
+const CLIENT_CERT: &[u8] = b"tls-client-cert";
+
 impl Principal {
-    /// The cache identity; `None` for [`Principal::Unverified`].
+    /// The cache identity; `None` for [`Principal::Unverified`]. A
+    /// client certificate's identity (`server.tls_client_identity`), when
+    /// given, is one more part of it: two connections with different
+    /// certificates never share an entry, whatever their headers.
     pub fn identity<H: HeaderLookup + ?Sized>(
         &self,
         headers: &H,
         names: &IdentityHeaders,
+        client_cert: Option<&[u8]>,
     ) -> Option<Identity> {
+        let keyed = |kind: &[u8], value: &[u8], replaced: &[&HeaderName]| match client_cert {
+            Some(cert) => {
+                Identity::of_principal(headers, names, &[kind, value, CLIENT_CERT, cert], replaced)
+            }
+            None => Identity::of_principal(headers, names, &[kind, value], replaced),
+        };
         match self {
-            Principal::Headers => Some(Identity::of(headers, names)),
-            Principal::AccessKey(ak) => Some(Identity::of_principal(
-                headers,
-                names,
-                &[b"sdk-hmac-sha256", ak.as_bytes()],
+            Principal::Headers => Some(match client_cert {
+                Some(cert) => Identity::of_principal(headers, names, &[CLIENT_CERT, cert], &[]),
+                None => Identity::of(headers, names),
+            }),
+            Principal::AccessKey(ak) => Some(keyed(
+                b"sdk-hmac-sha256",
+                ak.as_bytes(),
                 &[&header::AUTHORIZATION],
             )),
-            Principal::Token(scope) => Some(Identity::of_principal(
-                headers,
-                names,
-                &[b"keystone", scope],
-                &TOKEN_HEADERS,
-            )),
+            Principal::Token(scope) => Some(keyed(b"keystone", scope, &TOKEN_HEADERS)),
             Principal::Unverified => None,
         }
     }

@@ -27,6 +27,7 @@ use crate::principal::Principals;
 use crate::principal::signing::{self, SignatureCheck};
 use crate::request_headers::head_size;
 use crate::route::{self, ImageId, Route};
+use crate::tls;
 use crate::upstream::Upstream;
 use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
 
@@ -220,7 +221,9 @@ impl Proxy {
             ));
             return (RouteLabel::Other, Err(outside));
         };
+        let tls = parts.extensions.remove::<tls::Peer>();
         let forward = Forward {
+            tls,
             method: parts.method.clone(),
             path,
             query: parts.uri.query(),
@@ -356,6 +359,8 @@ pub(crate) struct Forward<'a> {
     /// again for the upstream; an unverified one that covers `Host`
     /// keeps the client's.
     pub(crate) signature: SignatureCheck,
+    /// What TLS told about the client connection (`None`: plain HTTP).
+    pub(crate) tls: Option<tls::Peer>,
 }
 
 impl Forward<'_> {
@@ -372,7 +377,8 @@ impl Forward<'_> {
             .keeps_host()
             .then(|| headers.get(header::HOST).cloned())
             .flatten();
-        rewrite_request(&mut headers, self.client.ip(), self.version);
+        let secure = self.tls.is_some();
+        rewrite_request(&mut headers, self.client.ip(), self.version, secure);
         if let Some(host) = signed_host {
             headers.insert(header::HOST, host);
         }

@@ -21,6 +21,7 @@ use crate::metrics::RouteLabel;
 use crate::principal::signing::{self, SignatureCheck};
 use crate::request_headers::{Forwarded, HeaderLookup, UnderscoreHeaders};
 use crate::route::{self, ImageId, Route};
+use crate::tls::ClientCert;
 
 /// What to do for a bodiless `GET` of an image.
 pub enum ReadPlan {
@@ -66,14 +67,16 @@ impl FreshHit {
 }
 
 impl Proxy {
-    /// The plan for a bodiless `GET` of `image_id` with these headers and
-    /// this signature, under these settings, at `now`.
+    /// The plan for a bodiless `GET` of `image_id` with these headers,
+    /// this signature and this client certificate, under these settings,
+    /// at `now`.
     pub(super) async fn plan<H: HeaderLookup + ?Sized>(
         &self,
         settings: &Settings,
         image_id: ImageId,
         headers: Forwarded<'_, H>,
         signature: &SignatureCheck,
+        client_cert: Option<&ClientCert>,
         now: Instant,
     ) -> ReadPlan {
         if policy::bypass_reason(headers.get()).is_some() {
@@ -84,8 +87,9 @@ impl Proxy {
             .principals
             .resolve(signature, headers.get())
             .await;
-        let Some(identity) = principal.identity(headers.get(), &settings.cache.identity_headers)
-        else {
+        let names = &settings.cache.identity_headers;
+        let cert = client_cert.map(ClientCert::as_bytes);
+        let Some(identity) = principal.identity(headers.get(), names, cert) else {
             return ReadPlan::Bypass;
         };
         let (key, stored) = self.lookup(settings, image_id, identity).await;
@@ -113,11 +117,13 @@ impl Proxy {
 
     /// For the hit path: the fresh entry that answers a bodiless `GET` of
     /// `path` (as the client sent it, listen prefix included) with these
-    /// raw header lines; `None` for anything the full path must do.
+    /// raw header lines on a connection with this client certificate;
+    /// `None` for anything the full path must do.
     pub async fn fresh_hit(
         &self,
         path: &str,
         headers: &[httparse::Header<'_>],
+        client_cert: Option<&ClientCert>,
     ) -> Option<FreshHit> {
         let full_path = path;
         let path = route::strip_prefix(path, &self.shared.path_prefix)?;
@@ -144,6 +150,7 @@ impl Proxy {
                 image_id,
                 headers,
                 &signature,
+                client_cert,
                 self.shared.clock.now(),
             )
             .await

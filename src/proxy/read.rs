@@ -45,9 +45,17 @@ impl Proxy {
         let settings = self.shared.settings.load();
         let now = self.shared.clock.now();
         let signature = forward.signature.clone();
+        let client_cert = forward.tls.as_ref().and_then(|t| t.client_cert.clone());
         let headers = Forwarded::strip(&mut forward.headers);
         let (key, cached) = match self
-            .plan(&settings, image_id, headers, &signature, now)
+            .plan(
+                &settings,
+                image_id,
+                headers,
+                &signature,
+                client_cert.as_ref(),
+                now,
+            )
             .await
         {
             ReadPlan::Bypass => {

@@ -52,12 +52,14 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Rewrites a client's request headers for the upstream: hop-by-hop out,
 /// `Host` left for the client to set from the upstream URI, forwarding
-/// headers added, an over-long request id dropped.
-pub fn rewrite_request(headers: &mut HeaderMap, client_ip: IpAddr, version: Version) {
+/// headers added (`X-Forwarded-Proto: https` when the client came over
+/// TLS: Glance builds its links from it), an over-long request id dropped.
+pub fn rewrite_request(headers: &mut HeaderMap, client_ip: IpAddr, version: Version, tls: bool) {
     strip_hop_by_hop(headers);
     headers.remove(header::HOST);
     append_to_list(headers, &X_FORWARDED_FOR, &client_ip.to_string());
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    let proto = if tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     append_to_list(headers, &header::VIA, via_entry(version));
     let too_long = headers
         .get(&REQUEST_ID)
@@ -146,6 +148,7 @@ mod tests {
             &mut headers,
             "192.0.2.7".parse().expect("ip"),
             Version::HTTP_11,
+            false,
         );
         assert!(headers.get("host").is_none());
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 10.0.0.2, 192.0.2.7");
@@ -155,8 +158,14 @@ mod tests {
 
         let ok_id = "req-".to_owned() + &"b".repeat(60);
         let mut headers = map(&[("x-openstack-request-id", &ok_id)]);
-        rewrite_request(&mut headers, "::1".parse().expect("ip"), Version::HTTP_2);
+        rewrite_request(
+            &mut headers,
+            "::1".parse().expect("ip"),
+            Version::HTTP_2,
+            true,
+        );
         assert_eq!(headers["x-openstack-request-id"], ok_id.as_str());
         assert_eq!(headers["via"], "2 imgcache");
+        assert_eq!(headers["x-forwarded-proto"], "https", "a TLS client");
     }
 }

@@ -4,8 +4,10 @@
 
 pub mod gated;
 pub mod keystone;
+pub mod pki;
 pub mod raw;
 pub mod redis;
+pub mod tls_proxy;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -96,14 +98,23 @@ pub async fn start_proxy(upstream: &str) -> ProxyHandle {
 
 /// Starts the proxy with a given config.
 pub async fn start_proxy_with(config: Config) -> ProxyHandle {
+    let proxy = Proxy::new(&config).expect("proxy");
+    start_proxy_over(config, proxy, None).await
+}
+
+/// Starts `proxy` (made from `config`), over TLS when `tls` is given.
+pub async fn start_proxy_over(
+    config: Config,
+    proxy: Proxy,
+    tls: Option<imgcache::tls::Acceptor>,
+) -> ProxyHandle {
     let listener = TcpListener::bind(config.server.listen).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let proxy = Proxy::new(&config).expect("proxy");
     let (tx, rx) = oneshot::channel::<()>();
     let serving = proxy.clone();
     let server_config = config.server.clone();
     let task = tokio::spawn(async move {
-        imgcache::server::run(listener, serving, &server_config, async {
+        imgcache::server::run_with(listener, serving, &server_config, tls, async {
             let _ = rx.await;
         })
         .await;

@@ -11,9 +11,16 @@ import urllib.parse
 
 import openstack
 
+from rawhttp import CA_FILE, tls_context
+
 from identities import token, trusted_headers
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
+
+# requests lets these override a session's own `verify` (glanceclient sets
+# --os-cacert there): a machine that sets them would make the CLI ignore
+# the private CA of the https pass.
+CA_BUNDLE_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 class Failed(Exception):
@@ -44,7 +51,10 @@ def exchange(base, method, path, headers=None, body=None):
     """One request on its own connection, with exactly the given headers
     (http.client adds only Host; no Accept, no Accept-Encoding)."""
     url = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    if url.scheme == "https":
+        conn = http.client.HTTPSConnection(url.hostname, url.port, timeout=30, context=tls_context())
+    else:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     try:
         conn.putrequest(method, url.path.rstrip("/") + path, skip_accept_encoding=True)
         for name, value in (headers or {}).items():
@@ -101,11 +111,15 @@ def cli(base, caller, *args):
     --os-image-url + --os-auth-token make the CLI skip keystone entirely;
     Glance's `tokenidentity` filter turns the token into the caller's
     identity. OS_* variables from the environment are dropped so that no
-    cloud config of the machine can redirect the CLI. stdin is /dev/null,
+    cloud config of the machine can redirect the CLI (nor CA bundle
+    variables override --os-cacert). stdin is /dev/null,
     never the harness's own: the CLI uploads a non-tty stdin as image data."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_") and k not in CA_BUNDLE_VARS}
     glance = os.path.join(os.path.dirname(sys.executable), "glance")
-    cmd = [glance, "--os-image-url", base, "--os-auth-token", token(caller), *args]
+    cmd = [glance, "--os-image-url", base, "--os-auth-token", token(caller)]
+    if base.startswith("https://"):
+        cmd += ["--os-cacert", CA_FILE]  # the private CA of IMGCACHE_INTEROP_CA
+    cmd += args
     return subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
 
 
@@ -147,9 +161,10 @@ def sdk(base, caller):
     keystoneauth's `admin_token` plugin is a fixed token for a fixed
     endpoint, used for every service with no keystone and no discovery; the
     endpoint carries /v2 because openstacksdk appends only /images/...."""
+    tls = {"cacert": CA_FILE} if base.startswith("https://") else {}
     conn = openstack.connect(auth_type="admin_token",
                              auth={"endpoint": base + "/v2", "token": token(caller)},
-                             load_yaml_config=False, load_envvars=False)
+                             load_yaml_config=False, load_envvars=False, **tls)
     urls = []
     conn.session.session.hooks["response"].append(lambda r, *a, **k: urls.append(r.url))
     return conn, urls

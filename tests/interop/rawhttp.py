@@ -7,8 +7,21 @@ and need to choose how a connection is used (one request on a fresh
 connection for the proxy's hit path, or a second request on a connection
 the proxy has already handed to hyper)."""
 
+import os
 import socket
+import ssl
 import urllib.parse
+
+# The CA that signed an https proxy's certificate (run.sh's TLS pass).
+CA_FILE = os.environ.get("IMGCACHE_INTEROP_CA", "")
+
+
+def tls_context():
+    """A client TLS context trusting only CA_FILE (HTTP/1.1 by ALPN, as
+    python-requests offers)."""
+    context = ssl.create_default_context(cafile=CA_FILE)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 # Statuses and methods whose responses have no body (RFC 9112 §6.3).
 NO_BODY_STATUSES = {204, 304}
@@ -59,6 +72,8 @@ class RawConnection:
     def __init__(self, base, timeout=30):
         self.host, self.port, self.prefix = host_port(base)
         self.sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        if base.startswith("https://"):
+            self.sock = tls_context().wrap_socket(self.sock, server_hostname=self.host)
         self.reader = self.sock.makefile("rb")
 
     def close(self):

@@ -6,7 +6,9 @@
 # what Glance itself answers (DIRECT), once per transform mode; the identity
 # probes (identity_probes.py) run in each mode and once more against a proxy
 # that folds `_` header names (cache.underscore_headers = "fold"); the
-# identity header names (header_names.py) are checked once.
+# identity header names (header_names.py) are checked once; one more
+# passthrough pass reaches the proxy over https (TLS on its listener, a
+# private CA made with openssl that the CLI, the SDK and raw HTTP trust).
 #
 # Environment:
 #   IMGCACHE_INTEROP_VENV      venv to create or reuse (default <repo>/target/interop/venv)
@@ -15,6 +17,7 @@
 #   IMGCACHE_INTEROP_PYTHON    interpreter for the venv (default python3, must be >= 3.11)
 #   IMGCACHE_INTEROP_MODES     transform modes to check (default "passthrough strip normalize typed")
 #   IMGCACHE_INTEROP_FOLD      0: skip the identity probes against a proxy with underscore_headers = fold
+#   IMGCACHE_INTEROP_TLS       0: skip the pass over https
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +28,8 @@ WITHOUT_PROXY=${IMGCACHE_INTEROP_NO_PROXY:-0}
 PYTHON=${IMGCACHE_INTEROP_PYTHON:-python3}
 read -ra MODES <<< "${IMGCACHE_INTEROP_MODES:-passthrough strip normalize typed}"
 FOLD=${IMGCACHE_INTEROP_FOLD:-1}
+TLS=${IMGCACHE_INTEROP_TLS:-1}
+PROXY_SCHEME=http  # https during the TLS pass
 
 # Every request of this harness goes to loopback: never through an HTTP proxy
 # that the environment may name for the package registries.
@@ -50,6 +55,7 @@ die() { printf 'interop: ERROR: %s\n' "$*" >&2; exit 1; }
 missing_packages() {
     local include
     command -v curl >/dev/null || echo curl
+    command -v openssl >/dev/null || echo openssl
     [[ ${1:-} == build ]] || return 0
     command -v gcc >/dev/null || echo gcc
     include=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
@@ -140,7 +146,7 @@ wait_http() {
             tail -n 40 "$logfile" >&2
             die "$name exited before answering on $url (log above: $logfile)"
         fi
-        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true) != 000 ]] && return 0
+        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${IMGCACHE_INTEROP_CA:+--cacert "$IMGCACHE_INTEROP_CA"} "$url" || true) != 000 ]] && return 0
         sleep 0.1
     done
     tail -n 40 "$logfile" >&2
@@ -308,7 +314,7 @@ start_proxy() {
         --upstream "http://127.0.0.1:$GLANCE_PORT" \
         --admin-listen "127.0.0.1:$ADMIN_PORT") >"$WORK/proxy-$label.log" 2>&1 &
     PROXY_PID=$!
-    wait_http "imgcache ($label)" "$PROXY_PID" "http://127.0.0.1:$PROXY_PORT/versions" "$WORK/proxy-$label.log"
+    wait_http "imgcache ($label)" "$PROXY_PID" "$PROXY_SCHEME://127.0.0.1:$PROXY_PORT/versions" "$WORK/proxy-$label.log"
     log "imgcache ($label, pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT"
 }
 
@@ -356,6 +362,46 @@ run_fold_probes() {
     return "$rc"
 }
 
+# make_tls_files: a private CA and a certificate for 127.0.0.1 it signs
+# (P-256, two days), in $WORK/tls; nothing of it outlives the run.
+make_tls_files() {
+    local dir=$WORK/tls
+    mkdir -p "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=imgcache interop CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>"$dir/openssl.log" &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" 2>>"$dir/openssl.log" &&
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$dir/ext.cnf" &&
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.pem" 2>>"$dir/openssl.log"
+}
+
+# The passthrough checks once more with the proxy on https (server.tls_*):
+# glanceclient (--os-cacert), openstacksdk (cacert) and raw HTTP trust
+# only the private CA; Glance behind it stays plain HTTP.
+run_tls_pass() {
+    local label=passthrough+tls dir=$WORK/tls rc=0
+    if ! make_tls_files; then
+        echo "FAIL [$label] tls-files: openssl could not make the certificates: $(tail -n 3 "$dir/openssl.log" | tr '\n' ' ')" \
+            | tee -a "$WORK/results.txt"
+        return 1
+    fi
+    export IMGCACHE_INTEROP_CA=$dir/ca.pem
+    PROXY_SCHEME=https
+    start_proxy passthrough "$label" \
+        IMGCACHE_SERVER_TLS_CERT_FILE="$dir/server.pem" IMGCACHE_SERVER_TLS_KEY_FILE="$dir/server.key"
+    run_checks passthrough "https://127.0.0.1:$PROXY_PORT" --admin "http://127.0.0.1:$ADMIN_PORT" \
+        --label "$label" || rc=1
+    if ((rc != 0)); then
+        log "last lines of the proxy's log ($label):"
+        tail -n 15 "$WORK/proxy-$label.log" | sed 's/^/    /'
+    fi
+    stop_proxy
+    PROXY_SCHEME=http
+    unset IMGCACHE_INTEROP_CA
+    return "$rc"
+}
+
 main() {
     local failed=0 mode ports passed fails skipped
     [[ $WITHOUT_PROXY == 1 || -x $IMGCACHE_BIN ]] \
@@ -392,6 +438,9 @@ main() {
         done
         if [[ $FOLD == 1 ]]; then
             run_fold_probes || failed=1
+        fi
+        if [[ $TLS == 1 ]]; then
+            run_tls_pass || failed=1
         fi
     fi
     passed=$(grep -c '^PASS ' "$WORK/results.txt" || true)

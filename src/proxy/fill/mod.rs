@@ -73,6 +73,7 @@ impl Fill {
             version: forward.version,
             client: forward.client,
             signature: forward.signature.clone(),
+            tls: forward.tls.clone(),
         };
         let request = copy.into_request(&shared.upstream, ProxyBody::empty())?;
         let fill = Fill {
