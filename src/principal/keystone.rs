@@ -27,7 +27,7 @@ use super::sdk_date;
 use crate::clock::Clock;
 use crate::config::{IdentityConfig, Share};
 use crate::metrics::{Metrics, TokenValidation};
-use crate::upstream::tls;
+use crate::upstream;
 
 /// A validation Keystone could not give is retried after this (so an
 /// outage does not add `identity.timeout` to every request).
@@ -84,20 +84,7 @@ impl Tokens {
         clock: Clock,
     ) -> Result<Tokens, String> {
         let https = config.keystone_url.scheme_str() == Some("https");
-        let tls = if https {
-            tls::client_config(ca_file)?
-        } else {
-            tls::client_config_without_roots()?
-        };
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(config.timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector = upstream::https_connector(ca_file, config.timeout, https, false)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())

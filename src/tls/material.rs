@@ -12,6 +12,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 use crate::config::{CertFiles, ServerTls};
+use crate::upstream::tls::read_pem_certs;
 
 /// ALPN protocols offered, in the server's order of preference.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
@@ -80,7 +81,7 @@ pub struct Material {
 /// Reads the files and builds the server config; the error names the
 /// file and what is wrong with it.
 pub fn load(files: &Files) -> Result<Material, String> {
-    let chain = read_certs(&files.cert.cert_file)?;
+    let chain = read_pem_certs(&files.cert.cert_file)?;
     let key = read_key(files.cert.key_path())?;
     let serial = chain.first().map(serial_of).unwrap_or_default();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -117,7 +118,7 @@ fn client_verifier(
     provider: Arc<rustls::crypto::CryptoProvider>,
 ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
     let mut roots = RootCertStore::empty();
-    for cert in read_certs(path)? {
+    for cert in read_pem_certs(path)? {
         roots
             .add(cert)
             .map_err(|e| format!("{}: not a CA certificate: {e}", path.display()))?;
@@ -125,17 +126,6 @@ fn client_verifier(
     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
         .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate in it", path.display()));
-    }
-    Ok(certs)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {

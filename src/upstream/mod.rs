@@ -255,21 +255,39 @@ fn connector(
     config: &UpstreamConfig,
     https: bool,
 ) -> Result<HttpsConnector<HttpConnector>, String> {
+    https_connector(
+        config.ca_file.as_deref(),
+        config.connect_timeout,
+        https,
+        config.http2,
+    )
+}
+
+/// An HTTP(S) connector as every outgoing client of the proxy uses it
+/// (the upstream, Keystone): no Nagle, TCP keepalive, a connect timeout,
+/// rustls trusting the system and webpki roots plus `ca_file`; `http2`
+/// offers h2 by ALPN.
+pub(crate) fn https_connector(
+    ca_file: Option<&std::path::Path>,
+    connect_timeout: Duration,
+    https: bool,
+    http2: bool,
+) -> Result<HttpsConnector<HttpConnector>, String> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    http.set_connect_timeout(Some(config.connect_timeout));
+    http.set_connect_timeout(Some(connect_timeout));
     http.set_keepalive(Some(TCP_KEEPALIVE));
     // Loading trust roots costs a scan of the system store: only for https.
     let tls = if https {
-        tls::client_config(config.ca_file.as_deref())?
+        tls::client_config(ca_file)?
     } else {
         tls::client_config_without_roots()?
     };
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http();
-    let connector = if config.http2 {
+    let connector = if http2 {
         builder.enable_http1().enable_http2().wrap_connector(http)
     } else {
         builder.enable_http1().wrap_connector(http)

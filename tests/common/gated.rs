@@ -10,9 +10,6 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http::{Method, Response};
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -43,18 +40,7 @@ impl GatedUpstream {
             arrived: Notify::new(),
             gate,
         });
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| answer(state.clone(), req));
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let task = super::serve_each(listener, state.clone(), answer);
         GatedUpstream { addr, state, task }
     }
 

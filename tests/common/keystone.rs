@@ -14,9 +14,6 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use imgcache::principal::sdk_date;
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
@@ -68,18 +65,7 @@ impl FakeKeystone {
             service_token,
             ..State::default()
         });
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| answer(state.clone(), req));
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let task = super::serve_each(listener, state.clone(), answer);
         FakeKeystone { addr, state, task }
     }
 

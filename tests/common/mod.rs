@@ -232,3 +232,37 @@ pub async fn start_admin(proxy: &ProxyHandle, token: Option<&str>) -> String {
     tokio::spawn(admin.serve(listener, std::future::pending()));
     format!("http://{addr}")
 }
+
+/// Serves every connection accepted on `listener` (HTTP/1.1 and h2c) with
+/// `answer(state, request)`: the accept loop of the scripted test servers
+/// (`gated`, `keystone`).
+pub fn serve_each<S, F, Fut>(
+    listener: TcpListener,
+    state: std::sync::Arc<S>,
+    answer: F,
+) -> JoinHandle<()>
+where
+    S: Send + Sync + 'static,
+    F: Fn(std::sync::Arc<S>, http::Request<hyper::body::Incoming>) -> Fut
+        + Copy
+        + Send
+        + Sync
+        + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, std::convert::Infallible>>
+        + Send
+        + 'static,
+{
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| answer(state.clone(), req));
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            });
+        }
+    })
+}

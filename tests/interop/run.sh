@@ -43,77 +43,12 @@ GLANCE_PID=""      # uWSGI master
 GLANCE_WORKERS=""  # its worker pids, killed by pid if the master does not stop cleanly
 PROXY_PID=""
 
-log() { printf 'interop: %s\n' "$*"; }
-die() { printf 'interop: ERROR: %s\n' "$*" >&2; exit 1; }
+LOG_NAME=interop
+# log, die, packages, venvs, ports, wait_http, stop_pid.
+# shellcheck source=/dev/null
+source "$HERE/lib.sh"
 
 # --- installs ----------------------------------------------------------------
-
-# missing_packages [build]: the Debian packages this run needs and lacks.
-# curl waits for servers to answer. To build the venv, pip compiles uWSGI
-# (gcc + the interpreter's headers; PCRE is optional: uWSGI builds without
-# it and Glance needs no uWSGI internal routing).
-missing_packages() {
-    local include
-    command -v curl >/dev/null || echo curl
-    command -v openssl >/dev/null || echo openssl
-    [[ ${1:-} == build ]] || return 0
-    command -v gcc >/dev/null || echo gcc
-    include=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-    [[ -f $include/Python.h ]] || echo python3-dev
-    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || echo python3-venv
-}
-
-# ensure_packages [build]: apt-get runs only if something is missing.
-ensure_packages() {
-    local missing
-    mapfile -t missing < <(missing_packages "$@")
-    ((${#missing[@]} == 0)) && return 0
-    [[ $(id -u) == 0 ]] || die "missing Debian packages ${missing[*]}; install them (needs root)"
-    log "installing Debian packages: ${missing[*]}"
-    apt-get update -qq || die "apt-get update failed: Debian's package mirror is unreachable; nothing was tested"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-        || die "apt-get install ${missing[*]} failed; nothing was tested"
-}
-
-# The stamp names the requirements and interpreter a venv was completed
-# with; a venv without a matching stamp (changed pins, interrupted install)
-# is rebuilt from scratch.
-venv_stamp() {
-    { sha256sum "$HERE/requirements.txt" | cut -d' ' -f1; "$PYTHON" -V; } | tr '\n' ' '
-}
-
-ensure_venv() {
-    local stamp pip_log
-    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-        || die "$("$PYTHON" -V 2>&1) is too old: glance 33 needs Python >= 3.11 (set IMGCACHE_INTEROP_PYTHON)"
-    stamp=$(venv_stamp)
-    if [[ -f $VENV/.interop-stamp && $(cat "$VENV/.interop-stamp") == "$stamp" ]]; then
-        log "reusing venv $VENV"
-        return 0
-    fi
-    if [[ -e $VENV ]]; then
-        # Only ever delete something that is a venv (IMGCACHE_INTEROP_VENV may point anywhere).
-        [[ -f $VENV/pyvenv.cfg ]] || die "$VENV exists and is not a venv; refusing to replace it"
-        rm -rf "$VENV"
-    fi
-    ensure_packages build
-    log "creating venv $VENV and installing tests/interop/requirements.txt"
-    mkdir -p "$(dirname "$VENV")"
-    "$PYTHON" -m venv "$VENV"
-    pip_log=$(mktemp)
-    if ! "$VENV/bin/pip" install --disable-pip-version-check --no-input \
-            -r "$HERE/requirements.txt" >"$pip_log" 2>&1; then
-        tail -n 25 "$pip_log" >&2
-        # Tell "no registry" (nothing our code can fix) from a broken install:
-        # can pip list glance's versions at all?
-        if ! "$VENV/bin/pip" index versions glance >/dev/null 2>&1; then
-            die "cannot reach PyPI (pip cannot even list glance's versions), so Glance and its clients cannot be installed. Nothing was tested; rerun where PyPI is reachable."
-        fi
-        die "pip install -r tests/interop/requirements.txt failed (log above) although PyPI answers; nothing was tested"
-    fi
-    rm -f "$pip_log"
-    echo "$stamp" >"$VENV/.interop-stamp"
-}
 
 versions_line() {
     "$VENV/bin/python" - "$("$VENV/bin/uwsgi" --version)" <<'EOF'
@@ -126,45 +61,6 @@ EOF
 }
 
 # --- processes ---------------------------------------------------------------
-
-# Three distinct free loopback ports: all sockets are held open while the
-# kernel picks, so the picks cannot collide with each other.
-free_ports() {
-    "$VENV/bin/python" -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))'
-}
-
-# wait_http NAME PID URL LOG: until URL gives any HTTP answer; fail early if PID died.
-wait_http() {
-    local name=$1 pid=$2 url=$3 logfile=$4 i
-    for ((i = 0; i < 600; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 40 "$logfile" >&2
-            die "$name exited before answering on $url (log above: $logfile)"
-        fi
-        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${IMGCACHE_INTEROP_CA:+--cacert "$IMGCACHE_INTEROP_CA"} "$url" || true) != 000 ]] && return 0
-        sleep 0.1
-    done
-    tail -n 40 "$logfile" >&2
-    die "$name did not answer on $url within 60 s"
-}
-
-# stop_pid PID: SIGTERM, up to 10 s grace, then SIGKILL. Returns 1 if it had to kill.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    return 1
-}
 
 stop_proxy() {
     [[ -n $PROXY_PID ]] || return 0
@@ -407,11 +303,11 @@ main() {
     [[ $WITHOUT_PROXY == 1 || -x $IMGCACHE_BIN ]] \
         || die "no proxy binary at $IMGCACHE_BIN: build it (cargo build --release), set IMGCACHE_BIN, or set IMGCACHE_INTEROP_NO_PROXY=1"
     ensure_packages
-    ensure_venv
+    ensure_venv "$VENV" "$HERE/requirements.txt" .interop-stamp glance
     trap on_exit EXIT
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgcache-interop.XXXXXX")
     touch "$WORK/results.txt"
-    ports=$(free_ports)
+    ports=$(free_ports 3)
     read -r GLANCE_PORT PROXY_PORT ADMIN_PORT <<<"$ports"
     start_glance
     "$VENV/bin/python" "$HERE/checks.py" seed \

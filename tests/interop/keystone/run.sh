@@ -45,68 +45,12 @@ KS_PID="" KS_WORKERS=""
 GLANCE_PID="" GLANCE_WORKERS=""
 PROXY_PID=""
 
-log() { printf 'keystone-interop: %s\n' "$*"; }
-die() { printf 'keystone-interop: ERROR: %s\n' "$*" >&2; exit 1; }
+LOG_NAME=keystone-interop
+# log, die, packages, venvs, ports, wait_http, stop_pid.
+# shellcheck source=/dev/null
+source "$INTEROP/lib.sh"
 
 # --- installs ----------------------------------------------------------------
-
-# As tests/interop/run.sh: curl waits for servers; building a venv compiles
-# uWSGI (gcc + the interpreter's headers).
-missing_packages() {
-    local include
-    command -v curl >/dev/null || echo curl
-    [[ ${1:-} == build ]] || return 0
-    command -v gcc >/dev/null || echo gcc
-    include=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-    [[ -f $include/Python.h ]] || echo python3-dev
-    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || echo python3-venv
-}
-
-ensure_packages() {
-    local missing
-    mapfile -t missing < <(missing_packages "$@")
-    ((${#missing[@]} == 0)) && return 0
-    [[ $(id -u) == 0 ]] || die "missing Debian packages ${missing[*]}; install them (needs root)"
-    log "installing Debian packages: ${missing[*]}"
-    apt-get update -qq || die "apt-get update failed: Debian's package mirror is unreachable; nothing was tested"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-        || die "apt-get install ${missing[*]} failed; nothing was tested"
-}
-
-# ensure_venv VENV REQUIREMENTS STAMP_NAME PROBE_PACKAGE: create VENV from
-# REQUIREMENTS unless its stamp (requirements hash + interpreter) matches.
-# The Glance venv uses tests/interop/run.sh's stamp name and format, so
-# either harness reuses the venv the other made.
-ensure_venv() {
-    local venv=$1 reqs=$2 stamp_name=$3 probe=$4 stamp pip_log started
-    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-        || die "$("$PYTHON" -V 2>&1) is too old: glance 33 / keystone 30 need Python >= 3.11 (set IMGCACHE_INTEROP_PYTHON)"
-    stamp=$({ sha256sum "$reqs" | cut -d' ' -f1; "$PYTHON" -V; } | tr '\n' ' ')
-    if [[ -f $venv/$stamp_name && $(cat "$venv/$stamp_name") == "$stamp" ]]; then
-        log "reusing venv $venv"
-        return 0
-    fi
-    if [[ -e $venv ]]; then
-        [[ -f $venv/pyvenv.cfg ]] || die "$venv exists and is not a venv; refusing to replace it"
-        rm -rf "$venv"
-    fi
-    ensure_packages build
-    log "creating venv $venv from ${reqs#"$REPO"/}"
-    started=$SECONDS
-    mkdir -p "$(dirname "$venv")"
-    "$PYTHON" -m venv "$venv"
-    pip_log=$(mktemp)
-    if ! "$venv/bin/pip" install --disable-pip-version-check --no-input -r "$reqs" >"$pip_log" 2>&1; then
-        tail -n 25 "$pip_log" >&2
-        if ! "$venv/bin/pip" index versions "$probe" >/dev/null 2>&1; then
-            die "cannot reach PyPI (pip cannot even list $probe's versions). Nothing was tested; rerun where PyPI is reachable."
-        fi
-        die "pip install -r ${reqs#"$REPO"/} failed (log above) although PyPI answers; nothing was tested"
-    fi
-    rm -f "$pip_log"
-    echo "$stamp" >"$venv/$stamp_name"
-    log "venv $venv ready in $((SECONDS - started)) s"
-}
 
 versions_line() {
     local ks glance
@@ -118,44 +62,6 @@ print(", ".join(f"{n} {m.version(n)}" for n in ("glance", "keystonemiddleware"))
 }
 
 # --- processes ---------------------------------------------------------------
-
-# free_ports N: N distinct free loopback ports (all held open while picked).
-free_ports() {
-    "$KS_VENV/bin/python" -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
-
-# wait_http NAME PID URL LOG: until URL gives any HTTP answer; fail early if PID died.
-wait_http() {
-    local name=$1 pid=$2 url=$3 logfile=$4 i
-    for ((i = 0; i < 600; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 40 "$logfile" >&2
-            die "$name exited before answering on $url (log above: $logfile)"
-        fi
-        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true) != 000 ]] && return 0
-        sleep 0.1
-    done
-    tail -n 40 "$logfile" >&2
-    die "$name did not answer on $url within 60 s"
-}
-
-# stop_pid PID: SIGTERM, up to 10 s grace, then SIGKILL. Returns 1 if it had to kill.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    return 1
-}
 
 # stop_uwsgi MASTER WORKERS: the master stops its workers (--die-on-term);
 # only if it had to be killed are its workers killed, by pid.

@@ -41,50 +41,12 @@ UPSTREAM_PID=""
 PROXY_PID=""
 UPSTREAM_ARGS=()  # the benchmark adds its images
 
-log() { printf 'signing: %s\n' "$*"; }
-die() { printf 'signing: ERROR: %s\n' "$*" >&2; exit 1; }
+LOG_NAME=signing
+# log, die, packages, venvs, ports, wait_http, stop_pid.
+# shellcheck source=/dev/null
+source "$HERE/../lib.sh"
 
 # --- venv ----------------------------------------------------------------------
-
-# The stamp names the requirements and interpreter a venv was completed
-# with; a venv without a matching stamp (changed pins, interrupted install)
-# is rebuilt from scratch.
-venv_stamp() {
-    { sha256sum "$HERE/requirements.txt" | cut -d' ' -f1; "$PYTHON" -V; } | tr '\n' ' '
-}
-
-ensure_venv() {
-    local stamp pip_log
-    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 9))' \
-        || die "$("$PYTHON" -V 2>&1) is too old (need >= 3.9; set IMGCACHE_SIGNING_PYTHON)"
-    stamp=$(venv_stamp)
-    if [[ -f $VENV/.signing-stamp && $(cat "$VENV/.signing-stamp") == "$stamp" ]]; then
-        log "reusing venv $VENV"
-        return 0
-    fi
-    if [[ -e $VENV ]]; then
-        # Only ever delete something that is a venv (IMGCACHE_SIGNING_VENV may point anywhere).
-        [[ -f $VENV/pyvenv.cfg ]] || die "$VENV exists and is not a venv; refusing to replace it"
-        rm -rf "$VENV"
-    fi
-    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null \
-        || die "$PYTHON cannot create venvs (Debian: apt-get install python3-venv)"
-    log "creating venv $VENV and installing tests/interop/signing/requirements.txt"
-    mkdir -p "$(dirname "$VENV")"
-    "$PYTHON" -m venv "$VENV"
-    pip_log=$(mktemp)
-    if ! "$VENV/bin/pip" install --disable-pip-version-check --no-input \
-            -r "$HERE/requirements.txt" >"$pip_log" 2>&1; then
-        tail -n 25 "$pip_log" >&2
-        # Tell "no registry" (nothing our code can fix) from a broken install.
-        if ! "$VENV/bin/pip" index versions huaweicloudsdkcore >/dev/null 2>&1; then
-            die "cannot reach PyPI, so Huawei's SDK cannot be installed. Nothing was tested; rerun where PyPI is reachable."
-        fi
-        die "pip install -r tests/interop/signing/requirements.txt failed (log above) although PyPI answers; nothing was tested"
-    fi
-    rm -f "$pip_log"
-    echo "$stamp" >"$VENV/.signing-stamp"
-}
 
 versions_line() {
     "$VENV/bin/python" - <<'EOF'
@@ -96,58 +58,10 @@ EOF
 
 # --- processes -------------------------------------------------------------------
 
-# Two distinct free loopback ports for the proxy and its admin listener: all
-# sockets are held open while the kernel picks, so the picks cannot collide.
-free_ports() {
-    "$VENV/bin/python" -c '
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))'
-}
-
-# wait_http NAME PID URL LOG: until URL gives any HTTP answer; fail early if PID died.
-wait_http() {
-    local name=$1 pid=$2 url=$3 logfile=$4 i
-    for ((i = 0; i < 300; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 40 "$logfile" >&2
-            die "$name exited before answering on $url (log above: $logfile)"
-        fi
-        if "$VENV/bin/python" - "$url" <<'EOF'
-import sys, urllib.error, urllib.request
-try:
-    urllib.request.urlopen(sys.argv[1], timeout=2).close()
-except urllib.error.HTTPError:
-    pass  # any HTTP answer will do
-except Exception:
-    sys.exit(1)
-EOF
-        then return 0; fi
-        sleep 0.1
-    done
-    tail -n 40 "$logfile" >&2
-    die "$name did not answer on $url within 30 s"
-}
-
-# stop_pid PID: SIGTERM, up to 10 s grace, then SIGKILL.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    log "pid $pid ignored SIGTERM; killed"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 on_exit() {
     local rc=$?
-    [[ -n $PROXY_PID ]] && stop_pid "$PROXY_PID"
-    [[ -n $UPSTREAM_PID ]] && stop_pid "$UPSTREAM_PID"
+    [[ -z $PROXY_PID ]] || stop_pid "$PROXY_PID" || log "proxy $PROXY_PID ignored SIGTERM; killed"
+    [[ -z $UPSTREAM_PID ]] || stop_pid "$UPSTREAM_PID" || log "upstream $UPSTREAM_PID ignored SIGTERM; killed"
     if [[ -n $WORK ]]; then
         if ((rc == 0)); then rm -rf "$WORK"; else log "kept $WORK (upstream and proxy logs, config) for inspection"; fi
     fi
@@ -193,7 +107,7 @@ run_reference() {
     read -r port admin <<<"$(ports_of reference_proxy.py "$pid" "$WORK/reference.ports" "$WORK/reference.log" port admin_port)"
     run_check --proxy "http://127.0.0.1:$port" --upstream "http://127.0.0.1:$UPSTREAM_PORT" \
         --control "http://127.0.0.1:$CONTROL_PORT" --admin "http://127.0.0.1:$admin" --label reference || rc=1
-    stop_pid "$pid"
+    stop_pid "$pid" || log "pid $pid ignored SIGTERM; killed"
     return "$rc"
 }
 
@@ -271,7 +185,7 @@ run_check() {
 run_bench() {
     local rows=$WORK/bench-rows.jsonl kind label
     for kind in signed unsigned; do
-        read -r PROXY_PORT ADMIN_PORT <<<"$(free_ports)"
+        read -r PROXY_PORT ADMIN_PORT <<<"$(free_ports 2)"
         write_proxy_config "$kind"
         start_proxy || die "imgcache refused the $kind benchmark config (see above)"
         if [[ $kind == signed ]]; then label="with [signing] credentials"; else label="without [signing]"; fi
@@ -279,7 +193,7 @@ run_bench() {
         "$VENV/bin/python" "$HERE/bench.py" run --proxy "http://127.0.0.1:$PROXY_PORT" \
             --admin "http://127.0.0.1:$ADMIN_PORT" --control "http://127.0.0.1:$CONTROL_PORT" \
             --label "$label" --rows "$rows" --images "$BENCH_IMAGES" ${IMGCACHE_SIGNING_BENCH_ARGS:-}
-        stop_pid "$PROXY_PID"
+        stop_pid "$PROXY_PID" || log "pid $PROXY_PID ignored SIGTERM; killed"
         PROXY_PID=""
     done
     "$VENV/bin/python" "$HERE/bench.py" table --rows "$rows" \
@@ -290,7 +204,8 @@ main() {
     local failed=0 passed fails out
     [[ $WITHOUT_PROXY == 1 || -x $IMGCACHE_BIN ]] \
         || die "no proxy binary at $IMGCACHE_BIN: build it (cargo build --release), set IMGCACHE_BIN, or set IMGCACHE_SIGNING_NO_PROXY=1"
-    ensure_venv
+    ensure_packages
+    ensure_venv "$VENV" "$HERE/requirements.txt" .signing-stamp huaweicloudsdkcore 9
     trap on_exit EXIT
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgcache-signing.XXXXXX")
     # Importing Huawei's SDK creates $HOME/.huaweicloud/application_id (an id
@@ -320,7 +235,7 @@ main() {
     elif ((failed)); then
         log "the direct or reference checks failed: the harness itself is broken, so imgcache's checks would prove nothing; skipped"
     else
-        read -r PROXY_PORT ADMIN_PORT <<<"$(free_ports)"
+        read -r PROXY_PORT ADMIN_PORT <<<"$(free_ports 2)"
         write_proxy_config
         if start_proxy; then
             run_check --proxy "http://127.0.0.1:$PROXY_PORT" --upstream "http://127.0.0.1:$UPSTREAM_PORT" \
