@@ -1,7 +1,9 @@
 //! The admin API, on its own listener (never the proxy's port):
 //! `GET /metrics`, `/healthz`, `/readyz`, `/cache/stats`, and the purges
 //! `DELETE /cache/images/{id}` and `DELETE /cache`. With `admin.token`
-//! set, every call needs `Authorization: Bearer <token>`.
+//! set, every call but the probes (`/healthz`, `/readyz`: a kubelet or a
+//! load balancer has no token, and they reveal nothing secret) needs
+//! `Authorization: Bearer <token>`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -60,6 +62,7 @@ impl Admin {
             path_prefix: String::new(),
             max_connections: 64,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: crate::config::DEFAULT_SERVER_IDLE_TIMEOUT,
             write_timeout: crate::config::DEFAULT_WRITE_TIMEOUT,
             max_header_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(1),
@@ -78,6 +81,11 @@ impl Admin {
 
     /// Answers one admin request.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+        let method = request.method().clone();
+        let path = request.uri().path();
+        if let Some(probe) = self.probe(&method, path) {
+            return probe;
+        }
         if !self.authorized(&request) {
             let mut response = json_response(
                 StatusCode::UNAUTHORIZED,
@@ -88,10 +96,7 @@ impl Admin {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return response;
         }
-        let path = request.uri().path();
-        match (request.method(), path) {
-            (&Method::GET, "/healthz") => json_response(StatusCode::OK, &json!({"status": "ok"})),
-            (&Method::GET, "/readyz") => self.readyz(),
+        match (&method, path) {
             (&Method::GET, "/metrics") => self.metrics().await,
             (&Method::GET, "/cache/stats") => {
                 json_response(StatusCode::OK, &self.proxy.stats().await)
@@ -104,7 +109,7 @@ impl Admin {
             (&Method::DELETE, _) if path.starts_with("/cache/images/") => {
                 self.purge_image(path).await
             }
-            (_, "/healthz" | "/readyz" | "/metrics" | "/cache/stats" | "/cache") => json_response(
+            (_, "/metrics" | "/cache/stats" | "/cache") => json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &json!({"error": "method not allowed"}),
             ),
@@ -113,6 +118,31 @@ impl Admin {
                 &json!({"error": "no such admin endpoint"}),
             ),
         }
+    }
+
+    /// The probes, open to anyone, `GET` or `HEAD` (a `HEAD` answer keeps
+    /// its status and headers and drops the body); `None` for any other
+    /// path.
+    fn probe(&self, method: &Method, path: &str) -> Option<Response<ProxyBody>> {
+        let response = match path {
+            "/healthz" => json_response(StatusCode::OK, &self.proxy.health()),
+            "/readyz" => self.readyz(),
+            _ => return None,
+        };
+        Some(match *method {
+            Method::GET => response,
+            Method::HEAD => response.map(|_| ProxyBody::empty()),
+            _ => {
+                let mut refused = json_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &json!({"error": "method not allowed"}),
+                );
+                refused
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                refused
+            }
+        })
     }
 
     /// Constant-time token check (a timing side channel must not reveal

@@ -35,6 +35,12 @@ pub enum ProxyError {
         /// Seconds for `Retry-After`.
         retry_after: u64,
     },
+    /// The upstream asked this caller (and only it) to wait.
+    #[error("the upstream asked this caller to slow down; retry after {retry_after}s")]
+    Throttled {
+        /// Seconds for `Retry-After`.
+        retry_after: u64,
+    },
 }
 
 impl ProxyError {
@@ -47,6 +53,7 @@ impl ProxyError {
             ProxyError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::NotFound(_) => StatusCode::NOT_FOUND,
             ProxyError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -74,7 +81,9 @@ impl ProxyError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let ProxyError::Unavailable { retry_after, .. } = &self {
+        if let ProxyError::Unavailable { retry_after, .. } | ProxyError::Throttled { retry_after } =
+            &self
+        {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         response

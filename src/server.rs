@@ -1,8 +1,12 @@
-//! The client-facing listener: accept loop with a connection cap, TLS
-//! when configured (the handshake runs in the connection's own task), the
-//! hit path first for HTTP/1.1, then HTTP/1.1, h2c and h2 (by ALPN) on one
-//! port (hyper-util `auto`), header read timeout, and a graceful drain on
-//! shutdown.
+//! The client-facing listener: accept loop with one connection budget
+//! for the process (past it a connection is closed at once, not queued
+//! out of sight), TLS when configured (the handshake runs in the
+//! connection's own task), the hit path first for HTTP/1.1, then
+//! HTTP/1.1, h2c and h2 (by ALPN) on one port (hyper-util `auto`), a
+//! bounded idle life on every protocol (header read timeout between
+//! HTTP/1 requests; GOAWAY after `server.idle_timeout` without an open
+//! HTTP/2 stream; keep-alive PINGs for dead peers), and a graceful drain
+//! on shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,17 +24,53 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::body::ProxyBody;
 use crate::config::ServerConfig;
 use crate::hit_path::{self, Outcome, Protocol, Rewind};
+use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::tls::{self, Acceptor};
 use crate::write_timeout::WriteTimeout;
 
 /// Most header lines in one HTTP/1 request.
 const MAX_HEADER_LINES: usize = 200;
+
+/// Most concurrent streams one HTTP/2 client may open (nginx's
+/// `http2_max_concurrent_streams` is 128).
+const MAX_CONCURRENT_STREAMS: u32 = 128;
+
+/// Streams an HTTP/2 client may reset before the server accepted them,
+/// pending at once: past it the connection is closed (the "rapid reset"
+/// attack, CVE-2023-44487; hyper's default, stated).
+const MAX_PENDING_RESET_STREAMS: usize = 20;
+
+/// How long an idle HTTP/2 connection told to go away (GOAWAY) may take
+/// to close before it is dropped: a peer that answers nothing must not
+/// hold its place.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// How often a rejected connection is logged at most.
+const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The process's one budget of client connections
+/// (`server.max_connections`), shared by every worker's listener: a full
+/// worker does not leave its connections queued while another has room.
+#[derive(Clone)]
+pub struct Budget(Arc<Semaphore>);
+
+impl Budget {
+    /// At most `max` connections at once.
+    pub fn new(max: usize) -> Budget {
+        Budget(Arc::new(Semaphore::new(max)))
+    }
+
+    /// A place, if one is free now.
+    fn take(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.clone().try_acquire_owned().ok()
+    }
+}
 
 /// Serves `proxy` on `listener` until `shutdown` completes, then stops
 /// accepting and gives in-flight requests `server.shutdown_grace` to end.
@@ -54,9 +94,34 @@ pub async fn run_with(
     tls: Option<Acceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let budget = Budget::new(config.max_connections);
+    run_within(listener, proxy, config, tls, budget, shutdown).await;
+}
+
+/// As [`run_with`], within a connection budget shared with other
+/// listeners (the workers').
+pub async fn run_within(
+    listener: TcpListener,
+    proxy: Proxy,
+    config: &ServerConfig,
+    tls: Option<Acceptor>,
+    budget: Budget,
+    shutdown: impl Future<Output = ()>,
+) {
+    proxy.mark_serving();
     let hits = proxy.clone();
     let handler = move |request, peer| proxy.clone().handle(request, peer);
-    accept_loop(listener, handler, Some(hits), tls, config, shutdown).await;
+    let limits = Limits {
+        budget,
+        metrics: Some(hits.metrics_handle()),
+    };
+    accept_loop(listener, handler, Some(hits), tls, config, limits, shutdown).await;
+}
+
+/// What bounds a listener's connections, and where refusals are counted.
+struct Limits {
+    budget: Budget,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// The accept loop for any handler (the admin API), every connection
@@ -71,7 +136,11 @@ pub async fn serve<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
 {
-    accept_loop(listener, handler, None, tls, config, shutdown).await;
+    let limits = Limits {
+        budget: Budget::new(config.max_connections),
+        metrics: None,
+    };
+    accept_loop(listener, handler, None, tls, config, limits, shutdown).await;
 }
 
 async fn accept_loop<H, F>(
@@ -80,29 +149,21 @@ async fn accept_loop<H, F>(
     hits: Option<Proxy>,
     tls: Option<Acceptor>,
     config: &ServerConfig,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
 {
     let builders = Arc::new(Builders::new(config));
-    let metrics = hits.as_ref().map(Proxy::metrics_handle);
-    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let metrics = limits.metrics;
     let graceful = GracefulShutdown::new();
-    // Tells connections still on the hit path to wind down; hyper's are
-    // told by `graceful`.
+    // Tells connections still on the hit path (and hyper's, which watch
+    // for it to send GOAWAY) to wind down.
     let (stop, stopped) = watch::channel(false);
+    let mut last_refusal_logged: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
     loop {
-        // Wait for a free slot before accepting, so excess connections
-        // queue in the kernel backlog instead of costing us memory.
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -113,6 +174,24 @@ async fn accept_loop<H, F>(
                 }
             },
             () = &mut shutdown => break,
+        };
+        // Past the budget the connection is closed at once: the client
+        // learns now, instead of waiting in a backlog nobody drains.
+        let Some(permit) = limits.budget.take() else {
+            if let Some(metrics) = &metrics {
+                metrics.record_connection_refused();
+            }
+            let now = tokio::time::Instant::now();
+            if last_refusal_logged.is_none_or(|at| now - at >= REFUSED_LOG_INTERVAL) {
+                last_refusal_logged = Some(now);
+                tracing::warn!(
+                    max_connections = config.max_connections,
+                    %peer,
+                    "server.max_connections are open: refusing new connections"
+                );
+            }
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         // Under TLS too: a client that reads nothing stalls the
@@ -126,6 +205,8 @@ async fn accept_loop<H, F>(
             watcher: graceful.watcher(),
             stopped: stopped.clone(),
             header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.idle_timeout,
+            metrics: metrics.clone(),
             tls: None,
         };
         let (handler, hits, tls) = (handler.clone(), hits.clone(), tls.clone());
@@ -149,6 +230,10 @@ struct Connection {
     watcher: Watcher,
     stopped: watch::Receiver<bool>,
     header_read_timeout: Duration,
+    /// How long an HTTP/2 connection may stay open without a stream.
+    idle_timeout: Duration,
+    /// Where idle closes are counted (the proxy's listener only).
+    metrics: Option<Arc<Metrics>>,
     /// What TLS told about the client (`None`: plain HTTP).
     tls: Option<tls::Peer>,
 }
@@ -184,7 +269,8 @@ impl Connection {
         H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
     {
-        let service = connection_service(handler, self.peer, self.tls.clone());
+        let streams = Streams::default();
+        let service = connection_service(handler, self.peer, self.tls.clone(), streams.clone());
         let (io, protocol) = match hits {
             Some(proxy) => {
                 let serving = hit_path::Serving {
@@ -219,8 +305,12 @@ impl Connection {
                 .await
                 .map_err(Into::into),
             Protocol::Any => {
-                let connection = builders.auto.serve_connection(io, service);
-                self.watcher.watch(connection.into_owned()).await
+                let connection = builders.auto.serve_connection(io, service).into_owned();
+                let ended = self
+                    .until_idle(connection, streams, |c| c.graceful_shutdown())
+                    .await;
+                drop(self.watcher);
+                ended
             }
         };
         if let Err(err) = ended {
@@ -229,15 +319,132 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Serves an `auto` (HTTP/2 or HTTP/1) connection until it ends: told
+    /// to go away (GOAWAY) once it has had no open stream for
+    /// `idle_timeout`, or when shutdown begins; an idle one that does not
+    /// close within [`IDLE_CLOSE_GRACE`] of that is dropped.
+    async fn until_idle<C, E>(
+        &self,
+        connection: C,
+        streams: Streams,
+        go_away: fn(std::pin::Pin<&mut C>),
+    ) -> Result<(), E>
+    where
+        C: Future<Output = Result<(), E>>,
+    {
+        tokio::pin!(connection);
+        let idle = streams.idle_for(self.idle_timeout);
+        tokio::pin!(idle);
+        let mut stopped = self.stopped.clone();
+        let mut closing_since_idle = false;
+        let mut stopping = false;
+        // Armed once the connection is told to go away for idleness.
+        let give_up = tokio::time::sleep(IDLE_CLOSE_GRACE);
+        tokio::pin!(give_up);
+        loop {
+            tokio::select! {
+                ended = connection.as_mut() => return ended,
+                () = &mut idle, if !closing_since_idle && !stopping => {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.record_idle_closed();
+                    }
+                    tracing::debug!(peer = %self.peer, "idle connection: GOAWAY");
+                    go_away(connection.as_mut());
+                    closing_since_idle = true;
+                    give_up.as_mut().reset(tokio::time::Instant::now() + IDLE_CLOSE_GRACE);
+                }
+                _ = stopped.wait_for(|stop| *stop), if !stopping => {
+                    if !closing_since_idle {
+                        go_away(connection.as_mut());
+                    }
+                    stopping = true;
+                }
+                () = &mut give_up, if closing_since_idle => return Ok(()),
+            }
+        }
+    }
+}
+
+/// The streams (requests whose response is not yet done with) open on
+/// one connection, so it can be closed once it has had none for a while.
+#[derive(Clone, Default)]
+struct Streams(Arc<watch::Sender<usize>>);
+
+/// An open stream; dropping it (with the response body) closes it.
+struct StreamGuard(Streams);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        (self.0)
+            .0
+            .send_modify(|open| *open = open.saturating_sub(1));
+    }
+}
+
+impl Streams {
+    fn open(&self) -> StreamGuard {
+        self.0.send_modify(|open| *open += 1);
+        StreamGuard(self.clone())
+    }
+
+    /// Completes once no stream has been open for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        let mut open = self.0.subscribe();
+        loop {
+            if open.wait_for(|n| *n == 0).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(idle) => return,
+                changed = open.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+}
+
+/// A response body that keeps its stream counted open until it is done
+/// with.
+struct Counted {
+    body: ProxyBody,
+    _stream: StreamGuard,
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = crate::body::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// The hyper service of one connection: `handler`, with what TLS told
 /// about the client in each request's extensions (the way hyper carries
-/// per-connection facts).
+/// per-connection facts), each request counted as an open stream until
+/// its response body is done with.
 fn connection_service<H, F>(
     handler: H,
     peer: SocketAddr,
     tls: Option<tls::Peer>,
-) -> impl Service<Request<Incoming>, Response = Response<ProxyBody>, Error = Infallible, Future = F>
-+ Clone
+    streams: Streams,
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<Counted>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Counted>, Infallible>> + Send + 'static,
+> + Clone
 + Send
 + 'static
 where
@@ -248,7 +455,15 @@ where
         if let Some(tls) = &tls {
             request.extensions_mut().insert(tls.clone());
         }
-        handler(request, peer)
+        let stream = streams.open();
+        let answered = handler(request, peer);
+        async move {
+            let response = answered.await?;
+            Ok(response.map(|body| Counted {
+                body,
+                _stream: stream,
+            }))
+        }
     })
 }
 
@@ -285,9 +500,16 @@ impl Builders {
             .keep_alive(true)
             .max_buf_size(read_buffer)
             .max_headers(MAX_HEADER_LINES);
+        // Dead peers are found by PINGs: half the idle timeout apart, each
+        // answered within as long (at least 1 s, at most 30 s).
+        let ping = (config.idle_timeout / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
         auto.http2()
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(read_buffer).unwrap_or(u32::MAX));
+            .max_header_list_size(u32::try_from(read_buffer).unwrap_or(u32::MAX))
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .max_pending_accept_reset_streams(MAX_PENDING_RESET_STREAMS)
+            .keep_alive_interval(ping)
+            .keep_alive_timeout(ping);
         let mut http1 = http1::Builder::new();
         http1
             .timer(TokioTimer::new())

@@ -3,7 +3,8 @@
 //! on the same address. The kernel spreads connections over them, and a
 //! connection's whole life stays on one thread: no work stealing, no
 //! cross-thread wake-ups on the hit path. State (cache, upstream pool,
-//! metrics) is shared; each worker drains its own connections on stop.
+//! metrics, the `server.max_connections` budget) is shared; each worker
+//! drains its own connections on stop.
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::thread::JoinHandle;
@@ -57,15 +58,16 @@ impl Workers {
         tls: Option<Acceptor>,
     ) -> std::io::Result<Workers> {
         let (stop, stopped) = watch::channel(false);
-        let mut per_worker = config.clone();
-        per_worker.max_connections = config.max_connections.div_ceil(listeners.len().max(1));
+        // One budget for the process: a full worker does not refuse (or
+        // queue) while another has room.
+        let budget = server::Budget::new(config.max_connections);
         let mut threads = Vec::with_capacity(listeners.len());
         for (n, listener) in listeners.into_iter().enumerate() {
-            let (proxy, config, stopped) = (proxy.clone(), per_worker.clone(), stopped.clone());
-            let tls = tls.clone();
+            let (proxy, config, stopped) = (proxy.clone(), config.clone(), stopped.clone());
+            let (tls, budget) = (tls.clone(), budget.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("imgcache-worker-{n}"))
-                .spawn(move || run_worker(listener, proxy, &config, tls, stopped))?;
+                .spawn(move || run_worker(listener, proxy, &config, tls, budget, stopped))?;
             threads.push(thread);
         }
         Ok(Workers { threads, stop })
@@ -89,6 +91,7 @@ fn run_worker(
     proxy: Proxy,
     config: &ServerConfig,
     tls: Option<Acceptor>,
+    budget: server::Budget,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut builder = tokio::runtime::Builder::new_current_thread();
@@ -116,6 +119,6 @@ fn run_worker(
         let stop = async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        server::run_with(listener, proxy, config, tls, stop).await;
+        server::run_within(listener, proxy, config, tls, budget, stop).await;
     });
 }

@@ -10,6 +10,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_PATH_PREFIX: &str = "";
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// nginx's `keepalive_timeout` is 75 s; an HTTP/2 connection without a
+/// stream holds a `max_connections` place for nothing.
+pub const DEFAULT_SERVER_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// nginx's `send_timeout` default.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_HEADER_BYTES: u64 = 32 * 1024;
@@ -31,11 +34,17 @@ pub const DEFAULT_HTTP2: bool = false;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Below the shortest keep-alive timeout common upstreams use (Apache's
+/// 5 s): a connection the upstream is about to close is not reused.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 pub const DEFAULT_POOL_MAX_IDLE: u64 = 256;
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 512;
 pub const DEFAULT_BREAKER_FAILURES: u64 = 5;
 pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(10);
+pub const DEFAULT_BREAKER_WINDOW: Duration = Duration::from_secs(10);
+/// Two: a single caller never opens the breaker (a one-client sidecar may
+/// set 1; connect errors open it whoever saw them).
+pub const DEFAULT_BREAKER_MIN_PRINCIPALS: u64 = 2;
 
 // [cache]
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);

@@ -16,6 +16,7 @@ pub mod key {
     pub const PATH_PREFIX: Key = Key::new("server.path_prefix");
     pub const MAX_CONNECTIONS: Key = Key::new("server.max_connections");
     pub const HEADER_READ_TIMEOUT: Key = Key::new("server.header_read_timeout");
+    pub const IDLE_TIMEOUT: Key = Key::new("server.idle_timeout");
     pub const WRITE_TIMEOUT: Key = Key::new("server.write_timeout");
     pub const MAX_HEADER_BYTES: Key = Key::new("server.max_header_bytes");
     pub const SHUTDOWN_GRACE: Key = Key::new("server.shutdown_grace");
@@ -32,6 +33,7 @@ pub mod key {
         PATH_PREFIX,
         MAX_CONNECTIONS,
         HEADER_READ_TIMEOUT,
+        IDLE_TIMEOUT,
         WRITE_TIMEOUT,
         MAX_HEADER_BYTES,
         SHUTDOWN_GRACE,
@@ -53,6 +55,10 @@ pub struct ServerConfig {
     pub path_prefix: String,
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    /// An HTTP/2 connection without an open stream for this long is told
+    /// to go away (HTTP/1 keep-alive waits are bounded by
+    /// `header_read_timeout`).
+    pub idle_timeout: Duration,
     /// A client connection on which no response byte could be written
     /// for this long is closed.
     pub write_timeout: Duration,
@@ -90,6 +96,7 @@ impl ServerConfig {
             path_prefix,
             max_connections: usize_of(max_connections),
             header_read_timeout: r.positive(key::HEADER_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT),
+            idle_timeout: r.positive(key::IDLE_TIMEOUT, DEFAULT_SERVER_IDLE_TIMEOUT),
             write_timeout: r.positive(key::WRITE_TIMEOUT, DEFAULT_WRITE_TIMEOUT),
             max_header_bytes: usize_of(r.bytes(key::MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_BYTES)),
             shutdown_grace: r.duration(key::SHUTDOWN_GRACE, DEFAULT_SHUTDOWN_GRACE),
@@ -112,6 +119,7 @@ impl ServerConfig {
             path_prefix,
             max_connections,
             header_read_timeout,
+            idle_timeout,
             write_timeout,
             max_header_bytes,
             shutdown_grace,
@@ -129,6 +137,7 @@ impl ServerConfig {
             header_read_timeout,
             &file.header_read_timeout,
         );
+        changes.check(key::IDLE_TIMEOUT, idle_timeout, &file.idle_timeout);
         changes.check(key::WRITE_TIMEOUT, write_timeout, &file.write_timeout);
         changes.check(
             key::MAX_HEADER_BYTES,

@@ -24,6 +24,8 @@ pub mod key {
     pub const MAX_IN_FLIGHT: Key = Key::new("upstream.max_in_flight");
     pub const BREAKER_FAILURES: Key = Key::new("upstream.breaker_failures");
     pub const BREAKER_COOLDOWN: Key = Key::new("upstream.breaker_cooldown");
+    pub const BREAKER_WINDOW: Key = Key::new("upstream.breaker_window");
+    pub const BREAKER_MIN_PRINCIPALS: Key = Key::new("upstream.breaker_min_principals");
     /// Every key of the section (a unit test holds it to what is read).
     pub const ALL: &[Key] = &[
         URL,
@@ -37,6 +39,8 @@ pub mod key {
         MAX_IN_FLIGHT,
         BREAKER_FAILURES,
         BREAKER_COOLDOWN,
+        BREAKER_WINDOW,
+        BREAKER_MIN_PRINCIPALS,
     ];
 }
 
@@ -55,10 +59,16 @@ pub struct UpstreamConfig {
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_host: usize,
     pub max_in_flight: usize,
-    /// Consecutive failures that open the circuit breaker (0: never).
+    /// Upstream failures of image fills within `breaker_window` that may
+    /// open the circuit breaker (0: never; see `upstream::breaker`).
     pub breaker_failures: u32,
-    /// How long image reads are held back once it opens.
+    /// How long image fills are held back once it opens.
     pub breaker_cooldown: Duration,
+    /// How far back fill failures are counted.
+    pub breaker_window: Duration,
+    /// Distinct principals the failures must come from (connect errors
+    /// excepted): one caller alone never opens the breaker.
+    pub breaker_min_principals: u32,
 }
 
 impl UpstreamConfig {
@@ -83,6 +93,14 @@ impl UpstreamConfig {
         }
         let max_idle = r.count(key::POOL_MAX_IDLE_PER_HOST, DEFAULT_POOL_MAX_IDLE);
         let breaker_failures = r.count(key::BREAKER_FAILURES, DEFAULT_BREAKER_FAILURES);
+        let min_principals = r.count(key::BREAKER_MIN_PRINCIPALS, DEFAULT_BREAKER_MIN_PRINCIPALS);
+        if min_principals == 0 {
+            r.problem(format!(
+                "{} must be at least 1 (turn the breaker off with {} = 0)",
+                key::BREAKER_MIN_PRINCIPALS,
+                key::BREAKER_FAILURES
+            ));
+        }
         UpstreamConfig {
             origin,
             base_path,
@@ -96,6 +114,8 @@ impl UpstreamConfig {
             max_in_flight: usize_of(r.count(key::MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT)),
             breaker_failures: u32::try_from(breaker_failures).unwrap_or(u32::MAX),
             breaker_cooldown: r.positive(key::BREAKER_COOLDOWN, DEFAULT_BREAKER_COOLDOWN),
+            breaker_window: r.positive(key::BREAKER_WINDOW, DEFAULT_BREAKER_WINDOW),
+            breaker_min_principals: u32::try_from(min_principals).unwrap_or(u32::MAX),
         }
     }
 
@@ -115,6 +135,8 @@ impl UpstreamConfig {
             max_in_flight,
             breaker_failures,
             breaker_cooldown,
+            breaker_window,
+            breaker_min_principals,
         } = self;
         let mut changes = Changes::default();
         changes.check(key::URL, origin, &file.origin);
@@ -148,6 +170,12 @@ impl UpstreamConfig {
             key::BREAKER_COOLDOWN,
             breaker_cooldown,
             &file.breaker_cooldown,
+        );
+        changes.check(key::BREAKER_WINDOW, breaker_window, &file.breaker_window);
+        changes.check(
+            key::BREAKER_MIN_PRINCIPALS,
+            breaker_min_principals,
+            &file.breaker_min_principals,
         );
         changes.into_keys()
     }

@@ -18,12 +18,14 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::cache::outcome::{self as cache_outcome, CacheOutcome};
 
 mod client;
+mod isolation;
 mod l2;
 mod principal;
 mod snapshot;
 mod tls;
 
 use client::ClientCounters;
+use isolation::IsolationCounters;
 use l2::L2Counters;
 use principal::PrincipalCounters;
 pub use principal::TokenValidation;
@@ -104,6 +106,7 @@ pub struct Metrics {
     client: ClientCounters,
     principals: PrincipalCounters,
     tls: TlsCounters,
+    isolation: IsolationCounters,
 }
 
 /// The hit path's counters (`imgcache_hit_path_*`).
@@ -184,6 +187,7 @@ impl Metrics {
         let client = ClientCounters::register(&mut registry);
         let principals = PrincipalCounters::register(&mut registry);
         let tls = TlsCounters::register(&mut registry);
+        let isolation = IsolationCounters::register(&mut registry);
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
         registry.register("build", "Build information", build);
         Metrics {
@@ -201,6 +205,7 @@ impl Metrics {
             client,
             principals,
             tls,
+            isolation,
         }
     }
 
@@ -302,6 +307,31 @@ impl Metrics {
         let index = status.map_or(5, class_index);
         self.upstream_requests[index].inc();
         self.upstream_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a retry on a new connection after a dead pooled one.
+    pub fn record_upstream_retry(&self, ok: bool) {
+        self.isolation.retry(ok);
+    }
+
+    /// Counts an upstream back-off asked of one caller.
+    pub fn record_backoff(&self) {
+        self.isolation.backoff();
+    }
+
+    /// Counts a client connection refused over `server.max_connections`.
+    pub fn record_connection_refused(&self) {
+        self.isolation.connection_refused();
+    }
+
+    /// Counts an idle HTTP/2 connection closed.
+    pub fn record_idle_closed(&self) {
+        self.isolation.idle_closed();
+    }
+
+    /// Counts a token left unvalidated because Keystone was busy.
+    pub fn record_validation_skipped(&self) {
+        self.isolation.validation_skipped();
     }
 
     /// Counts an invalidation of one image (or of everything).

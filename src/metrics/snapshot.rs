@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub upstream_in_flight: u64,
     /// 0 closed, 1 half-open, 2 open.
     pub breaker_state: i64,
+    /// Principals held back by an upstream `Retry-After` now.
+    pub principals_backed_off: u64,
     /// Fills in flight.
     pub fills_in_flight: u64,
     /// The Redis tier: `None` when off, else whether it answers.
@@ -71,6 +73,11 @@ pub(super) fn snapshot_registry(s: &Snapshot) -> Registry {
             ConstGauge::new(i64::from(up)),
         );
     }
+    registry.register(
+        "upstream_principals_backed_off",
+        "Callers whose image fills are held back because the upstream answered them 429/503 with Retry-After",
+        gauge(s.principals_backed_off),
+    );
     registry.register(
         "circuit_breaker_state",
         "Circuit breaker for image reads: 0 closed, 1 half-open, 2 open",

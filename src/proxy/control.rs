@@ -12,6 +12,8 @@ use crate::metrics::{Metrics, Snapshot};
 use crate::route::ImageId;
 use crate::upstream::breaker::State;
 
+use super::lifecycle::Stage;
+
 /// What a reload did.
 #[derive(Debug, Default)]
 pub struct ReloadReport {
@@ -45,10 +47,11 @@ impl Proxy {
             evictions: store.evictions(),
             upstream_in_flight: self.shared.upstream.in_flight() as u64,
             breaker_state: match self.shared.upstream.breaker_state() {
-                State::Closed { .. } => 0,
+                State::Closed => 0,
                 State::HalfOpen { .. } => 1,
                 State::Open { .. } => 2,
             },
+            principals_backed_off: self.shared.upstream.principals_backed_off(),
             fills_in_flight: self.shared.cache.flights.len() as u64,
             l2_up: self.shared.fleet.as_ref().map(|fleet| fleet.is_up()),
         }
@@ -91,17 +94,25 @@ impl Proxy {
         self.shared.cache.store.invalidate_all().await
     }
 
+    /// The upstream circuit breaker's state.
+    pub fn breaker_state(&self) -> State {
+        self.shared.upstream.breaker_state()
+    }
+
+    /// Marks the proxy as serving: a listener accepts connections.
+    pub fn mark_serving(&self) {
+        self.shared.lifecycle.serving();
+    }
+
     /// Marks the proxy as shutting down: `/readyz` turns 503 so a load
     /// balancer stops sending new work while in-flight requests drain.
     pub fn start_draining(&self) {
-        self.shared
-            .draining
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shared.lifecycle.draining();
     }
 
-    /// The shared tier's state for `/readyz`: `None` when it is off.
-    /// Redis trouble does not make the proxy unready: it degrades to
-    /// local-only.
+    /// The shared tier's state for `/healthz` and `/readyz`: `None` when
+    /// it is off. Redis trouble does not make the proxy unready: it
+    /// degrades to local-only.
     pub fn shared_tier(&self) -> Option<&'static str> {
         self.shared.fleet.as_ref().map(|fleet| {
             if fleet.is_up() {
@@ -112,25 +123,38 @@ impl Proxy {
         })
     }
 
-    /// `Ok` when the proxy should get traffic; else why not.
+    /// `Ok` when the proxy can serve; else why not: only while starting
+    /// (no listener accepts yet) or draining for shutdown. The upstream's
+    /// health never makes it unready: an upstream outage is exactly when
+    /// the cache must keep serving (see [`Proxy::health`]).
     pub fn readiness(&self) -> Result<(), String> {
-        if self
-            .shared
-            .draining
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            return Err("shutting down: draining in-flight requests".into());
+        match self.shared.lifecycle.get() {
+            Stage::Starting => Err("starting: no listener accepts connections yet".into()),
+            Stage::Serving => Ok(()),
+            Stage::Draining => Err("shutting down: draining in-flight requests".into()),
         }
-        match self.shared.upstream.breaker_state() {
-            State::Open { until } => {
-                let left = until.saturating_duration_since(self.shared.clock.now());
-                Err(format!(
-                    "circuit breaker open: the upstream keeps failing; next probe in {}s",
-                    left.as_secs() + 1
-                ))
-            }
-            _ => Ok(()),
+    }
+
+    /// `GET /healthz`: the process answers; what it knows of the upstream
+    /// (breaker, callers held back) and the shared tier, for people and
+    /// dashboards — never a reason to restart or unready it.
+    pub fn health(&self) -> Value {
+        let upstream = &self.shared.upstream;
+        let breaker = upstream.breaker_state();
+        let mut health = json!({
+            "status": "ok",
+            "upstream": {
+                "circuit_breaker": breaker.as_str(),
+                "principals_backed_off": upstream.principals_backed_off(),
+                "in_flight": upstream.in_flight(),
+            },
+            "redis": self.shared_tier(),
+        });
+        if let State::Open { until } = breaker {
+            let left = until.saturating_duration_since(self.shared.clock.now());
+            health["upstream"]["next_probe_in_s"] = json!(left.as_secs() + 1);
         }
+        health
     }
 
     /// `GET /cache/stats`: counts and the config summary; never keys or

@@ -34,6 +34,7 @@ use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
 mod control;
 mod fill;
 mod fleet_events;
+mod lifecycle;
 mod plan;
 mod read;
 mod reshape;
@@ -92,8 +93,8 @@ struct Shared {
     settings: ArcSwap<Settings>,
     /// The settings the proxy started with that a reload cannot change.
     fixed: Fixed,
-    /// Set once shutdown began.
-    draining: std::sync::atomic::AtomicBool,
+    /// Starting, serving or draining: what readiness reports.
+    lifecycle: lifecycle::Lifecycle,
     path_prefix: String,
     max_header_bytes: usize,
 }
@@ -141,7 +142,7 @@ impl Proxy {
             cache: Cache::new(config.cache_max_bytes),
             settings: ArcSwap::from_pointee(Settings::of(config.reloadable(), 0)),
             fixed: config.fixed(),
-            draining: std::sync::atomic::AtomicBool::new(false),
+            lifecycle: lifecycle::Lifecycle::default(),
             path_prefix: config.server.path_prefix.clone(),
             max_header_bytes: config.server.max_header_bytes,
         };

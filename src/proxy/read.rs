@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, header};
 
-use super::fill::Fill;
+use super::fill::{Fill, caller};
 use super::plan::ReadPlan;
 use super::respond;
 use super::{Answer, Forward, Proxy, Settings};
@@ -19,7 +19,7 @@ use crate::cache::{Fetched, FetchedKind, FlightKey};
 use crate::error::ProxyError;
 use crate::request_headers::Forwarded;
 use crate::route::ImageId;
-use crate::upstream::breaker::Admit;
+use crate::upstream::FillAdmit;
 
 /// Extra time a waiter gives the fill beyond the response timeout, so the
 /// fill's own timeout (a clean 504 for everyone) fires first.
@@ -80,15 +80,33 @@ impl Proxy {
                 fallback: None,
             } => (key, Cached::Nothing),
         };
-        if let Admit::No { retry_after } = self.shared.upstream.admit_read() {
-            return match cached {
-                Cached::FallBack(entry) => Ok(respond::stale(&entry, now, 503, &forward.headers)),
-                Cached::Nothing => Err(ProxyError::Unavailable {
+        // Held back: for everyone while the upstream is unwell for
+        // everyone (the breaker), or for this caller alone while the
+        // upstream asked it to wait. A stale copy answers if there is one.
+        let held = match self.shared.upstream.admit_fill(caller(&key)) {
+            FillAdmit::Go => None,
+            FillAdmit::HeldForAll { retry_after } => Some((
+                503,
+                ProxyError::Unavailable {
                     reason:
-                        "the upstream is failing; image reads are held back (circuit breaker open)"
+                        "the upstream is failing for many callers; image reads are held back (circuit breaker open)"
                             .into(),
                     retry_after: retry_after.as_secs().max(1),
-                }),
+                },
+            )),
+            FillAdmit::HeldForCaller { retry_after } => Some((
+                429,
+                ProxyError::Throttled {
+                    retry_after: retry_after.as_secs().max(1),
+                },
+            )),
+        };
+        if let Some((status, err)) = held {
+            return match cached {
+                Cached::FallBack(entry) => {
+                    Ok(respond::stale(&entry, now, status, &forward.headers))
+                }
+                Cached::Nothing => Err(err),
             };
         }
         let settings = arc_swap::Guard::into_inner(settings);
@@ -110,6 +128,9 @@ impl Proxy {
 
     /// Starts a fill nobody waits for, unless one is already in flight.
     fn refresh_in_background(&self, forward: &Forward<'_>, key: CacheKey, settings: Arc<Settings>) {
+        if self.shared.upstream.admit_fill(caller(&key)) != FillAdmit::Go {
+            return;
+        }
         let flight_key = flight_key(&forward.headers, key);
         let Joined::Leader(guard) = self.shared.cache.flights.join(&flight_key) else {
             return;

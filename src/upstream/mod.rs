@@ -2,22 +2,26 @@
 //! HTTP/2 when configured; TLS for `https://`), the URI rewrite onto the
 //! upstream's base path, and the response timeout.
 
+pub mod backoff;
 pub mod breaker;
 pub mod headers;
+mod reuse;
 pub(crate) mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
+use http::{Method, Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use breaker::{Admit, Breaker, Outcome};
+use backoff::BackOffs;
+use breaker::{Admit, Breaker, Caller, Failure, Outcome, Policy};
+use reuse::Stamping;
 
 use crate::body::{ProxyBody, SlotPermit};
 use crate::clock::Clock;
@@ -29,9 +33,15 @@ use crate::metrics::Metrics;
 /// TCP keepalive on upstream sockets, so dead peers are noticed.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
+type Connector = Stamping<HttpsConnector<HttpConnector>>;
+
 /// A handle on the upstream; cheap to share behind an `Arc`.
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    /// Keep-alive connections, pooled.
+    client: Client<Connector, ProxyBody>,
+    /// A new connection for every request, never pooled: the one retry of
+    /// a request that found a pooled connection dead.
+    fresh: Client<Connector, ProxyBody>,
     scheme: Scheme,
     authority: Authority,
     base_path: String,
@@ -40,7 +50,10 @@ pub struct Upstream {
     /// Caps requests waiting on the upstream; `None` when unlimited.
     in_flight: Option<Arc<Semaphore>>,
     max_in_flight: usize,
+    /// Holds every caller's fills back when the upstream is unwell for all.
     breaker: Breaker,
+    /// Holds one principal's fills back when the upstream asked it to wait.
+    backoffs: BackOffs,
     metrics: Arc<Metrics>,
     /// What the breaker's cool-downs are measured on.
     clock: Clock,
@@ -48,6 +61,34 @@ pub struct Upstream {
 
 /// Seconds a client is told to wait when the in-flight cap is full.
 const QUEUE_FULL_RETRY_AFTER: u64 = 1;
+
+/// Why an upstream exchange gave no response: the proxy's error for the
+/// client, and how the breaker sees it (`None`: the upstream was never
+/// asked, e.g. the in-flight cap was full).
+#[derive(Debug)]
+pub struct SendError {
+    /// What the client is answered.
+    pub error: ProxyError,
+    /// The upstream's failure, when it was one.
+    pub failure: Option<Failure>,
+}
+
+impl From<SendError> for ProxyError {
+    fn from(err: SendError) -> ProxyError {
+        err.error
+    }
+}
+
+/// Whether an image fill may be sent now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FillAdmit {
+    /// Send it.
+    Go,
+    /// The upstream is unwell for everyone (the breaker is open).
+    HeldForAll { retry_after: Duration },
+    /// The upstream asked this caller to wait.
+    HeldForCaller { retry_after: Duration },
+}
 
 impl Upstream {
     /// Builds the client; fails only on a bad TLS setup.
@@ -62,19 +103,13 @@ impl Upstream {
             .authority()
             .cloned()
             .ok_or_else(|| "upstream URL has no host".to_owned())?;
-        let connector = connector(config, scheme == Scheme::HTTPS)?;
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_max_idle_per_host(config.pool_max_idle_per_host)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new());
-        // Plain-text HTTP/2 has no ALPN to negotiate it: prior knowledge.
-        if config.http2 && scheme == Scheme::HTTP {
-            builder.http2_only(true);
-        }
+        let connector = Stamping(connector(config, scheme == Scheme::HTTPS)?);
+        let client =
+            client_builder(config, &scheme, config.pool_max_idle_per_host).build(connector.clone());
+        let fresh = client_builder(config, &scheme, 0).build(connector);
         Ok(Upstream {
-            client: builder.build(connector),
+            client,
+            fresh,
             scheme,
             authority,
             base_path: config.base_path.clone(),
@@ -83,7 +118,13 @@ impl Upstream {
             in_flight: (config.max_in_flight > 0)
                 .then(|| Arc::new(Semaphore::new(config.max_in_flight))),
             max_in_flight: config.max_in_flight,
-            breaker: Breaker::new(config.breaker_failures, config.breaker_cooldown),
+            breaker: Breaker::new(Policy {
+                min_failures: config.breaker_failures,
+                min_principals: config.breaker_min_principals,
+                window: config.breaker_window,
+                cooldown: config.breaker_cooldown,
+            }),
+            backoffs: BackOffs::default(),
             metrics,
             clock,
         })
@@ -111,12 +152,12 @@ impl Upstream {
 
     /// Sends a request and waits for the response headers, at most the
     /// response timeout, after waiting (at most as long) for a place under
-    /// `upstream.max_in_flight`. Every outcome feeds the circuit breaker.
-    /// The response's body holds the place until it is done with.
+    /// `upstream.max_in_flight`. The response's body holds the place until
+    /// it is done with.
     pub async fn send(
         &self,
         request: Request<ProxyBody>,
-    ) -> Result<Response<ProxyBody>, ProxyError> {
+    ) -> Result<Response<ProxyBody>, SendError> {
         self.send_by(request, self.deadline()).await
     }
 
@@ -127,16 +168,34 @@ impl Upstream {
 
     /// [`Upstream::send`] with an explicit deadline shared by the wait for
     /// a place in the queue (503 past it: the upstream was never asked)
-    /// and the wait for response headers (504 past it).
+    /// and the wait for response headers (504 past it). A bodiless GET or
+    /// HEAD that failed on a pooled connection before any response byte
+    /// is sent once more on a new connection.
     pub async fn send_by(
         &self,
         request: Request<ProxyBody>,
         deadline: tokio::time::Instant,
-    ) -> Result<Response<ProxyBody>, ProxyError> {
-        let permit = self.acquire_slot(deadline).await?;
+    ) -> Result<Response<ProxyBody>, SendError> {
+        let permit = self
+            .acquire_slot(deadline)
+            .await
+            .map_err(|error| SendError {
+                error,
+                failure: None,
+            })?;
         let started = Instant::now();
-        let sent = tokio::time::timeout_at(deadline, self.client.request(request));
-        let result = match sent.await {
+        let retry = replayable(&request);
+        let mut sent = tokio::time::timeout_at(deadline, self.client.request(request)).await;
+        if let (Ok(Err(err)), Some(again)) = (&sent, retry)
+            && !err.is_connect()
+            && reuse::was_reused(err, started)
+        {
+            tracing::debug!(error = %err, "a pooled upstream connection was dead; retrying on a new one");
+            sent = tokio::time::timeout_at(deadline, self.fresh.request(again)).await;
+            self.metrics
+                .record_upstream_retry(matches!(sent, Ok(Ok(_))));
+        }
+        let result = match sent {
             Ok(Ok(response)) => {
                 // The slot is held until the body is done with: it
                 // travels with the body it guards.
@@ -145,11 +204,13 @@ impl Upstream {
                     .map(|incoming| ProxyBody::stream(incoming, self.idle_timeout).with_slot(slot)))
             }
             Ok(Err(err)) => Err(classify(&err)),
-            Err(_) => Err(self.timeout_error()),
+            Err(_) => Err(SendError {
+                error: self.timeout_error(),
+                failure: Some(Failure::Timeout),
+            }),
         };
         let status = result.as_ref().ok().map(|r| r.status().as_u16());
         self.metrics.record_upstream(status, started.elapsed());
-        self.record(breaker_outcome(&result));
         result
     }
 
@@ -189,23 +250,38 @@ impl Upstream {
             .map_or(0, |s| self.max_in_flight - s.available_permits())
     }
 
-    /// Whether an image read may be sent now (the circuit breaker).
-    pub fn admit_read(&self) -> Admit {
-        self.breaker.admit(self.clock.now())
+    /// Whether a fill for `caller` may be sent now: held back while the
+    /// upstream asked this caller to wait, or while it is unwell for
+    /// everyone (the circuit breaker).
+    pub fn admit_fill(&self, caller: Caller) -> FillAdmit {
+        let now = self.clock.now();
+        if let Some(retry_after) = self.backoffs.remaining(caller.principal, now) {
+            return FillAdmit::HeldForCaller { retry_after };
+        }
+        match self.breaker.admit(now) {
+            Admit::Yes | Admit::Probe => FillAdmit::Go,
+            Admit::No { retry_after } => FillAdmit::HeldForAll { retry_after },
+        }
     }
 
-    /// A probe admitted by [`Upstream::admit_read`] that was not sent.
+    /// A probe admitted by [`Upstream::admit_fill`] that was not sent.
     pub fn release_probe(&self) {
         self.breaker.release_probe();
     }
 
-    /// The breaker's state.
-    pub fn breaker_state(&self) -> breaker::State {
-        self.breaker.state()
-    }
-
-    fn record(&self, outcome: Outcome) {
-        let Some(state) = self.breaker.record(outcome, self.clock.now()) else {
+    /// How a fill for `caller` ended: feeds the breaker, and holds the
+    /// caller back when the upstream asked it to wait.
+    pub fn record_fill(&self, caller: Caller, outcome: Outcome) {
+        let now = self.clock.now();
+        if let Outcome::Failure(Failure::BackOff(wait)) = outcome {
+            self.backoffs.hold(caller.principal, wait, now);
+            self.metrics.record_backoff();
+            tracing::info!(
+                retry_after_s = wait.as_secs(),
+                "the upstream asked one caller to back off; only its fills are held back"
+            );
+        }
+        let Some(state) = self.breaker.record(outcome, caller, now) else {
             return;
         };
         match state {
@@ -213,11 +289,21 @@ impl Upstream {
                 cooldown_s = until
                     .saturating_duration_since(self.clock.now())
                     .as_secs_f64(),
-                "circuit breaker open: image reads are held back"
+                "circuit breaker open: the upstream is failing for many callers; image fills are held back"
             ),
-            breaker::State::Closed { .. } => tracing::info!("circuit breaker closed"),
+            breaker::State::Closed => tracing::info!("circuit breaker closed"),
             breaker::State::HalfOpen { .. } => {}
         }
+    }
+
+    /// The breaker's state.
+    pub fn breaker_state(&self) -> breaker::State {
+        self.breaker.state()
+    }
+
+    /// Principals held back by an upstream `Retry-After` now.
+    pub fn principals_backed_off(&self) -> u64 {
+        self.backoffs.count()
     }
 
     /// How long a body stream in either direction may stall.
@@ -231,24 +317,53 @@ impl Upstream {
     }
 }
 
-/// How the breaker sees an exchange: 5xx and transport failures count,
-/// 429/503 with `Retry-After` back off for that long.
-fn breaker_outcome(result: &Result<Response<ProxyBody>, ProxyError>) -> Outcome {
-    let Ok(response) = result else {
-        return Outcome::Failure;
-    };
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
+/// How the breaker sees a response's status and headers: 502/503/504 are
+/// the upstream's failures, a 429 or 503 with `Retry-After` asks this
+/// caller to back off, anything else is an answer.
+pub fn fill_outcome(status: http::StatusCode, headers: &http::HeaderMap) -> Outcome {
+    let retry_after = headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    match (status, retry_after) {
-        (429 | 503, Some(wait)) => Outcome::BackOff(wait),
-        (429, None) | (500..=599, _) => Outcome::Failure,
+    match (status.as_u16(), retry_after) {
+        (429 | 503, Some(wait)) => Outcome::Failure(Failure::BackOff(wait)),
+        (code @ (502..=504), _) => Outcome::Failure(Failure::Status(code)),
         _ => Outcome::Success,
     }
+}
+
+/// A copy of a bodiless GET or HEAD to send again; `None` for anything
+/// that may not be repeated.
+fn replayable(request: &Request<ProxyBody>) -> Option<Request<ProxyBody>> {
+    let idempotent = matches!(*request.method(), Method::GET | Method::HEAD);
+    if !idempotent || !http_body::Body::is_end_stream(request.body()) {
+        return None;
+    }
+    let mut copy = Request::new(ProxyBody::empty());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Some(copy)
+}
+
+fn client_builder(
+    config: &UpstreamConfig,
+    scheme: &Scheme,
+    max_idle: usize,
+) -> hyper_util::client::legacy::Builder {
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
+        .pool_idle_timeout(config.pool_idle_timeout)
+        .pool_max_idle_per_host(max_idle)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new());
+    // Plain-text HTTP/2 has no ALPN to negotiate it: prior knowledge.
+    if config.http2 && *scheme == Scheme::HTTP {
+        builder.http2_only(true);
+    }
+    builder
 }
 
 fn connector(
@@ -297,7 +412,7 @@ pub(crate) fn https_connector(
 
 /// Maps a client error to the proxy's error: never echoes headers, so a
 /// token cannot leak through an error message.
-fn classify(err: &hyper_util::client::legacy::Error) -> ProxyError {
+fn classify(err: &hyper_util::client::legacy::Error) -> SendError {
     let mut detail = String::new();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
@@ -305,8 +420,14 @@ fn classify(err: &hyper_util::client::legacy::Error) -> ProxyError {
         source = cause.source();
     }
     if err.is_connect() {
-        ProxyError::BadGateway(format!("cannot connect to the upstream: {detail}"))
+        SendError {
+            error: ProxyError::BadGateway(format!("cannot connect to the upstream: {detail}")),
+            failure: Some(Failure::Connect),
+        }
     } else {
-        ProxyError::BadGateway(format!("the upstream broke the exchange: {detail}"))
+        SendError {
+            error: ProxyError::BadGateway(format!("the upstream broke the exchange: {detail}")),
+            failure: Some(Failure::Broken),
+        }
     }
 }

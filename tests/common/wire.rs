@@ -70,6 +70,12 @@ impl Conn {
 
     /// Reads one whole response (Content-Length framed, as ours are).
     pub async fn response(&mut self) -> Wire {
+        self.try_response().await.expect("closed before a response")
+    }
+
+    /// Reads one whole response; `None` when the connection is closed
+    /// before any of it arrives.
+    pub async fn try_response(&mut self) -> Option<Wire> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut parsed = httparse::Response::new(&mut headers);
@@ -92,13 +98,16 @@ impl Conn {
                 }
                 let body = self.buf[head..head + length].to_vec();
                 self.buf.drain(..head + length);
-                return Wire {
+                return Some(Wire {
                     status,
                     headers,
                     body,
-                };
+                });
             }
-            assert!(self.fill().await, "closed before a response");
+            if !self.fill().await {
+                assert!(self.buf.is_empty(), "closed mid-head");
+                return None;
+            }
         }
     }
 

@@ -22,6 +22,8 @@ use crate::cache::key::CacheKey;
 use crate::cache::{Fetched, FetchedKind, FlightKey, policy};
 use crate::error::ProxyError;
 use crate::transform::{self, Mode};
+use crate::upstream::breaker::{Caller, Failure, Outcome};
+use crate::upstream::fill_outcome;
 use crate::upstream::headers::{REQUEST_ID, strip_hop_by_hop};
 
 /// Bodies up to this size are held for sharing among waiters even when
@@ -141,36 +143,66 @@ impl Fill {
         }
     }
 
-    /// The whole exchange, headers and body, within one response timeout.
+    /// The whole exchange, headers and body, within one response timeout;
+    /// how it went is told to the upstream's breaker and back-offs.
     async fn fetch(&self, request: Request<ProxyBody>, deadline: tokio::time::Instant) -> Fetched {
+        let (fetched, outcome) = self.exchange(request, deadline).await;
+        if let Some(outcome) = outcome {
+            self.shared.upstream.record_fill(caller(&self.key), outcome);
+        }
+        fetched
+    }
+
+    /// The exchange, and how the breaker sees it (`None`: the upstream
+    /// was never asked).
+    async fn exchange(
+        &self,
+        request: Request<ProxyBody>,
+        deadline: tokio::time::Instant,
+    ) -> (Fetched, Option<Outcome>) {
         let upstream = &self.shared.upstream;
         let response = match upstream.send_by(request, deadline).await {
             Ok(response) => response,
-            Err(err) => return Fetched::failed(err),
+            Err(err) => {
+                return (
+                    Fetched::failed(err.error),
+                    err.failure.map(Outcome::Failure),
+                );
+            }
         };
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        let outcome = fill_outcome(parts.status, &parts.headers);
         let upstream_status = parts.status.as_u16();
         let request_id = parts.headers.get(&REQUEST_ID).cloned();
         let limit = self.settings.cache.max_object_bytes.max(MIN_SHARE_BUFFER);
         let read = tokio::time::timeout_at(deadline, read_body(body, limit));
-        let kind = match read.await.unwrap_or(Err(BodyError::TimedOut)) {
+        let (kind, outcome) = match read.await.unwrap_or(Err(BodyError::TimedOut)) {
             Ok(body) => {
                 let received = self.shared.clock.now();
-                self.decide(parts.status, parts.headers, body, received)
-                    .await
+                let kind = self
+                    .decide(parts.status, parts.headers, body, received)
+                    .await;
+                (kind, outcome)
             }
-            Err(BodyError::TooLarge) => FetchedKind::TooLarge,
-            Err(BodyError::TimedOut) => FetchedKind::Failed(self.shared.upstream.timeout_error()),
-            Err(BodyError::Broken(why)) => FetchedKind::Failed(ProxyError::BadGateway(format!(
-                "the upstream response body broke off: {why}"
-            ))),
+            Err(BodyError::TooLarge) => (FetchedKind::TooLarge, outcome),
+            Err(BodyError::TimedOut) => (
+                FetchedKind::Failed(self.shared.upstream.timeout_error()),
+                Outcome::Failure(Failure::Timeout),
+            ),
+            Err(BodyError::Broken(why)) => (
+                FetchedKind::Failed(ProxyError::BadGateway(format!(
+                    "the upstream response body broke off: {why}"
+                ))),
+                Outcome::Failure(Failure::Broken),
+            ),
         };
-        Fetched {
+        let fetched = Fetched {
             upstream_status,
             request_id,
             kind,
-        }
+        };
+        (fetched, Some(outcome))
     }
 
     /// Stores a storable image; anything else is passed on as received.
@@ -251,5 +283,20 @@ async fn read_body(body: ProxyBody, limit: usize) -> Result<Bytes, BodyError> {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => Err(BodyError::TooLarge),
         Err(err) => Err(BodyError::Broken(err.to_string())),
+    }
+}
+
+/// Who a fill is for, as the upstream's breaker and back-offs count
+/// callers: the cache identity (one per principal) and the image.
+pub(super) fn caller(key: &CacheKey) -> Caller {
+    use std::hash::{Hash, Hasher};
+    let identity = key.identity.as_bytes();
+    let mut principal = [0u8; 8];
+    principal.copy_from_slice(&identity[..8]);
+    let mut image = std::collections::hash_map::DefaultHasher::new();
+    key.image_id.hash(&mut image);
+    Caller {
+        principal: u64::from_le_bytes(principal),
+        image: image.finish(),
     }
 }

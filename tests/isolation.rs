@@ -1,0 +1,403 @@
+//! Failure isolation: one caller's bad requests, one tenant's throttling
+//! or one idle connection never degrade anyone else. The circuit breaker
+//! opens only when the upstream fails for many callers; back-off is
+//! scoped to the caller the upstream asked; a stale copy is never a way
+//! around a refusal; readiness means "I can serve".
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use imgcache::config::Config;
+
+fn image_path(id: &str) -> String {
+    format!("/v2/images/{id}")
+}
+
+/// Reads `id` with `token`.
+async fn read(proxy: &ProxyHandle, token: &str, id: &str) -> Reply {
+    get(&proxy.url(&image_path(id)), &[("x-auth-token", token)]).await
+}
+
+/// A breaker that opens on 3 failures within 10 s (2 principals, 2 ids)
+/// and cools down for 1 s.
+fn breaker_config(upstream: &str) -> Config {
+    let mut config = config_for(upstream);
+    config.upstream.breaker_failures = 3;
+    config.upstream.breaker_window = Duration::from_secs(10);
+    config.upstream.breaker_min_principals = 2;
+    config.upstream.breaker_cooldown = Duration::from_secs(1);
+    config
+}
+
+/// Three 502s on fills of two principals and three images: the upstream
+/// is failing for more than one caller.
+async fn fail_for_many(proxy: &ProxyHandle, sample: &glance_sample::SampleHandle) {
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 3,
+        status: 502,
+        retry_after: None,
+    });
+    for (token, id) in [
+        (TOKEN_A, EXAMPLE_IMAGE_ID),
+        (TOKEN_B, PRIVATE_IMAGE_ID),
+        (TOKEN_A, SHARED_IMAGE_ID),
+    ] {
+        assert_eq!(read(proxy, token, id).await.status, 502);
+    }
+}
+
+/// Failures of image fills spread over callers and images open the
+/// breaker: the next read of anyone gets a fast 503 with Retry-After and
+/// never reaches the upstream; other paths are never held back.
+#[tokio::test]
+async fn breaker_opens_when_the_upstream_fails_for_many() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    fail_for_many(&proxy, &sample).await;
+    let before = sample.control.total_requests();
+    let held = read(&proxy, TOKEN_ADMIN, QUEUED_IMAGE_ID).await;
+    assert_eq!(held.status, 503);
+    let retry: u64 = held.header("retry-after").parse().expect("Retry-After");
+    assert!(retry >= 1);
+    assert!(
+        held.json()["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("circuit breaker")
+    );
+    assert_eq!(
+        sample.control.total_requests(),
+        before,
+        "held back, not sent"
+    );
+    let list = get(
+        &proxy.url("/v2/images?limit=1"),
+        &[("x-auth-token", TOKEN_A)],
+    )
+    .await;
+    assert_eq!(list.status, 200, "only image fills are held back");
+}
+
+/// One caller's failures — any number, on any images, of every kind the
+/// upstream can fail with — never open the breaker for the others.
+#[tokio::test]
+async fn one_caller_never_opens_the_breaker() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 20,
+        status: 503,
+        retry_after: None,
+    });
+    for id in [EXAMPLE_IMAGE_ID, PRIVATE_IMAGE_ID, SHARED_IMAGE_ID]
+        .iter()
+        .cycle()
+        .take(20)
+    {
+        assert_eq!(read(&proxy, TOKEN_A, id).await.status, 503);
+    }
+    sample.control.set_fault(Fault::Down);
+    for id in [EXAMPLE_IMAGE_ID, PRIVATE_IMAGE_ID] {
+        assert_eq!(read(&proxy, TOKEN_A, id).await.status, 502);
+    }
+    sample.control.set_fault(Fault::None);
+    let other = read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(other.status, 200, "{:?}", other.body);
+    assert_eq!(other.header("cache-status"), "imgcache; fwd=miss; stored");
+}
+
+/// Failures of many callers on one image never open it either: a broken
+/// image record is that image's problem.
+#[tokio::test]
+async fn one_image_never_opens_the_breaker() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 6,
+        status: 504,
+        retry_after: None,
+    });
+    for token in [TOKEN_A, TOKEN_B, TOKEN_ADMIN, TOKEN_A, TOKEN_B, TOKEN_ADMIN] {
+        assert_eq!(read(&proxy, token, EXAMPLE_IMAGE_ID).await.status, 504);
+    }
+    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 200);
+}
+
+/// Forwarded requests never feed the breaker nor back anyone off:
+/// lists and other paths answered 503 + Retry-After by the upstream,
+/// however many and whoever sent them, leave image reads flowing.
+#[tokio::test]
+async fn forwarded_failures_never_open_the_breaker() {
+    let upstream = common::raw::RawUpstream::start(common::raw::Script::Reply(
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n"
+            .to_vec(),
+    ))
+    .await;
+    let proxy = start_proxy_with(breaker_config(&upstream.url())).await;
+    let tokens = [TOKEN_A, TOKEN_B, TOKEN_ADMIN];
+    for (n, token) in tokens.iter().cycle().take(12).enumerate() {
+        for path in [format!("/v2/images?marker={n}"), format!("/v2/schemas/{n}")] {
+            let reply = get(&proxy.url(&path), &[("x-auth-token", token)]).await;
+            assert_eq!(reply.status, 503);
+        }
+    }
+    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+    let sent = upstream.heads().len();
+    read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(upstream.heads().len(), sent + 1, "the read was sent");
+}
+
+/// Open → half-open → closed: after the cool-down one probe goes through;
+/// when it succeeds, reads flow again.
+#[tokio::test]
+async fn breaker_closes_after_a_successful_probe() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    fail_for_many(&proxy, &sample).await;
+    assert_eq!(read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await.status, 503);
+    proxy.proxy.clock().advance(Duration::from_millis(1100));
+    assert_eq!(read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await.status, 200);
+    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 200);
+}
+
+/// Half-open → open: a failed probe opens the breaker for another
+/// cool-down; stale entries are served meanwhile, fresh misses get 503.
+#[tokio::test]
+async fn breaker_reopens_after_a_failed_probe_and_serves_stale() {
+    let sample = start_sample().await;
+    let mut config = breaker_config(&sample.url());
+    config.cache.ttl = Duration::from_millis(100);
+    let proxy = start_proxy_with(config).await;
+    let fresh = read(&proxy, TOKEN_ADMIN, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(fresh.status, 200);
+    proxy.proxy.clock().advance(Duration::from_millis(150));
+    fail_for_many(&proxy, &sample).await;
+    let stale = read(&proxy, TOKEN_ADMIN, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body, fresh.body);
+    assert_eq!(
+        stale.header("cache-status"),
+        "imgcache; fwd=stale; fwd-status=503"
+    );
+    proxy.proxy.clock().advance(Duration::from_millis(1100));
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 1,
+        status: 502,
+        retry_after: None,
+    });
+    let probe = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
+    assert_eq!(
+        probe.status, 502,
+        "the probe reached the upstream and failed"
+    );
+    let before = sample.control.total_requests();
+    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 503);
+    assert_eq!(sample.control.total_requests(), before, "open again");
+}
+
+/// A real outage — the upstream's port closed — opens the breaker for a
+/// caller alone (a refused connection says nothing about who asked), and
+/// stale copies are served.
+#[tokio::test]
+async fn upstream_killed_opens_the_breaker_and_stale_is_served() {
+    let sample = start_sample().await;
+    let mut config = breaker_config(&sample.url());
+    config.cache.ttl = Duration::from_millis(100);
+    let proxy = start_proxy_with(config).await;
+    let fresh = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    proxy.proxy.clock().advance(Duration::from_millis(150));
+    sample.shutdown().await;
+    for id in [PRIVATE_IMAGE_ID, SHARED_IMAGE_ID, QUEUED_IMAGE_ID] {
+        assert_eq!(read(&proxy, TOKEN_A, id).await.status, 502);
+    }
+    assert_eq!(proxy.proxy.breaker_state().as_str(), "open");
+    let stale = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body, fresh.body);
+    assert_eq!(
+        stale.header("cache-status"),
+        "imgcache; fwd=stale; fwd-status=503"
+    );
+}
+
+/// Every fill timing out for several callers opens the breaker too.
+#[tokio::test]
+async fn fills_timing_out_for_many_open_the_breaker() {
+    let sample = start_sample().await;
+    let mut config = breaker_config(&sample.url());
+    config.upstream.response_timeout = Duration::from_millis(200);
+    let proxy = start_proxy_with(config).await;
+    sample.control.set_latency(Duration::from_secs(5));
+    for (token, id) in [
+        (TOKEN_A, EXAMPLE_IMAGE_ID),
+        (TOKEN_B, PRIVATE_IMAGE_ID),
+        (TOKEN_ADMIN, SHARED_IMAGE_ID),
+    ] {
+        assert_eq!(read(&proxy, token, id).await.status, 504);
+    }
+    assert_eq!(proxy.proxy.breaker_state().as_str(), "open");
+    sample.control.set_latency(Duration::ZERO);
+}
+
+/// A 429 with Retry-After backs off the caller that received it: its
+/// next miss is answered 429 with what is left of the wait and never
+/// sent, or from a stale copy; another caller's fills go on.
+#[tokio::test]
+async fn retry_after_backs_off_only_the_caller_it_was_asked_of() {
+    let sample = start_sample().await;
+    let mut config = breaker_config(&sample.url());
+    config.cache.ttl = Duration::from_millis(100);
+    let proxy = start_proxy_with(config).await;
+    let fresh = read(&proxy, TOKEN_A, SHARED_IMAGE_ID).await;
+    proxy.proxy.clock().advance(Duration::from_millis(150));
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 1,
+        status: 429,
+        retry_after: Some(7),
+    });
+    let limited = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(
+        limited.status, 429,
+        "the upstream's own answer passes through"
+    );
+    let before = sample.control.total_requests();
+    let held = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
+    assert_eq!(held.status, 429);
+    let retry: u64 = held.header("retry-after").parse().expect("Retry-After");
+    assert!((5..=7).contains(&retry), "{retry}");
+    let stale = read(&proxy, TOKEN_A, SHARED_IMAGE_ID).await;
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body, fresh.body);
+    assert_eq!(
+        stale.header("cache-status"),
+        "imgcache; fwd=stale; fwd-status=429"
+    );
+    assert_eq!(sample.control.total_requests(), before, "alice waits");
+    let other = read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(other.status, 200, "bob's fills go on");
+    assert_eq!(sample.control.total_requests(), before + 1);
+    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+    proxy.proxy.clock().advance(Duration::from_secs(8));
+    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 200);
+}
+
+/// A Retry-After for many callers at once is the upstream's own signal:
+/// it opens the breaker for everyone.
+#[tokio::test]
+async fn retry_after_for_many_callers_opens_the_breaker() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 3,
+        status: 503,
+        retry_after: Some(30),
+    });
+    for (token, id) in [
+        (TOKEN_A, EXAMPLE_IMAGE_ID),
+        (TOKEN_B, PRIVATE_IMAGE_ID),
+        (TOKEN_ADMIN, SHARED_IMAGE_ID),
+    ] {
+        assert_eq!(read(&proxy, token, id).await.status, 503);
+    }
+    assert_eq!(proxy.proxy.breaker_state().as_str(), "open");
+}
+
+/// A caller whose access was revoked outside the proxy cannot keep
+/// reading a stale copy by making the upstream fail for himself: the
+/// breaker stays closed, his read reaches the upstream, the upstream's
+/// 404 is answered and the copy dropped.
+#[tokio::test]
+async fn a_revoked_caller_cannot_trip_his_way_to_a_stale_copy() {
+    let sample = start_sample().await;
+    let mut config = breaker_config(&sample.url());
+    config.cache.ttl = Duration::from_millis(100);
+    let proxy = start_proxy_with(config).await;
+    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 200);
+    proxy.proxy.clock().advance(Duration::from_millis(150));
+    // Revoked outside the proxy: the image is gone for alice.
+    assert!(sample.control.remove_image(PRIVATE_IMAGE_ID));
+    // His own failures: image reads the upstream fails, lists it
+    // answers 500, requests it drops.
+    sample.control.set_fault(Fault::FailNext {
+        remaining: 10,
+        status: 502,
+        retry_after: None,
+    });
+    for id in [EXAMPLE_IMAGE_ID, SHARED_IMAGE_ID, QUEUED_IMAGE_ID]
+        .iter()
+        .cycle()
+        .take(10)
+    {
+        read(&proxy, TOKEN_A, id).await;
+    }
+    for _ in 0..5 {
+        get(&proxy.url("/v2/images/%ff"), &[]).await;
+    }
+    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+    let gone = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
+    assert_eq!(gone.status, 404, "{:?}", gone.headers);
+    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 404);
+}
+
+/// /readyz means "I can serve": 200 while the upstream is down and the
+/// breaker open (serving stale is what the cache is for), 503 only while
+/// draining; /healthz tells the breaker's state; both answer without
+/// the admin token and to HEAD.
+#[tokio::test]
+async fn readiness_means_the_proxy_can_serve() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let admin = start_admin(&proxy, Some("s3cret-admin")).await;
+    assert_eq!(get(&format!("{admin}/readyz"), &[]).await.status, 200);
+    fail_for_many(&proxy, &sample).await;
+    assert_eq!(proxy.proxy.breaker_state().as_str(), "open");
+    let ready = get(&format!("{admin}/readyz"), &[]).await;
+    assert_eq!(ready.status, 200, "{:?}", ready.body);
+    let health = get(&format!("{admin}/healthz"), &[]).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["upstream"]["circuit_breaker"], "open");
+    for probe in ["/healthz", "/readyz"] {
+        let head = send(http::Method::HEAD, &format!("{admin}{probe}"), &[], b"").await;
+        assert_eq!(head.status, 200, "HEAD {probe}");
+        assert!(head.body.is_empty());
+    }
+    assert_eq!(
+        get(&format!("{admin}/metrics"), &[]).await.status,
+        401,
+        "the token still guards the rest"
+    );
+    proxy.proxy.start_draining();
+    let draining = get(&format!("{admin}/readyz"), &[]).await;
+    assert_eq!(draining.status, 503);
+    assert!(
+        draining.json()["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("draining")
+    );
+}
+
+/// Before a listener accepts, the proxy is not ready.
+#[tokio::test]
+async fn readiness_waits_for_a_listener() {
+    let sample = start_sample().await;
+    let config = config_for(&sample.url());
+    let proxy = imgcache::proxy::Proxy::new(&config).expect("proxy");
+    assert!(
+        proxy
+            .readiness()
+            .is_err_and(|reason| reason.contains("starting"))
+    );
+    let handle = start_proxy_over(config, proxy.clone(), None).await;
+    for _ in 0..100 {
+        if proxy.readiness().is_ok() {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(proxy.readiness(), Ok(()));
+    drop(handle);
+}
