@@ -401,3 +401,61 @@ async fn readiness_waits_for_a_listener() {
     assert_eq!(proxy.readiness(), Ok(()));
     drop(handle);
 }
+
+/// A flood of new garbage tokens costs Keystone at most
+/// `identity.max_concurrent_validations` calls at once: tokens seen while
+/// they are busy bypass the cache (the upstream judges them) instead of
+/// queueing, nobody gets a 504, and the same garbage again costs nothing
+/// once Keystone has called it invalid.
+#[tokio::test]
+async fn token_validation_is_bounded() {
+    use common::keystone::FakeKeystone;
+    let sample = start_sample().await;
+    let keystone = FakeKeystone::start().await;
+    keystone.set_latency(Duration::from_millis(300));
+    let mut config = config_for(&sample.url());
+    config.identity = Some(imgcache::config::IdentityConfig {
+        keystone_url: keystone.url().parse().expect("keystone url"),
+        validation_ttl: Duration::from_secs(60),
+        timeout: Duration::from_secs(2),
+        share: imgcache::config::Share::User,
+        service_token: None,
+        max_concurrent_validations: 2,
+    });
+    let proxy = start_proxy_with(config).await;
+    let admin = start_admin(&proxy, None).await;
+    let flood: Vec<_> = (0..40)
+        .map(|n| {
+            let url = proxy.url(&image_path(EXAMPLE_IMAGE_ID));
+            tokio::spawn(async move {
+                let token = format!("garbage-{n}");
+                get(&url, &[("x-auth-token", token.as_str())]).await.status
+            })
+        })
+        .collect();
+    let user = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    let mut statuses = Vec::new();
+    for request in flood {
+        statuses.push(request.await.expect("request"));
+    }
+    assert!(
+        statuses.iter().all(|s| s.as_u16() == 401),
+        "the upstream refused each garbage token itself: {statuses:?}"
+    );
+    assert_eq!(user.status, 200, "the real user is answered");
+    let calls = keystone.calls();
+    assert!(calls <= 3, "{calls} validations for 41 new tokens");
+    let skipped = metric_value(&admin, "imgcache_token_validations_skipped_total").await;
+    assert!(skipped >= 35.0, "{skipped}");
+    // Once called invalid, the same garbage again costs no call.
+    keystone.set_latency(Duration::ZERO);
+    read(&proxy, "garbage-again", EXAMPLE_IMAGE_ID).await;
+    let after = keystone.calls();
+    for _ in 0..20 {
+        assert_eq!(
+            read(&proxy, "garbage-again", EXAMPLE_IMAGE_ID).await.status,
+            401
+        );
+    }
+    assert_eq!(keystone.calls(), after, "remembered as invalid");
+}

@@ -143,3 +143,5 @@ pub const DEFAULT_IDENTITY_VALIDATION_TTL: Duration = Duration::from_secs(300);
 /// A validation slower than this keys the raw token instead.
 pub const DEFAULT_IDENTITY_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_IDENTITY_SHARE: &str = "user";
+/// Sized for one Keystone worker: one call in progress, one queued.
+pub const DEFAULT_IDENTITY_MAX_CONCURRENT_VALIDATIONS: u64 = 2;

@@ -90,6 +90,7 @@ const ALTERNATES: &[(&str, &str)] = &[
     ("identity.timeout", r#""3s""#),
     ("identity.share", r#""project""#),
     ("identity.service_token", r#""service-t0ken""#),
+    ("identity.max_concurrent_validations", "3"),
 ];
 
 /// What SIGHUP applies (README "Configuration" says the same).

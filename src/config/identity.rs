@@ -8,7 +8,7 @@ use http::Uri;
 
 use super::defaults::*;
 use super::keys::{Changes, Key};
-use super::reader::Reader;
+use super::reader::{Reader, usize_of};
 
 /// The `[identity]` keys.
 pub mod key {
@@ -20,8 +20,16 @@ pub mod key {
     pub const SHARE: Key = Key::new("identity.share");
     /// A secret: named in messages, never shown.
     pub const SERVICE_TOKEN: Key = Key::new("identity.service_token");
+    pub const MAX_CONCURRENT_VALIDATIONS: Key = Key::new("identity.max_concurrent_validations");
     /// Every key of the section (a unit test holds it to what is read).
-    pub const ALL: &[Key] = &[KEYSTONE_URL, VALIDATION_TTL, TIMEOUT, SHARE, SERVICE_TOKEN];
+    pub const ALL: &[Key] = &[
+        KEYSTONE_URL,
+        VALIDATION_TTL,
+        TIMEOUT,
+        SHARE,
+        SERVICE_TOKEN,
+        MAX_CONCURRENT_VALIDATIONS,
+    ];
 }
 
 /// Who shares cache entries among the callers of one validated scope.
@@ -46,6 +54,9 @@ pub struct IdentityConfig {
     /// Sent as `X-Auth-Token` (the token validated goes in
     /// `X-Subject-Token`) where policy does not let a token validate itself.
     pub service_token: Option<String>,
+    /// Validation calls running at once; a token seen while they are all
+    /// busy bypasses the cache instead of waiting.
+    pub max_concurrent_validations: usize,
 }
 
 impl std::fmt::Debug for IdentityConfig {
@@ -59,6 +70,10 @@ impl std::fmt::Debug for IdentityConfig {
             .field(
                 "service_token",
                 &self.service_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "max_concurrent_validations",
+                &self.max_concurrent_validations,
             )
             .finish()
     }
@@ -82,6 +97,16 @@ impl IdentityConfig {
             }
         };
         let service_token = r.string(key::SERVICE_TOKEN, "").trim().to_owned();
+        let max_calls = r.count(
+            key::MAX_CONCURRENT_VALIDATIONS,
+            DEFAULT_IDENTITY_MAX_CONCURRENT_VALIDATIONS,
+        );
+        if max_calls == 0 {
+            r.problem(format!(
+                "{} must be at least 1",
+                key::MAX_CONCURRENT_VALIDATIONS
+            ));
+        }
         let url = url.trim().trim_end_matches('/');
         if url.is_empty() {
             return None;
@@ -106,6 +131,7 @@ impl IdentityConfig {
             timeout,
             share,
             service_token: (!service_token.is_empty()).then_some(service_token),
+            max_concurrent_validations: usize_of(max_calls.max(1)),
         })
     }
 
@@ -127,6 +153,7 @@ impl IdentityConfig {
             timeout,
             share,
             service_token,
+            max_concurrent_validations,
         } = self;
         let mut changes = Changes::default();
         changes.check(key::KEYSTONE_URL, keystone_url, &file.keystone_url);
@@ -134,6 +161,11 @@ impl IdentityConfig {
         changes.check(key::TIMEOUT, timeout, &file.timeout);
         changes.check(key::SHARE, share, &file.share);
         changes.check(key::SERVICE_TOKEN, service_token, &file.service_token);
+        changes.check(
+            key::MAX_CONCURRENT_VALIDATIONS,
+            max_concurrent_validations,
+            &file.max_concurrent_validations,
+        );
         changes.into_keys()
     }
 }

@@ -5,10 +5,17 @@
 //!
 //! What is trusted: Keystone's answer to `GET /v3/auth/tokens`, nothing
 //! the client says. Invalid, expired and revoked tokens (404, or 401 when
-//! the token validated itself) are remembered as invalid: such requests
-//! bypass the cache and the upstream answers them. When Keystone cannot
-//! answer (down, slow past `identity.timeout`, 5xx, 403 by policy) the
-//! raw token is keyed, as without validation — never an error.
+//! the token validated itself) are remembered as invalid, by hash, so a
+//! flood of the same garbage costs one call: such requests bypass the
+//! cache and the upstream answers them. When Keystone cannot answer
+//! (down, slow past `identity.timeout`, 5xx, 403 by policy) the raw token
+//! is keyed, as without validation — never an error.
+//!
+//! Keystone is shared with everyone: at most
+//! `identity.max_concurrent_validations` calls run at once. A token seen
+//! while they are all busy is not queued behind them: its request
+//! bypasses the cache ([`TokenScope::Busy`]), so a flood of new tokens
+//! costs Keystone a bounded load and nobody a wait.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -51,6 +58,9 @@ pub enum TokenScope {
     Invalid,
     /// Keystone could not say.
     Unknown,
+    /// Not asked: `identity.max_concurrent_validations` calls were
+    /// already running. Asked again by the token's next request.
+    Busy,
 }
 
 /// One remembered validation.
@@ -71,6 +81,8 @@ pub struct Tokens {
     service_token: Option<HeaderValue>,
     /// By SHA-256 of the token: tokens themselves are never kept.
     remembered: moka::future::Cache<[u8; 32], Remembered>,
+    /// Places for validation calls running at once.
+    calls: tokio::sync::Semaphore,
     metrics: Arc<Metrics>,
     clock: Clock,
 }
@@ -111,22 +123,51 @@ impl Tokens {
                 // A memory bound only: freshness is judged on `until`.
                 .time_to_live(config.validation_ttl.max(RETRY_UNAVAILABLE))
                 .build(),
+            calls: tokio::sync::Semaphore::new(config.max_concurrent_validations),
             metrics,
             clock,
         })
     }
 
-    /// The scope of `token`: remembered, or validated now (concurrent
-    /// first requests with one token make one validation call).
+    /// The scope of `token`: remembered, or validated now if a place for
+    /// a call is free ([`TokenScope::Busy`] if not). Concurrent first
+    /// requests with one token make one call.
     pub async fn scope(&self, token: &[u8]) -> TokenScope {
+        use moka::ops::compute::{CompResult, Op};
         let key: [u8; 32] = Sha256::digest(token).into();
         let now = self.clock.now();
-        let entry = self
+        let fresh = |r: &Remembered| r.until > now;
+        if let Some(known) = self.remembered.get(&key).await.filter(fresh) {
+            return known.scope;
+        }
+        // One computation per key at a time: followers of a first request
+        // wait for its answer instead of calling too.
+        let computed = self
             .remembered
             .entry(key)
-            .or_insert_with_if(self.validate(token), |r| r.until <= now)
+            .and_compute_with(|current| async move {
+                if current.is_some_and(|entry| fresh(entry.value())) {
+                    return Op::Nop;
+                }
+                let Ok(_call) = self.calls.try_acquire() else {
+                    return Op::Nop;
+                };
+                Op::Put(self.validate(token).await)
+            })
             .await;
-        entry.into_value().scope
+        match computed {
+            CompResult::Inserted(entry)
+            | CompResult::ReplacedWith(entry)
+            | CompResult::Unchanged(entry)
+                if fresh(entry.value()) =>
+            {
+                entry.into_value().scope
+            }
+            _ => {
+                self.metrics.record_validation_skipped();
+                TokenScope::Busy
+            }
+        }
     }
 
     /// Asks Keystone, and says for how long the answer holds.
@@ -146,7 +187,7 @@ impl Tokens {
         self.metrics.record_token_validation(match scope {
             TokenScope::Valid(_) => TokenValidation::Valid,
             TokenScope::Invalid => TokenValidation::Invalid,
-            TokenScope::Unknown => TokenValidation::Unavailable,
+            TokenScope::Unknown | TokenScope::Busy => TokenValidation::Unavailable,
         });
         Remembered {
             scope,

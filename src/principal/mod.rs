@@ -143,7 +143,8 @@ impl Principals {
         };
         match tokens.scope(token).await {
             TokenScope::Valid(scope) => Principal::Token(scope),
-            TokenScope::Invalid => Principal::Unverified,
+            // Not cached either way: the upstream judges the token.
+            TokenScope::Invalid | TokenScope::Busy => Principal::Unverified,
             TokenScope::Unknown => Principal::Headers,
         }
     }
