@@ -167,6 +167,18 @@ impl Store {
         self.generations.current(id)
     }
 
+    /// Marks writes to these images as in flight until the guard drops:
+    /// meanwhile no fill stores them (see [`Store::insert`]).
+    pub fn begin_writes(&self, ids: &[ImageId]) -> super::generation::Writing<'_> {
+        self.generations.begin_writes(ids)
+    }
+
+    /// Whether an entry may be stored now: it is current, and no write to
+    /// its image is in flight (what it holds may predate that write).
+    fn is_storable(&self, id: &ImageId, entry: &Entry, epoch: u64) -> bool {
+        self.is_current(id, entry, epoch) && !self.generations.is_writing(id)
+    }
+
     /// An entry is valid while no write touched its image since its fill
     /// began, and while the settings epoch it was made under is current
     /// (a purge-all or a reload that changes bodies starts a new epoch).
@@ -184,9 +196,10 @@ impl Store {
     }
 
     /// Stores an entry unless a write or purge happened since its fill
-    /// began; returns whether it was stored.
+    /// began, or a write to its image is in flight; returns whether it
+    /// was stored.
     pub async fn insert(&self, key: CacheKey, entry: Arc<Entry>, epoch: u64) -> bool {
-        if !self.is_current(&key.image_id, &entry, epoch) {
+        if !self.is_storable(&key.image_id, &entry, epoch) {
             return false;
         }
         let CacheKey { image_id, identity } = key;
@@ -196,7 +209,7 @@ impl Store {
             .and_compute_with(|old| {
                 // Checked again under the per-key lock: the write path
                 // bumps the generation before it removes the slot.
-                let op = if self.is_current(&image_id, &entry, epoch) {
+                let op = if self.is_storable(&image_id, &entry, epoch) {
                     let old = old.map(|e| e.into_value());
                     let slot = Slot::with(old.as_ref(), identity, entry, Instant::now());
                     Op::Put(slot)

@@ -18,6 +18,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::cache::outcome::{self as cache_outcome, CacheOutcome};
 
 mod client;
+mod coherence;
 mod isolation;
 mod l2;
 mod principal;
@@ -25,6 +26,8 @@ mod snapshot;
 mod tls;
 
 use client::ClientCounters;
+use coherence::CoherenceCounters;
+pub use coherence::WriteResult;
 use isolation::IsolationCounters;
 use l2::L2Counters;
 use principal::PrincipalCounters;
@@ -107,6 +110,7 @@ pub struct Metrics {
     principals: PrincipalCounters,
     tls: TlsCounters,
     isolation: IsolationCounters,
+    coherence: CoherenceCounters,
 }
 
 /// The hit path's counters (`imgcache_hit_path_*`).
@@ -188,6 +192,7 @@ impl Metrics {
         let principals = PrincipalCounters::register(&mut registry);
         let tls = TlsCounters::register(&mut registry);
         let isolation = IsolationCounters::register(&mut registry);
+        let coherence = CoherenceCounters::register(&mut registry);
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
         registry.register("build", "Build information", build);
         Metrics {
@@ -206,6 +211,7 @@ impl Metrics {
             principals,
             tls,
             isolation,
+            coherence,
         }
     }
 
@@ -332,6 +338,11 @@ impl Metrics {
     /// Counts a token left unvalidated because Keystone was busy.
     pub fn record_validation_skipped(&self) {
         self.isolation.validation_skipped();
+    }
+
+    /// Counts an image write by how the upstream took it.
+    pub fn record_write(&self, result: WriteResult) {
+        self.coherence.write(result);
     }
 
     /// Counts an invalidation of one image (or of everything).

@@ -26,7 +26,7 @@ use crate::metrics::{Metrics, RouteLabel};
 use crate::principal::Principals;
 use crate::principal::signing::{self, SignatureCheck};
 use crate::request_headers::head_size;
-use crate::route::{self, ImageId, Route};
+use crate::route::{self, Route};
 use crate::tls;
 use crate::upstream::Upstream;
 use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
@@ -39,6 +39,7 @@ mod plan;
 mod read;
 mod reshape;
 pub mod respond;
+mod write;
 
 pub use control::ReloadReport;
 pub use plan::{FreshHit, ReadPlan};
@@ -297,38 +298,6 @@ impl Proxy {
             }
         }
         Ok((check, body))
-    }
-
-    /// An image write: forwarded, with the image's cache entries dropped
-    /// before and again after the upstream answers.
-    async fn write(
-        &self,
-        forward: Forward<'_>,
-        body: ProxyBody,
-        ids: &[ImageId],
-    ) -> Result<Answer, ProxyError> {
-        let is_patch = forward.method == Method::PATCH;
-        self.invalidate(ids).await;
-        let answer = self.forward(forward, body).await;
-        // Again once the upstream has answered (or failed: the write may
-        // have happened all the same): a read that reached the upstream
-        // before the write and stored the old body is dropped here.
-        self.invalidate(ids).await;
-        match answer {
-            Ok(answer) if is_patch => self.transform_image_answer(answer).await,
-            other => other,
-        }
-    }
-
-    /// Drops every identity's entries of these images.
-    async fn invalidate(&self, ids: &[ImageId]) {
-        for id in ids {
-            let dropped = self.drop_local(id).await;
-            if let Some(fleet) = &self.shared.fleet {
-                fleet.invalidate(id).await;
-            }
-            tracing::debug!(image = ?id, dropped, "invalidated");
-        }
     }
 
     /// Sends a request upstream as it is and streams the response back.
