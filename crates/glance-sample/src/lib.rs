@@ -47,13 +47,22 @@ mod faults;
 mod files;
 mod handlers;
 mod images;
+mod import;
+mod ims;
+mod ims_members;
+mod ims_routes;
+mod ims_tags;
+mod jobs;
 mod members;
 mod patch;
 mod pattern;
+mod request_body;
 mod response;
 mod routes;
 mod server;
 mod store;
+mod throttle;
+mod uwsgi;
 
 #[cfg(test)]
 mod tests;
@@ -62,6 +71,8 @@ use std::sync::Arc;
 
 pub use control::{SampleControl, Upload};
 pub use faults::Fault;
+pub use import::DEFAULT_STORES;
+pub use jobs::DEFAULT_DELAY as DEFAULT_TASK_DELAY;
 pub use pattern::sample_file_byte;
 pub use server::SampleHandle;
 
