@@ -10,9 +10,9 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use super::backends::Backends;
 use super::counters::Counters;
 use super::faults::{Fault, FaultSwitch};
-use super::import::ImportState;
 use super::jobs::{Jobs, Outcome};
 use super::store::Store;
 use super::throttle::{Throttle, Throttles};
@@ -45,7 +45,7 @@ pub(crate) struct Shared {
     /// Import tasks and IMS jobs.
     pub(crate) jobs: Jobs,
     /// Known stores and staged data.
-    pub(crate) import: ImportState,
+    pub(crate) backends: Backends,
     latency_nanos: AtomicU64,
     last_headers: Mutex<Option<HeaderMap>>,
     last_body: Mutex<Option<Bytes>>,
@@ -222,13 +222,13 @@ impl SampleControl {
     /// The stores the service knows (Glance's `enabled_backends`), the
     /// default first; `["fs", "fs2"]` unless set.
     pub fn stores(&self) -> Vec<String> {
-        self.shared.import.stores()
+        self.shared.backends.stores()
     }
 
     /// Replaces the known stores; the first is the default backend.
     pub fn set_stores(&self, stores: &[&str]) {
         let stores = stores.iter().map(|s| (*s).to_owned()).collect();
-        self.shared.import.set_stores(stores);
+        self.shared.backends.set_stores(stores);
     }
 
     /// How long import tasks and IMS jobs run: `Some(d)` ends them `d`

@@ -107,7 +107,7 @@ pub async fn upload(ctx: &Ctx<'_>, id: &str, body: Incoming) -> Answer {
         kept,
     } = received;
     // Glance with several stores records where the data went (`stores`).
-    let default_store = ctx.shared.import.default_store();
+    let default_store = ctx.shared.backends.default_store();
     let stored = ctx.shared.store.modify(id, |record| {
         let fields = &mut record.fields;
         fields.insert("size".into(), json!(bytes));
@@ -165,7 +165,7 @@ pub async fn stage(ctx: &Ctx<'_>, id: &str, body: Incoming) -> Answer {
     if staged.is_none() {
         return Err(GlanceError::image_not_found(id));
     }
-    ctx.shared.import.stage(id, received);
+    ctx.shared.backends.stage(id, received);
     Ok(response::no_content())
 }
 

@@ -12,9 +12,6 @@
 //! `active` (a failed non-copy import goes back to `queued`), and the lock
 //! is removed; the two lists stay, possibly empty.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
 use http::{Response, StatusCode};
 use serde_json::{Map, Value, json};
 
@@ -30,59 +27,9 @@ use super::store::{Record, Store};
 
 type Answer = Result<Response<SampleBody>, GlanceError>;
 
-/// Stores the sample knows by default (Glance's `enabled_backends`); the
-/// first is the default backend.
-pub const DEFAULT_STORES: [&str; 2] = ["fs", "fs2"];
 const TASK_LOCK: &str = "os_glance_import_task";
 const IMPORTING: &str = "os_glance_importing_to_stores";
 const FAILED: &str = "os_glance_failed_import";
-
-/// The stores and the staging area.
-pub struct ImportState {
-    stores: Mutex<Vec<String>>,
-    staged: Mutex<HashMap<String, Received>>,
-}
-
-impl Default for ImportState {
-    fn default() -> Self {
-        ImportState {
-            stores: Mutex::new(DEFAULT_STORES.map(str::to_owned).to_vec()),
-            staged: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Values are replaced whole; a poisoned lock still holds a valid one.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl ImportState {
-    /// The known stores, the default first.
-    pub fn stores(&self) -> Vec<String> {
-        lock(&self.stores).clone()
-    }
-
-    /// Replaces the known stores (the first is the default; none: images
-    /// carry no `stores`, and imports name no store).
-    pub fn set_stores(&self, stores: Vec<String>) {
-        *lock(&self.stores) = stores;
-    }
-
-    /// The default backend, if any store is configured.
-    pub fn default_store(&self) -> Option<String> {
-        lock(&self.stores).first().cloned()
-    }
-
-    /// Keeps staged data until the image is imported.
-    pub fn stage(&self, id: &str, data: Received) {
-        lock(&self.staged).insert(id.to_owned(), data);
-    }
-
-    fn take_staged(&self, id: &str) -> Option<Received> {
-        lock(&self.staged).remove(id)
-    }
-}
 
 /// The import methods Glance enables by default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,8 +113,8 @@ pub fn import(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Answer {
         }
         check_status(record, request.method)?;
         let stores = targets(ctx, record, &request, header_store.as_deref())?;
-        if stores.is_empty() {
-            // copy-image to all stores of an image already in all of them.
+        if stores.is_empty() && request.method == Method::CopyImage {
+            // To all stores of an image already in all of them: done.
             return Ok(());
         }
         start(ctx, record, id, request.method, stores);
@@ -225,29 +172,8 @@ fn targets(
     {
         return Err(conflict("Image has active task"));
     }
-    let known = ctx.shared.import.stores();
-    let mut stores = if request.all_stores {
-        if request.stores.is_some() || header_store.is_some() {
-            return Err(bad_request(
-                "All_stores parameter can't be used with x-image-meta-store header or stores parameter",
-            ));
-        }
-        known.clone()
-    } else if let Some(given) = &request.stores {
-        if header_store.is_some() {
-            return Err(bad_request(
-                "Stores parameter and x-image-meta-store header can't be both specified",
-            ));
-        }
-        given.clone()
-    } else {
-        header_store
-            .map(str::to_owned)
-            .into_iter()
-            .chain(known.first().cloned())
-            .take(1)
-            .collect()
-    };
+    let known = ctx.shared.backends.stores();
+    let mut stores = requested_stores(request, &known, header_store)?;
     if let Some(unknown) = stores.iter().find(|s| !known.contains(s)) {
         return Err(conflict(format!("Unknown scheme '{unknown}' found in URI")));
     }
@@ -273,6 +199,36 @@ fn targets(
         )));
     }
     Ok(stores)
+}
+
+/// The stores a request names (`get_stores_from_request`): all known
+/// ones, the `stores` given, the `X-Image-Meta-Store` header, or the
+/// default backend.
+fn requested_stores(
+    request: &Request,
+    known: &[String],
+    header_store: Option<&str>,
+) -> Result<Vec<String>, GlanceError> {
+    if request.all_stores {
+        if request.stores.is_some() || header_store.is_some() {
+            return Err(bad_request(
+                "All_stores parameter can't be used with x-image-meta-store header or stores parameter",
+            ));
+        }
+        return Ok(known.to_vec());
+    }
+    if let Some(given) = &request.stores {
+        if header_store.is_some() {
+            return Err(bad_request(
+                "Stores parameter and x-image-meta-store header can't be both specified",
+            ));
+        }
+        return Ok(given.clone());
+    }
+    let chosen = header_store
+        .map(str::to_owned)
+        .or_else(|| known.first().cloned());
+    Ok(chosen.into_iter().collect())
 }
 
 /// A comma-separated store list of the image (empty entries dropped).
@@ -311,7 +267,7 @@ fn merge(fields: &mut Map<String, Value>, key: &str, stores: &[String], subtract
 /// left to the job registry.
 fn start(ctx: &Ctx<'_>, record: &mut Record, id: &str, method: Method, stores: Vec<String>) {
     let staged = match method {
-        Method::GlanceDirect => ctx.shared.import.take_staged(id),
+        Method::GlanceDirect => ctx.shared.backends.take_staged(id),
         _ => None,
     };
     let (image_id, targets) = (id.to_owned(), stores.clone());

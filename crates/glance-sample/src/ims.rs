@@ -164,7 +164,7 @@ fn register(ctx: &Ctx<'_>, image: &str, body: &[u8]) -> ImsAnswer {
         }
         record.fields.insert("status".into(), json!("saving"));
         images::touch(record);
-        let (id, store_id) = (image.to_owned(), ctx.shared.import.default_store());
+        let (id, store_id) = (image.to_owned(), ctx.shared.backends.default_store());
         Ok(ctx.shared.jobs.start(NewJob {
             kind: Kind::Ims("imsNativeImportImageJob"),
             project: ctx.caller.project.clone(),

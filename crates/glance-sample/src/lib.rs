@@ -34,6 +34,7 @@
 
 mod access;
 mod auth;
+mod backends;
 mod body;
 mod catalogue;
 mod clock;
@@ -69,9 +70,9 @@ mod tests;
 
 use std::sync::Arc;
 
+pub use backends::DEFAULT_STORES;
 pub use control::{SampleControl, Upload};
 pub use faults::Fault;
-pub use import::DEFAULT_STORES;
 pub use jobs::DEFAULT_DELAY as DEFAULT_TASK_DELAY;
 pub use pattern::sample_file_byte;
 pub use server::SampleHandle;

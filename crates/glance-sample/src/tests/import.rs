@@ -55,7 +55,10 @@ async fn copy_image_lands_when_the_task_ends() {
     assert!(during.get("stores").is_none());
     let again = import(&h, EXAMPLE_IMAGE_ID, TOKEN_ADMIN, body).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    assert_eq!(h.handle.control.running_tasks(), std::slice::from_ref(&task));
+    assert_eq!(
+        h.handle.control.running_tasks(),
+        std::slice::from_ref(&task)
+    );
     assert!(h.handle.control.finish_task(&task));
     let after = image(&h, EXAMPLE_IMAGE_ID).await;
     assert_eq!(after["stores"], "fs2");
@@ -324,4 +327,31 @@ async fn http_task_controls() {
         post("/_sample/tasks?delay_ms=x").await.status,
         StatusCode::BAD_REQUEST
     );
+}
+
+/// With no stores configured (single-store Glance) images carry no
+/// `stores`, and glance-direct still imports.
+#[tokio::test]
+async fn single_store_glance_has_no_stores_field() {
+    let h = Harness::demo().await;
+    h.handle.control.set_stores(&[]);
+    h.handle.control.set_task_delay(None);
+    let auth = [("x-auth-token", TOKEN_A)];
+    let body = r#"{"name": "one", "container_format": "bare", "disk_format": "raw"}"#;
+    let created = h.send(Method::POST, "/v2/images", &auth, body).await.json();
+    let id = created["id"].as_str().expect("id").to_owned();
+    let stage = format!("/v2/images/{id}/stage");
+    assert_eq!(
+        h.send(Method::PUT, &stage, &auth, "x").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let direct = json!({"method": {"name": "glance-direct"}});
+    assert_eq!(
+        import(&h, &id, TOKEN_A, direct).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(h.handle.control.finish_tasks(), 1);
+    let active = h.get(&format!("/v2/images/{id}"), TOKEN_A).await.json();
+    assert_eq!(active["status"], "active");
+    assert!(active.get("stores").is_none());
 }
