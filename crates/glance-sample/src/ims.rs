@@ -96,9 +96,10 @@ pub async fn dispatch(
     let answer = match (method, &route) {
         (&Method::GET, ImsRoute::Job(job)) => job_status(ctx, job),
         (&Method::GET, ImsRoute::Tags(image)) => ims_tags::list(ctx, image),
-        (&Method::DELETE, ImsRoute::LegacyImage(image)) => {
-            images::delete(ctx, image).map_err(ImsError::from)
-        }
+        // The reference's example answer: 200, Glance's empty-body headers.
+        (&Method::DELETE, ImsRoute::LegacyImage(image)) => images::delete(ctx, image)
+            .map(|_| response::empty(StatusCode::OK))
+            .map_err(ImsError::from),
         (&Method::DELETE, ImsRoute::Tag(image, key)) => ims_tags::delete(ctx, image, key),
         (&Method::PATCH, ImsRoute::CloudImage(_))
         | (&Method::PUT, ImsRoute::Register(_) | ImsRoute::V1Tags)

@@ -44,7 +44,7 @@
 //! IMS's native write APIs: `PATCH /v2/cloudimages/{id}`, `PUT
 //! /v1/cloudimages/{id}/upload` (a job), member batches on
 //! `/v1/cloudimages/members` (jobs), `GET /v1/{project_id}/jobs/{job_id}`,
-//! `DELETE /v1.1/images/{id}`, and the tag APIs (`PUT
+//! `DELETE /v1.1/images/{id}` (200), and the tag APIs (`PUT
 //! /v1/cloudimages/tags`, `/v2/{project_id}/images/{id}/tags[/action|/{key}]`).
 //!
 //! Tasks and jobs end [`DEFAULT_TASK_DELAY`] after they start
