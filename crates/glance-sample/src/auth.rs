@@ -77,6 +77,13 @@ pub fn authenticate(headers: &HeaderMap) -> Result<Caller, Unauthenticated> {
     }
 }
 
+/// The token as sent (before percent-decoding), from the header
+/// keystonemiddleware reads; None without one or when it is unreadable.
+pub fn raw_token(headers: &HeaderMap) -> Option<String> {
+    let environ = Environ::of(headers);
+    environ.first(TOKEN).and_then(Var::text).map(str::to_owned)
+}
+
 /// Parses a `user:project:roles` token, percent-decoding it first.
 fn parse_token(raw: &str) -> Result<Caller, Unauthenticated> {
     let decoded = percent_decode_str(raw)

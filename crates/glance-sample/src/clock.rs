@@ -11,6 +11,17 @@ pub fn now_timestamp() -> String {
     format_timestamp(secs)
 }
 
+/// The current UTC time with milliseconds, as IMS writes a job's
+/// `begin_time` (`2024-11-06T06:19:43.195Z`).
+pub fn now_timestamp_millis() -> String {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = format_timestamp(since.as_secs());
+    let whole = seconds.trim_end_matches('Z');
+    format!("{whole}.{:03}Z", since.subsec_millis())
+}
+
 /// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_timestamp(unix_secs: u64) -> String {
     let days = unix_secs / 86_400;
@@ -50,5 +61,13 @@ mod tests {
         assert_eq!(format_timestamp(1_536_247_053), "2018-09-06T15:17:33Z");
         assert_eq!(format_timestamp(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(format_timestamp(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+
+    /// Millisecond timestamps have IMS's shape.
+    #[test]
+    fn millis_shape() {
+        let now = now_timestamp_millis();
+        assert_eq!(now.len(), "2024-11-06T06:19:43.195Z".len());
+        assert!(now.ends_with('Z') && now.as_bytes()[19] == b'.');
     }
 }

@@ -1,17 +1,22 @@
 //! The state tests and benchmarks steer and inspect: counters, latency,
-//! faults, the catalogue, and what the last requests carried.
+//! faults, uWSGI's drops, throttles, stores, jobs, the catalogue, and what
+//! the last requests carried.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use super::backends::Backends;
 use super::counters::Counters;
 use super::faults::{Fault, FaultSwitch};
+use super::jobs::{Jobs, Outcome};
 use super::store::Store;
+use super::throttle::{Throttle, Throttles};
+use super::uwsgi::Uwsgi;
 
 /// A finished upload (`PUT /v2/images/{id}/file`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +38,14 @@ pub(crate) struct Shared {
     pub(crate) faults: FaultSwitch,
     /// Requests seen.
     pub(crate) counters: Counters,
+    /// uWSGI's drops.
+    pub(crate) uwsgi: Uwsgi,
+    /// Throttled tokens.
+    pub(crate) throttles: Throttles,
+    /// Import tasks and IMS jobs.
+    pub(crate) jobs: Jobs,
+    /// Known stores and staged data.
+    pub(crate) backends: Backends,
     latency_nanos: AtomicU64,
     last_headers: Mutex<Option<HeaderMap>>,
     last_body: Mutex<Option<Bytes>>,
@@ -110,8 +123,10 @@ impl SampleControl {
         result.is_some()
     }
 
-    /// The current stored representation of an image.
+    /// The current stored representation of an image (jobs due by now
+    /// ended first, as for a request).
     pub fn image(&self, id: &str) -> Option<Value> {
+        self.shared.jobs.settle(&self.shared.store);
         self.shared.store.value(id)
     }
 
@@ -152,5 +167,109 @@ impl SampleControl {
     /// The most recent completed upload.
     pub fn last_upload(&self) -> Option<Upload> {
         get(&self.shared.last_upload)
+    }
+
+    /// Whether a request whose path has a percent-escape that is not UTF-8
+    /// has its connection closed without an answer, as Glance under uWSGI
+    /// does (default on).
+    pub fn set_drop_undecodable_paths(&self, on: bool) {
+        self.shared.uwsgi.set_drop_undecodable(on);
+    }
+
+    /// Whether an HTTP/1 connection on which a request's body went unread
+    /// drops its next request without an answer, as uWSGI closes it
+    /// (default on).
+    pub fn set_poison_keepalive(&self, on: bool) {
+        self.shared.uwsgi.set_poison_keepalive(on);
+    }
+
+    /// Requests dropped for an undecodable path.
+    pub fn undecodable_drops(&self) -> u64 {
+        self.shared.uwsgi.undecodable_drops()
+    }
+
+    /// Requests dropped on a poisoned keep-alive connection.
+    pub fn poisoned_drops(&self) -> u64 {
+        self.shared.uwsgi.poisoned_drops()
+    }
+
+    /// Every request carrying `token` in `X-Auth-Token` (as sent) answers
+    /// `status` (429 or 503 are the usual) with `Retry-After:
+    /// retry_after_secs` and a small JSON error body; other tokens are
+    /// served. A status that is not an error status is taken as 503.
+    pub fn throttle(&self, token: &str, status: u16, retry_after_secs: u32) {
+        let status = StatusCode::from_u16(status)
+            .ok()
+            .filter(|s| s.is_client_error() || s.is_server_error())
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let throttle = Throttle {
+            status,
+            retry_after_secs,
+        };
+        self.shared.throttles.set(token, throttle);
+    }
+
+    /// Stops throttling `token`; false if it was not throttled.
+    pub fn clear_throttle(&self, token: &str) -> bool {
+        self.shared.throttles.clear(token)
+    }
+
+    /// Stops throttling every token.
+    pub fn clear_throttles(&self) {
+        self.shared.throttles.clear_all();
+    }
+
+    /// The stores the service knows (Glance's `enabled_backends`), the
+    /// default first; `["fs", "fs2"]` unless set.
+    pub fn stores(&self) -> Vec<String> {
+        self.shared.backends.stores()
+    }
+
+    /// Replaces the known stores; the first is the default backend.
+    pub fn set_stores(&self, stores: &[&str]) {
+        let stores = stores.iter().map(|s| (*s).to_owned()).collect();
+        self.shared.backends.set_stores(stores);
+    }
+
+    /// How long import tasks and IMS jobs run: `Some(d)` ends them `d`
+    /// after they start (default 1 s), `None` only when told
+    /// ([`SampleControl::finish_tasks`]).
+    pub fn set_task_delay(&self, delay: Option<Duration>) {
+        self.shared.jobs.set_delay(delay);
+    }
+
+    /// Ends every running task and job successfully now; how many ended.
+    pub fn finish_tasks(&self) -> usize {
+        self.shared
+            .jobs
+            .finish(&self.shared.store, None, &Outcome::Success)
+    }
+
+    /// Ends one running task or job (a Glance task id or an IMS job id)
+    /// successfully now; false if no such job is running.
+    pub fn finish_task(&self, id: &str) -> bool {
+        let ended = self
+            .shared
+            .jobs
+            .finish(&self.shared.store, Some(id), &Outcome::Success);
+        ended > 0
+    }
+
+    /// Makes one running task or job fail now with `reason`: an import
+    /// lists its stores in `os_glance_failed_import`, an IMS job reports
+    /// `FAIL` and changes nothing; false if no such job is running.
+    pub fn fail_task(&self, id: &str, reason: &str) -> bool {
+        let outcome = Outcome::Fail(reason.to_owned());
+        self.shared
+            .jobs
+            .finish(&self.shared.store, Some(id), &outcome)
+            > 0
+    }
+
+    /// Ids of the running tasks and jobs, oldest first (jobs due by now
+    /// ended first).
+    pub fn running_tasks(&self) -> Vec<String> {
+        self.shared.jobs.settle(&self.shared.store);
+        self.shared.jobs.running()
     }
 }

@@ -1,12 +1,13 @@
-//! Image data: streamed uploads (hashed and counted chunk by chunk, never
-//! buffered whole) and streamed downloads of the generated pattern.
+//! Image data: streamed uploads and stages (hashed and counted chunk by
+//! chunk, never buffered whole) and streamed downloads of the generated
+//! pattern.
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::access::{Ctx, modify_owned, read_visible};
@@ -14,6 +15,7 @@ use super::body::{self, SampleBody};
 use super::control::Upload;
 use super::errors::GlanceError;
 use super::images::touch;
+use super::patch::set_property;
 use super::pattern;
 use super::response;
 
@@ -38,7 +40,12 @@ pub fn download(ctx: &Ctx<'_>, id: &str) -> Answer {
             let msg = "The requested image has been deactivated. Image data download is forbidden.";
             return Err(GlanceError::new(StatusCode::FORBIDDEN, msg));
         }
-        if matches!(record.status(), "queued" | "saving") {
+        // No location yet: Glance answers 204 (the staged data of an
+        // uploading or importing image is not the image's).
+        if matches!(
+            record.status(),
+            "queued" | "saving" | "uploading" | "importing"
+        ) {
             return Ok(Data::Nothing);
         }
         Ok(
@@ -99,6 +106,8 @@ pub async fn upload(ctx: &Ctx<'_>, id: &str, body: Incoming) -> Answer {
         sha256_hex,
         kept,
     } = received;
+    // Glance with several stores records where the data went (`stores`).
+    let default_store = ctx.shared.backends.default_store();
     let stored = ctx.shared.store.modify(id, |record| {
         let fields = &mut record.fields;
         fields.insert("size".into(), json!(bytes));
@@ -107,6 +116,9 @@ pub async fn upload(ctx: &Ctx<'_>, id: &str, body: Incoming) -> Answer {
         fields.insert("os_hash_value".into(), json!(sha256_hex));
         fields.insert("status".into(), json!("active"));
         record.data = kept;
+        if let Some(store) = default_store {
+            add_store(&mut record.fields, &store);
+        }
         touch(record);
         Ok::<(), GlanceError>(())
     });
@@ -123,12 +135,64 @@ pub async fn upload(ctx: &Ctx<'_>, id: &str, body: Incoming) -> Answer {
     Ok(response::no_content())
 }
 
-/// What an upload delivered.
-struct Received {
-    bytes: u64,
-    sha256_hex: String,
+/// `PUT /v2/images/{id}/stage` (glance-direct, step one): only into a
+/// `queued` image (409 otherwise, as Glance); the image becomes
+/// `uploading` with the staged `size`, and the data waits in the staging
+/// area for `POST …/import`. 204.
+pub async fn stage(ctx: &Ctx<'_>, id: &str, body: Incoming) -> Answer {
+    modify_owned(ctx, id, "modify_image", |record| {
+        if record.status() != "queued" {
+            let status = record.status();
+            let msg = format!("Image status transition from {status} to uploading is not allowed");
+            return Err(GlanceError::new(StatusCode::CONFLICT, msg));
+        }
+        record.fields.insert("status".into(), json!("uploading"));
+        Ok(())
+    })?;
+    let Some(received) = receive(body).await else {
+        set_status(ctx, id, "queued");
+        return Err(GlanceError::new(
+            StatusCode::BAD_REQUEST,
+            "Error reading the image data.",
+        ));
+    };
+    let bytes = received.bytes;
+    let staged = ctx.shared.store.modify(id, |record| {
+        record.fields.insert("size".into(), json!(bytes));
+        touch(record);
+        Ok::<(), GlanceError>(())
+    });
+    if staged.is_none() {
+        return Err(GlanceError::image_not_found(id));
+    }
+    ctx.shared.backends.stage(id, received);
+    Ok(response::no_content())
+}
+
+/// Adds `store` to the comma-separated `stores` of an image (last, as
+/// Glance lists its locations), unless it is there already.
+pub fn add_store(fields: &mut Map<String, Value>, store: &str) {
+    let mut stores: Vec<&str> = fields
+        .get("stores")
+        .and_then(Value::as_str)
+        .map(|s| s.split(',').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if stores.contains(&store) {
+        return;
+    }
+    stores.push(store);
+    let joined = stores.join(",");
+    set_property(fields, "stores", json!(joined));
+}
+
+/// What an upload or a stage delivered.
+pub struct Received {
+    /// How many bytes arrived.
+    pub bytes: u64,
+    /// SHA-256 of the data, lower-case hex.
+    pub sha256_hex: String,
     /// The data itself, when it fit under [`KEEP_UPLOAD_MAX`].
-    kept: Option<Bytes>,
+    pub kept: Option<Bytes>,
 }
 
 /// Hashes and counts the body chunk by chunk; None if it broke off.

@@ -1,14 +1,16 @@
-//! Request handling: count, delay, fault, authenticate, route, answer.
+//! Request handling: count, uWSGI drops, delay, fault, throttle,
+//! authenticate, settle due jobs, route (Glance's, else IMS's), answer;
+//! then punish an untaken body as uWSGI does.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http::request::Parts;
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use super::access::{Ctx, read_visible};
-use super::auth::{self, Caller};
+use super::auth;
 use super::body::SampleBody;
 use super::control::Shared;
 use super::control_http;
@@ -17,17 +19,20 @@ use super::errors::{self, GlanceError};
 use super::faults;
 use super::files;
 use super::images;
+use super::import;
+use super::ims;
+use super::ims_routes;
 use super::members;
 use super::patch;
+use super::request_body::BodySlot;
 use super::response;
 use super::routes::{self, Route};
 use super::server::Role;
-
-/// Largest body accepted by the JSON endpoints.
-const MAX_JSON_BODY: usize = 1024 * 1024;
+use super::uwsgi::Connection;
 
 /// The request's connection is to be closed without an answer (the `Down`
-/// fault). hyper closes a connection whose service fails.
+/// fault, uWSGI's drops). hyper closes an HTTP/1 connection whose service
+/// fails (h2: resets the stream).
 #[derive(Debug)]
 pub struct Dropped;
 
@@ -43,6 +48,7 @@ impl std::error::Error for Dropped {}
 pub async fn handle(
     shared: Arc<Shared>,
     role: Role,
+    conn: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<SampleBody>, Dropped> {
     let path = req.uri().path();
@@ -61,9 +67,30 @@ pub async fn handle(
         ));
     }
     // Counted first: a request that reached the upstream counts, whatever
-    // latency or fault follows.
+    // latency, fault or uWSGI drop follows.
     shared.counters.record(req.method().as_str(), path);
     shared.record_headers(req.headers());
+    if let Some(refusal) = shared.uwsgi.refuse(&conn, path) {
+        tracing::debug!(?refusal, path, "sample: dropped as uWSGI would");
+        return Err(Dropped);
+    }
+    let version = req.version();
+    let (parts, body) = req.into_parts();
+    let mut body = BodySlot::new(body);
+    let response = respond(&shared, &parts, &mut body).await?;
+    if let Some(unread) = body.untaken() {
+        shared.uwsgi.left_unread(&conn, version, unread).await;
+    }
+    Ok(response)
+}
+
+/// Latency, faults, throttles and authentication, then the route.
+async fn respond(
+    shared: &Shared,
+    parts: &Parts,
+    body: &mut BodySlot,
+) -> Result<Response<SampleBody>, Dropped> {
+    let path = parts.uri.path();
     let latency = shared.latency();
     if !latency.is_zero() && routes::strip_version(path).is_some() {
         tokio::time::sleep(latency).await;
@@ -71,40 +98,62 @@ pub async fn handle(
     if shared.faults.is_down() {
         return Err(Dropped);
     }
-    if let Some(response) = documents::versions(req.method(), path, req.headers()) {
+    if let Some(response) = shared.throttles.check(&parts.headers) {
         return Ok(response);
     }
-    let Ok(caller) = auth::authenticate(req.headers()) else {
+    if let Some(response) = documents::versions(&parts.method, path, &parts.headers) {
+        return Ok(response);
+    }
+    let Ok(caller) = auth::authenticate(&parts.headers) else {
         return Ok(errors::unauthorized());
     };
-    Ok(route(&shared, caller, req).await)
-}
-
-async fn route(shared: &Shared, caller: Caller, req: Request<Incoming>) -> Response<SampleBody> {
-    let (parts, body) = req.into_parts();
-    let path = parts.uri.path();
-    let route = routes::parse(path).unwrap_or(Route::Unknown);
+    // Jobs due by now end before anything reads the catalogue.
+    shared.jobs.settle(&shared.store);
     let ctx = Ctx {
         shared,
         caller,
         headers: &parts.headers,
     };
+    let route = routes::parse(path).unwrap_or(Route::Unknown);
+    if route == Route::Unknown
+        && let Some(ims) = ims_routes::parse(path)
+    {
+        return Ok(ims::dispatch(&ctx, &parts.method, ims, body).await);
+    }
+    Ok(route_glance(&ctx, parts, &route, body).await)
+}
+
+/// A Glance route; the routes that take a body take it from `body`.
+async fn route_glance(
+    ctx: &Ctx<'_>,
+    parts: &Parts,
+    route: &Route<'_>,
+    body: &mut BodySlot,
+) -> Response<SampleBody> {
     let query = parts.uri.query();
-    let result = match (&parts.method, &route) {
-        (&Method::GET, Route::Image(id)) => image_detail(&ctx, id),
-        (&Method::GET, Route::Images) => images::list(&ctx, query),
-        (&Method::GET, Route::File(id)) => files::download(&ctx, id),
-        (&Method::PUT, Route::File(id)) => files::upload(&ctx, id, body).await,
+    let result = match (&parts.method, route) {
+        (&Method::GET, Route::Image(id)) => image_detail(ctx, id),
+        (&Method::GET, Route::Images) => images::list(ctx, query),
+        (&Method::GET, Route::File(id)) => files::download(ctx, id),
+        (&Method::PUT, Route::File(id)) => match body.take() {
+            Ok(data) => files::upload(ctx, id, data).await,
+            Err(err) => Err(err),
+        },
+        (&Method::PUT, Route::Stage(id)) => match body.take() {
+            Ok(data) => files::stage(ctx, id, data).await,
+            Err(err) => Err(err),
+        },
         (&Method::GET, Route::Schema(name)) => documents::schema(name),
-        (&Method::GET, Route::Members(id)) => members::list(&ctx, id),
-        (&Method::GET, Route::Member(id, m)) => members::show(&ctx, id, m),
-        (&Method::DELETE, Route::Image(id)) => images::delete(&ctx, id),
-        (&Method::DELETE, Route::Tag(id, tag)) => images::delete_tag(&ctx, id, tag),
-        (&Method::DELETE, Route::Member(id, m)) => members::delete(&ctx, id, m),
+        (&Method::GET, Route::Members(id)) => members::list(ctx, id),
+        (&Method::GET, Route::Member(id, m)) => members::show(ctx, id, m),
+        (&Method::DELETE, Route::Image(id)) => images::delete(ctx, id),
+        (&Method::DELETE, Route::Tag(id, tag)) => images::delete_tag(ctx, id, tag),
+        (&Method::DELETE, Route::Member(id, m)) => members::delete(ctx, id, m),
         (_, Route::Unknown) => Err(GlanceError::no_route()),
-        (&Method::PATCH | &Method::POST | &Method::PUT, _) => read_json_body(shared, body)
-            .await
-            .and_then(|bytes| write_with_body(&ctx, &parts.method, &route, bytes)),
+        (&Method::PATCH | &Method::POST | &Method::PUT, _) => match body.json(ctx.shared).await {
+            Ok(bytes) => write_with_body(ctx, &parts.method, route, bytes),
+            Err(err) => Err(err),
+        },
         _ => Err(GlanceError::method_not_allowed(
             parts.method.as_str(),
             route.allow(),
@@ -129,6 +178,7 @@ fn write_with_body(
         (&Method::POST, Route::Images) => images::create(ctx, &body),
         (&Method::PUT, Route::Tag(id, tag)) => images::add_tag(ctx, id, tag),
         (&Method::POST, Route::Action(id, action)) => images::action(ctx, id, action),
+        (&Method::POST, Route::Import(id)) => import::import(ctx, id, &body),
         (&Method::POST, Route::Members(id)) => members::add(ctx, id, &body),
         (&Method::PUT, Route::Member(id, m)) => members::update(ctx, id, m, &body),
         _ => Err(GlanceError::method_not_allowed(
@@ -136,21 +186,6 @@ fn write_with_body(
             route.allow(),
         )),
     }
-}
-
-/// Reads a JSON endpoint's body (bounded) and records it for the tests.
-async fn read_json_body(shared: &Shared, body: Incoming) -> Result<Bytes, GlanceError> {
-    let bytes = match Limited::new(body, MAX_JSON_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return Err(GlanceError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body too large or unreadable.",
-            ));
-        }
-    };
-    shared.record_body(bytes.clone());
-    Ok(bytes)
 }
 
 /// `GET /v2/images/{id}`: the cached body, unless a fault says otherwise.

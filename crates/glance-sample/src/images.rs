@@ -188,7 +188,7 @@ pub fn delete(ctx: &Ctx<'_>, id: &str) -> Answer {
 }
 
 /// The image's tags, to be written back with [`set_tags`].
-fn tags(record: &Record) -> Vec<Value> {
+pub fn tags(record: &Record) -> Vec<Value> {
     match record.fields.get("tags") {
         Some(Value::Array(list)) => list.clone(),
         _ => Vec::new(),
@@ -196,7 +196,7 @@ fn tags(record: &Record) -> Vec<Value> {
 }
 
 /// Stores tags in place (a new `tags` field goes last) and bumps `updated_at`.
-fn set_tags(record: &mut Record, list: Vec<Value>) {
+pub fn set_tags(record: &mut Record, list: Vec<Value>) {
     record.fields.insert("tags".into(), Value::Array(list));
     touch(record);
 }

@@ -15,13 +15,56 @@
 //! user:project:roles` (percent-encoding allowed), or trusted headers
 //! `X-Identity-Status: Confirmed` + `X-Project-Id` [+ `X-Roles`].
 //!
+//! Like Glance under uWSGI (issue "failure isolation"), on by default:
+//! - a path whose percent-escapes are not UTF-8 (`/v2/images/%ff`) has
+//!   its connection closed without a response byte (counted as a request,
+//!   and in [`SampleControl::undecodable_drops`]);
+//! - a poisoned keep-alive: after answering a request whose body no route
+//!   took (a GET or DELETE with a body, a POST/PUT/PATCH to an unknown
+//!   path, a request refused before routing), the HTTP/1 connection stays
+//!   open and its *next* request is dropped without a byte
+//!   ([`SampleControl::poisoned_drops`]);
+//! - switches: [`SampleControl::set_drop_undecodable_paths`],
+//!   [`SampleControl::set_poison_keepalive`], `POST /_sample/uwsgi`.
+//!
+//! Per-token throttling ([`SampleControl::throttle`], `POST
+//! /_sample/throttle`): every request with that `X-Auth-Token` answers 429
+//! or 503 with `Retry-After` and a JSON error body; other tokens are served.
+//!
+//! Glance 33's asynchronous import (issue "coherence"): `PUT
+//! /v2/images/{id}/stage`, then `POST /v2/images/{id}/import` with
+//! `glance-direct`, `web-download` or `copy-image` (`stores` or
+//! `all_stores`) answers 202 and locks the image (`os_glance_import_task`,
+//! `os_glance_importing_to_stores`, `os_glance_failed_import`); when the
+//! task ends the stores join the image's `stores` and the lock goes. Known
+//! stores default to [`DEFAULT_STORES`] ([`SampleControl::set_stores`]);
+//! uploaded and imported images carry `stores` as multi-store Glance shows
+//! it (after `schema`).
+//!
+//! IMS's native write APIs: `PATCH /v2/cloudimages/{id}`, `PUT
+//! /v1/cloudimages/{id}/upload` (a job), member batches on
+//! `/v1/cloudimages/members` (jobs), `GET /v1/{project_id}/jobs/{job_id}`,
+//! `DELETE /v1.1/images/{id}` (200), and the tag APIs (`PUT
+//! /v1/cloudimages/tags`, `/v2/{project_id}/images/{id}/tags[/action|/{key}]`).
+//!
+//! Tasks and jobs end [`DEFAULT_TASK_DELAY`] after they start
+//! ([`SampleControl::set_task_delay`]; `None` holds them) or when told
+//! ([`SampleControl::finish_tasks`], [`SampleControl::finish_task`],
+//! [`SampleControl::fail_task`], `/_sample/tasks…`); a due job ends on the
+//! next request or control call that looks, never behind a test's back.
+//!
 //! Layout:
 //! - `server`: accept loop, [`SampleHandle`]
-//! - `handlers`: count → latency → fault → auth → route; `images`,
-//!   `patch`, `members`, `files`, `documents` answer the routes; `access`:
+//! - `handlers`: count → uWSGI drops → latency → fault → throttle → auth
+//!   → settle jobs → route (Glance's, else IMS's) → punish an untaken body;
+//!   `images`, `patch`, `members`, `files`, `documents`, `import` answer
+//!   the Glance routes; `ims`, `ims_members`, `ims_tags` IMS's; `access`:
 //!   what a caller may see and change (404 / 403 as Glance's policy)
-//! - `routes`: path and query parsing; `auth`: callers and visibility;
-//!   `environ`: the headers as a WSGI server hands them to Glance
+//! - `routes`, `ims_routes`: path and query parsing; `request_body`: the
+//!   body a route takes; `auth`: callers and visibility; `environ`: the
+//!   headers as a WSGI server hands them to Glance
+//! - `uwsgi`: connection drops; `throttle`: per-token answers; `jobs`:
+//!   import tasks and IMS jobs; `backends`: known stores, staged data
 //! - `store`: the catalogue with cached bodies; `catalogue`: demo images
 //! - `errors`: webob error bodies; `response`: success shapes (JSON text
 //!   as Glance writes it comes from `glance_json`, shared with imgcache's
@@ -34,6 +77,7 @@
 
 mod access;
 mod auth;
+mod backends;
 mod body;
 mod catalogue;
 mod clock;
@@ -47,21 +91,32 @@ mod faults;
 mod files;
 mod handlers;
 mod images;
+mod import;
+mod ims;
+mod ims_members;
+mod ims_routes;
+mod ims_tags;
+mod jobs;
 mod members;
 mod patch;
 mod pattern;
+mod request_body;
 mod response;
 mod routes;
 mod server;
 mod store;
+mod throttle;
+mod uwsgi;
 
 #[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
 
+pub use backends::DEFAULT_STORES;
 pub use control::{SampleControl, Upload};
 pub use faults::Fault;
+pub use jobs::DEFAULT_DELAY as DEFAULT_TASK_DELAY;
 pub use pattern::sample_file_byte;
 pub use server::SampleHandle;
 

@@ -79,11 +79,23 @@ pub fn patch(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Result<Response<SampleBody
     if media != PATCH_V21 && media != PATCH_V20 {
         return Err(GlanceError::unsupported_patch_type(content_type));
     }
-    let changes = parse_changes(body, media == PATCH_V20)?;
+    apply_document(ctx, id, body, media == PATCH_V20)
+}
+
+/// Applies a json-patch document (v2.1 form, or v2.0 when `v20`) to an
+/// image the caller owns; 200 with the updated image. IMS's
+/// `PATCH /v2/cloudimages/{id}` comes here too.
+pub fn apply_document(
+    ctx: &Ctx<'_>,
+    id: &str,
+    body: &[u8],
+    v20: bool,
+) -> Result<Response<SampleBody>, GlanceError> {
+    let changes = parse_changes(body, v20)?;
     modify_owned(ctx, id, "modify_image", |record| {
         let mut fields = record.fields.clone();
         for change in changes {
-            apply(&mut fields, change, media == PATCH_V20)?;
+            apply(&mut fields, change, v20)?;
         }
         record.fields = fields;
         touch(record);
@@ -185,17 +197,24 @@ fn apply(fields: &mut Map<String, Value>, change: Change, v20: bool) -> Result<(
         Op::Add if v20 && present => conflict(format!("Property {name} already present.")),
         Op::Add | Op::Replace => {
             validate(name, &value, core)?;
-            if present || core {
-                fields.insert(field, value);
-            } else {
-                let at = fields
-                    .keys()
-                    .rposition(|k| !is_core_key(k))
-                    .map_or(0, |i| i + 1);
-                fields.shift_insert(at, field, value);
-            }
+            set_property(fields, &field, value);
             Ok(())
         }
+    }
+}
+
+/// Sets a field where Glance prints it: in place when present; a new
+/// extension property after the existing ones (before the core fields); a
+/// new core field last (`stores` comes after `schema`).
+pub fn set_property(fields: &mut Map<String, Value>, name: &str, value: Value) {
+    if fields.contains_key(name) || is_core_key(name) {
+        fields.insert(name.to_owned(), value);
+    } else {
+        let at = fields
+            .keys()
+            .rposition(|k| !is_core_key(k))
+            .map_or(0, |i| i + 1);
+        fields.shift_insert(at, name.to_owned(), value);
     }
 }
 

@@ -84,8 +84,14 @@ pub fn json(bytes: Bytes) -> Response<SampleBody> {
 /// Glance's `204 No Content` (fixtures 05, 30): an HTML content type and an
 /// explicit zero length, in that order.
 pub fn no_content() -> Response<SampleBody> {
+    empty(StatusCode::NO_CONTENT)
+}
+
+/// A bodiless answer in Glance's shape (as [`no_content`]): the import's
+/// 202, IMS's 204s.
+pub fn empty(status: StatusCode) -> Response<SampleBody> {
     let mut response = Response::new(body::explicit_zero());
-    *response.status_mut() = StatusCode::NO_CONTENT;
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_HTML));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(0u64));

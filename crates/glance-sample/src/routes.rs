@@ -13,6 +13,10 @@ pub enum Route<'a> {
     Image(&'a str),
     /// `/v2/images/{id}/file`
     File(&'a str),
+    /// `/v2/images/{id}/stage` (glance-direct's data)
+    Stage(&'a str),
+    /// `/v2/images/{id}/import`
+    Import(&'a str),
     /// `/v2/images/{id}/tags/{tag}` (tag percent-decoded)
     Tag(&'a str, String),
     /// `/v2/images/{id}/actions/{action}`
@@ -34,6 +38,8 @@ impl Route<'_> {
             Route::Images | Route::Members(_) => "GET, POST",
             Route::Image(_) => "GET, PATCH, DELETE",
             Route::File(_) => "GET, PUT",
+            Route::Stage(_) => "PUT",
+            Route::Import(_) => "POST",
             Route::Tag(..) => "PUT, DELETE",
             Route::Action(..) => "POST",
             Route::Member(..) => "GET, PUT, DELETE",
@@ -67,6 +73,8 @@ pub fn parse(path: &str) -> Option<Route<'_>> {
         ["images"] => Route::Images,
         ["images", id] if nonempty(id) => Route::Image(id),
         ["images", id, "file"] if nonempty(id) => Route::File(id),
+        ["images", id, "stage"] if nonempty(id) => Route::Stage(id),
+        ["images", id, "import"] if nonempty(id) => Route::Import(id),
         ["images", id, "tags", tag] if nonempty(id) && nonempty(tag) => Route::Tag(id, decode(tag)),
         ["images", id, "actions", action] if nonempty(id) => Route::Action(id, action),
         ["images", id, "members"] if nonempty(id) => Route::Members(id),
@@ -146,6 +154,8 @@ mod tests {
             parse("/v2/images/a/actions/deactivate"),
             Some(Route::Action("a", "deactivate"))
         );
+        assert_eq!(parse("/v2/images/a/stage"), Some(Route::Stage("a")));
+        assert_eq!(parse("/v2/images/a/import"), Some(Route::Import("a")));
         assert_eq!(parse("/v2/images/a/members"), Some(Route::Members("a")));
         assert_eq!(
             parse("/v2/images/a/members/p"),

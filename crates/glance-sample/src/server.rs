@@ -15,6 +15,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::control::{SampleControl, Shared};
 use super::handlers;
+use super::uwsgi::Connection;
 
 /// Which requests a listener answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,7 +153,9 @@ async fn serve_connection(
 ) {
     // Small JSON answers: do not let Nagle hold them back.
     let _ = stream.set_nodelay(true);
-    let service = service_fn(move |req| handlers::handle(shared.clone(), role, req));
+    // uWSGI's view of this connection (a poisoned keep-alive).
+    let conn = Arc::new(Connection::default());
+    let service = service_fn(move |req| handlers::handle(shared.clone(), role, conn.clone(), req));
     if let Err(err) = builder
         .serve_connection(TokioIo::new(stream), service)
         .await

@@ -1,10 +1,13 @@
 //! The sample service over real sockets on 127.0.0.1:0, talked to with a
-//! hyper-util client.
+//! hyper-util client (or, where a connection's fate matters, raw TCP).
 
 mod api;
 mod control;
 mod faults;
+mod import;
+mod ims;
 mod transfer;
+mod uwsgi;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -117,4 +120,74 @@ impl Harness {
         self.send(Method::GET, path, &[("x-auth-token", token)], Bytes::new())
             .await
     }
+}
+
+/// One HTTP/1.1 connection driven by hand, for tests about what happens
+/// to the connection itself.
+pub struct RawConnection(tokio::net::TcpStream);
+
+impl RawConnection {
+    /// Connects to the service.
+    pub async fn open(h: &Harness) -> RawConnection {
+        let stream = tokio::net::TcpStream::connect(h.handle.addr)
+            .await
+            .expect("connect");
+        RawConnection(stream)
+    }
+
+    /// Sends `request` (a whole HTTP/1.1 request) and reads one response:
+    /// its status and body; None when the connection closes before a
+    /// single response byte.
+    pub async fn exchange(&mut self, request: &str) -> Option<(u16, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // The peer may already be gone; the read below says so.
+        let _ = self.0.write_all(request.as_bytes()).await;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let n =
+                tokio::time::timeout(std::time::Duration::from_secs(5), self.0.read(&mut chunk))
+                    .await
+                    .expect("no hang")
+                    .unwrap_or(0);
+            if n == 0 {
+                assert!(buf.is_empty(), "connection closed mid-response");
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let status = head[9..12].parse().expect("status code");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |v| v.trim().parse().expect("length"));
+        while buf.len() < head_end + length {
+            let n = self.0.read(&mut chunk).await.expect("body");
+            assert!(n > 0, "connection closed mid-body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
+        Some((status, body))
+    }
+}
+
+/// A GET with a token and an optional body, as raw HTTP/1.1.
+pub fn raw_get(path: &str, token: &str, body: &str) -> String {
+    raw("GET", path, token, body)
+}
+
+/// A request with a token and a body, as raw HTTP/1.1.
+pub fn raw(method: &str, path: &str, token: &str, body: &str) -> String {
+    let length = if body.is_empty() {
+        String::new()
+    } else {
+        format!("content-length: {}\r\n", body.len())
+    };
+    format!(
+        "{method} {path} HTTP/1.1\r\nhost: sample\r\nx-auth-token: {token}\r\n{length}\r\n{body}"
+    )
 }
