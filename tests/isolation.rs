@@ -459,3 +459,122 @@ async fn token_validation_is_bounded() {
     }
     assert_eq!(keystone.calls(), after, "remembered as invalid");
 }
+
+/// `GET /v2/images/%ff` (Glance's paste pipeline raises on the
+/// undecodable id and uWSGI closes the socket), 5 and then 500 times
+/// without credentials, while another tenant reads cached and uncached
+/// images: the other tenant gets no error, the breaker stays closed and
+/// /readyz stays 200.
+#[tokio::test]
+async fn undecodable_ids_from_one_client_hurt_nobody_else() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let admin = start_admin(&proxy, None).await;
+    assert_eq!(read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await.status, 200);
+    for attacks in [5, 500] {
+        let url = proxy.url("/v2/images/%ff");
+        let attacker = tokio::spawn(async move {
+            for _ in 0..attacks {
+                let reply = get(&url, &[]).await;
+                assert_eq!(reply.status, 502, "the upstream dropped the connection");
+            }
+        });
+        for n in 0..20 {
+            // Cached, and uncached (a new identity each time: a fill).
+            let cached = read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await;
+            assert_eq!(cached.status, 200);
+            let fresh_token = format!("bob{attacks}x{n}:project-b:member");
+            let uncached = read(&proxy, &fresh_token, EXAMPLE_IMAGE_ID).await;
+            assert_eq!(uncached.status, 200, "{:?}", uncached.body);
+        }
+        attacker.await.expect("attacker");
+        assert_eq!(get(&format!("{admin}/readyz"), &[]).await.status, 200);
+        assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+    }
+    assert!(
+        sample.control.undecodable_drops() >= 505,
+        "the attack reached Glance"
+    );
+}
+
+/// The poisoned pool: after a request whose body uWSGI did not read (a
+/// GET with a body, a POST to an unknown path) the upstream closes that
+/// keep-alive connection, and the next request on it gets no answer.
+/// One client looping such requests turns none of another client's
+/// reads into errors: an idempotent request that finds its pooled
+/// connection dead is retried once on a new one, and not counted as an
+/// upstream failure.
+#[tokio::test]
+async fn a_poisoned_pool_is_not_the_next_clients_problem() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let admin = start_admin(&proxy, None).await;
+    let (image, unknown) = (
+        proxy.url(&image_path(EXAMPLE_IMAGE_ID)),
+        proxy.url("/v2/no-such-thing"),
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attacking = stop.clone();
+    let attacker = tokio::spawn(async move {
+        while !attacking.load(std::sync::atomic::Ordering::Relaxed) {
+            let token = [("x-auth-token", TOKEN_A)];
+            send(http::Method::GET, &image, &token, b"{\"unread\": true}").await;
+            send(http::Method::POST, &unknown, &token, b"{\"unread\": true}").await;
+        }
+    });
+    let mut errors = Vec::new();
+    for n in 0..150 {
+        // A fill (new identity) and a forwarded bypass, in turn.
+        let token = format!("carol{n}:project-b:member");
+        let reply = if n % 2 == 0 {
+            read(&proxy, &token, EXAMPLE_IMAGE_ID).await
+        } else {
+            get(
+                &proxy.url(&image_path(EXAMPLE_IMAGE_ID)),
+                &[("x-auth-token", &token), ("cache-control", "no-cache")],
+            )
+            .await
+        };
+        if reply.status != 200 {
+            errors.push(reply.status);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    attacker.await.expect("attacker");
+    assert!(errors.is_empty(), "{} errors: {errors:?}", errors.len());
+    assert!(sample.control.poisoned_drops() > 0, "the pool was poisoned");
+    let retried = metric_value(&admin, "imgcache_upstream_retries_total{result=\"ok\"}").await;
+    assert!(retried > 0.0, "{retried}");
+    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+}
+
+/// An API gateway throttling one tenant (429 + Retry-After on its token
+/// only): that tenant's misses are held back, the other's go on.
+#[tokio::test]
+async fn a_throttled_tenant_is_held_back_alone() {
+    let sample = start_sample().await;
+    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    sample.control.throttle(TOKEN_A, 429, 60);
+    let throttled = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    assert_eq!(throttled.status, 429);
+    let before = sample.control.total_requests();
+    for id in [PRIVATE_IMAGE_ID, SHARED_IMAGE_ID] {
+        let held = read(&proxy, TOKEN_A, id).await;
+        assert_eq!(held.status, 429);
+        assert!(
+            held.header("retry-after")
+                .parse::<u64>()
+                .expect("Retry-After")
+                > 50
+        );
+    }
+    assert_eq!(
+        sample.control.total_requests(),
+        before,
+        "held back, not sent"
+    );
+    for id in [EXAMPLE_IMAGE_ID, SHARED_IMAGE_ID] {
+        assert_eq!(read(&proxy, TOKEN_B, id).await.status, 200, "bob reads on");
+    }
+    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+}
