@@ -1,6 +1,7 @@
 //! Request classification, as pure functions over method, path and query:
-//! an image read (cacheable), an image write (invalidates), or anything
-//! else (forwarded untouched). See DESIGN.md "Request flow".
+//! an image read (cacheable), an image write (invalidates: the table of
+//! Glance's and IMS's writes is in [`writes`]), a poll of an IMS
+//! asynchronous job, or anything else (forwarded untouched).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -46,11 +47,17 @@ pub enum Route {
     /// `GET /v2[.N]/images[?…]`: forwarded; its images are transformed.
     ImageList,
     /// A write that can change what an image read returns: invalidates
-    /// these ids (one, or two when dot segments make the target ambiguous).
-    ImageWrite(Vec<ImageId>),
+    /// the images it names once the upstream accepts it.
+    ImageWrite(Write),
+    /// `GET /v1/{project_id}/jobs/{job_id}` (or IMS's progress call
+    /// `GET /v1/cloudimages/job/{job_id}`): forwarded; a job seen to end
+    /// releases the images its write named.
+    JobPoll(String),
     /// Everything else: forwarded as is.
     Other,
 }
+
+pub use writes::{BodyIds, Write};
 
 /// Removes the listen-side prefix; `None` when the path is outside it.
 pub fn strip_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
@@ -71,7 +78,7 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Route {
         // without collecting anything (this runs on every cache hit).
         let mut segments: [Cow<'_, str>; 3] = Default::default();
         let Some(count) = decode_short(path, &mut segments) else {
-            return Route::Other;
+            return writes::job_poll(path);
         };
         let segments = &segments[..count];
         return match query {
@@ -80,7 +87,7 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Route {
         };
     }
     match decode_segments(path) {
-        Some(segments) => image_write(method, &segments),
+        Some(segments) => writes::classify(method, &segments),
         None => Route::Other,
     }
 }
@@ -100,7 +107,7 @@ fn decode_short<'a>(path: &'a str, out: &mut [Cow<'a, str>]) -> Option<usize> {
 
 /// Splits a path into percent-decoded segments; `None` if it is not an
 /// absolute path or decodes to something other than UTF-8.
-fn decode_segments(path: &str) -> Option<Vec<Cow<'_, str>>> {
+pub(crate) fn decode_segments(path: &str) -> Option<Vec<Cow<'_, str>>> {
     let rest = path.strip_prefix('/')?;
     rest.split('/')
         .map(|segment| percent_decode_str(segment).decode_utf8().ok())
@@ -128,87 +135,8 @@ fn image_list(segments: &[Cow<'_, str>]) -> Route {
     }
 }
 
-/// A write is one of Glance's image-changing calls (DESIGN.md "Facts about
-/// the upstream"), judged on the dot-segment-resolved path (what a
-/// normalising upstream sees) and on the literal one (what a
-/// non-normalising upstream sees). Any other method on an image path
-/// (`OPTIONS`, `FOO`, a lower-case `patch`: Glance answers 405 or 404)
-/// changes nothing, so it purges nothing.
-fn image_write(method: &Method, segments: &[Cow<'_, str>]) -> Route {
-    let literal: Vec<&str> = segments
-        .iter()
-        .map(|s| s.as_ref())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let resolved = resolve_dot_segments(&literal);
-    let mut ids: Vec<ImageId> = Vec::new();
-    for candidate in [
-        write_target(method, &resolved),
-        write_target(method, &literal),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !ids.iter().any(|id| id.as_str() == candidate) {
-            ids.push(ImageId::new(candidate));
-        }
-    }
-    if ids.is_empty() {
-        Route::Other
-    } else {
-        Route::ImageWrite(ids)
-    }
-}
-
-/// The image a write method changes at this path, if it is one of
-/// Glance's writes.
-fn write_target<'a>(method: &Method, segments: &[&'a str]) -> Option<&'a str> {
-    let (version, rest) = segments.split_first()?;
-    if !is_api_version(version) {
-        return None;
-    }
-    let (id, writes) = match rest {
-        ["images", id, tail @ ..] => (*id, image_write_methods(tail)),
-        ["stores", _store, id] => (*id, &[Method::DELETE][..]),
-        _ => return None,
-    };
-    (is_plain_segment(id) && writes.contains(method)).then_some(id)
-}
-
-/// The methods that change an image at `/v2/images/{id}` + `tail`.
-fn image_write_methods(tail: &[&str]) -> &'static [Method] {
-    const PATCH_DELETE: &[Method] = &[Method::PATCH, Method::DELETE];
-    const PUT_DELETE: &[Method] = &[Method::PUT, Method::DELETE];
-    const PUT: &[Method] = &[Method::PUT];
-    const POST: &[Method] = &[Method::POST];
-    const MEMBERS: &[Method] = &[Method::POST, Method::PUT, Method::DELETE];
-    match tail {
-        [] => PATCH_DELETE,
-        ["tags", _tag] => PUT_DELETE,
-        ["file"] | ["stage"] => PUT,
-        ["import"] | ["locations"] | ["actions", "deactivate" | "reactivate"] => POST,
-        ["members"] | ["members", _] => MEMBERS,
-        _ => &[],
-    }
-}
-
-/// RFC 3986 §5.2.4 on already-split segments.
-fn resolve_dot_segments<'a>(segments: &[&'a str]) -> Vec<&'a str> {
-    let mut out = Vec::with_capacity(segments.len());
-    for segment in segments {
-        match *segment {
-            "." => {}
-            ".." => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 /// `v2`, or `v2.N` with N digits (Glance's minor-version aliases).
-fn is_api_version(segment: &str) -> bool {
+pub(crate) fn is_api_version(segment: &str) -> bool {
     match segment.strip_prefix("v2") {
         Some("") => true,
         Some(minor) => minor
@@ -220,9 +148,11 @@ fn is_api_version(segment: &str) -> bool {
 
 /// An id segment that means itself: not empty, not a dot segment, and no
 /// `/` smuggled in as `%2F`.
-fn is_plain_segment(segment: &str) -> bool {
+pub(crate) fn is_plain_segment(segment: &str) -> bool {
     !segment.is_empty() && segment != "." && segment != ".." && !segment.contains('/')
 }
+
+mod writes;
 
 #[cfg(test)]
 mod tests;

@@ -76,6 +76,22 @@ impl Generations {
         }
     }
 
+    /// Marks the images as written until [`Generations::release`] is
+    /// called with the same ids: for asynchronous writes, whose end is
+    /// seen later, elsewhere.
+    pub fn hold(&self, ids: &[ImageId]) {
+        for id in ids {
+            self.writing[Self::index(id)].fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Ends a [`Generations::hold`].
+    pub fn release(&self, ids: &[ImageId]) {
+        for id in ids {
+            self.writing[Self::index(id)].fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
     /// Whether a write to the image is in flight.
     pub fn is_writing(&self, id: &ImageId) -> bool {
         self.writing[Self::index(id)].load(Ordering::Acquire) > 0

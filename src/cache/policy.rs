@@ -32,16 +32,38 @@ pub enum NotStored {
     WrongImage,
     #[error("images in status {0:?} are not stored")]
     ImageStatus(String),
+    #[error("the image has an import task in flight")]
+    TaskInFlight,
 }
 
-/// The two fields the decision needs; serde still checks the whole body
-/// is one valid JSON object.
+/// The fields the decision needs; serde still checks the whole body is
+/// one valid JSON object.
 #[derive(Deserialize)]
 struct Probe<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
     #[serde(borrow, default)]
     status: Option<Cow<'a, str>>,
+    /// Glance 33 sets it (the import lock) when an import task starts on
+    /// the image and removes it when the task ends
+    /// (glance/async_/flows/api_image_import.py).
+    #[serde(borrow, default)]
+    os_glance_import_task: Option<Cow<'a, str>>,
+    /// The stores an import (copy-image included) is still copying to;
+    /// empty once it is done.
+    #[serde(borrow, default)]
+    os_glance_importing_to_stores: Option<Cow<'a, str>>,
+}
+
+impl Probe<'_> {
+    /// Whether the body shows an asynchronous operation in flight: what
+    /// it says will change without any write through the proxy. (IMS's
+    /// own jobs show only as a status — queued, saving — which is
+    /// transient already.)
+    fn task_in_flight(&self) -> bool {
+        let set = |field: &Option<Cow<'_, str>>| field.as_deref().is_some_and(|v| !v.is_empty());
+        set(&self.os_glance_import_task) || set(&self.os_glance_importing_to_stores)
+    }
 }
 
 /// Decides whether an upstream answer to `GET /v2/images/{image_id}` may
@@ -77,8 +99,14 @@ pub fn storable(
         return Err(NotStored::WrongImage);
     }
     let image_status = probe.status.as_deref().unwrap_or("");
-    let mut lifetime = lifetime_for(image_status, config)
-        .ok_or_else(|| NotStored::ImageStatus(image_status.to_owned()))?;
+    let mut lifetime = if probe.task_in_flight() {
+        Some(config.transient_ttl)
+            .filter(|ttl| !ttl.is_zero())
+            .ok_or(NotStored::TaskInFlight)?
+    } else {
+        lifetime_for(image_status, config)
+            .ok_or_else(|| NotStored::ImageStatus(image_status.to_owned()))?
+    };
     if let Some(max_age) = directives.max_age {
         lifetime = lifetime.min(max_age.saturating_sub(upstream_age(headers)));
     }

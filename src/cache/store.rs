@@ -173,6 +173,17 @@ impl Store {
         self.generations.begin_writes(ids)
     }
 
+    /// Keeps fills from storing these images until
+    /// [`Store::release_images`] (an asynchronous write's job runs).
+    pub fn hold_images(&self, ids: &[ImageId]) {
+        self.generations.hold(ids);
+    }
+
+    /// Ends a [`Store::hold_images`].
+    pub fn release_images(&self, ids: &[ImageId]) {
+        self.generations.release(ids);
+    }
+
     /// Whether an entry may be stored now: it is current, and no write to
     /// its image is in flight (what it holds may predate that write).
     fn is_storable(&self, id: &ImageId, entry: &Entry, epoch: u64) -> bool {

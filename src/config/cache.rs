@@ -24,6 +24,7 @@ pub mod key {
     pub const MAX_OBJECT_BYTES: Key = Key::new("cache.max_object_bytes");
     pub const IDENTITY_HEADERS: Key = Key::new("cache.identity_headers");
     pub const UNDERSCORE_HEADERS: Key = Key::new("cache.underscore_headers");
+    pub const JOB_HOLD: Key = Key::new("cache.job_hold");
     /// Every key of the section (a unit test holds it to what is read).
     pub const ALL: &[Key] = &[
         TTL,
@@ -34,6 +35,7 @@ pub mod key {
         MAX_OBJECT_BYTES,
         IDENTITY_HEADERS,
         UNDERSCORE_HEADERS,
+        JOB_HOLD,
     ];
 }
 
@@ -49,6 +51,9 @@ pub struct CacheConfig {
     pub identity_headers: IdentityHeaders,
     /// What happens to request headers with `_` in their names.
     pub underscore_headers: UnderscoreHeaders,
+    /// How long the images an asynchronous write (an IMS job) names stay
+    /// out of the cache when nobody is seen polling the job to its end.
+    pub job_hold: Duration,
 }
 
 impl CacheConfig {
@@ -74,6 +79,7 @@ impl CacheConfig {
             max_object_bytes: usize_of(max_object_bytes),
             identity_headers,
             underscore_headers,
+            job_hold: r.positive(key::JOB_HOLD, DEFAULT_JOB_HOLD),
         }
     }
 
@@ -88,6 +94,7 @@ impl CacheConfig {
             max_object_bytes,
             identity_headers,
             underscore_headers,
+            job_hold,
         } = self;
         let mut changes = Changes::default();
         changes.check(key::TTL, ttl, &file.ttl);
@@ -113,6 +120,7 @@ impl CacheConfig {
             underscore_headers,
             &file.underscore_headers,
         );
+        changes.check(key::JOB_HOLD, job_hold, &file.job_hold);
         changes.into_keys()
     }
 }

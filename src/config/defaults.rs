@@ -53,6 +53,8 @@ pub const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 pub const DEFAULT_STALE_WHILE_REVALIDATE: Duration = Duration::ZERO;
 pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1024 * 1024;
+/// IMS member and registration jobs take seconds to minutes.
+pub const DEFAULT_JOB_HOLD: Duration = Duration::from_secs(600);
 /// Every request header through which keystonemiddleware, oslo.context,
 /// Glance or IMS take identity or authority, legacy aliases included
 /// (keystonemiddleware 13 `auth_token/_request.py`, oslo.context 6.5

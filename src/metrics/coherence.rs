@@ -1,6 +1,9 @@
 //! Counters of the cache keeping up with how images change: image writes
 //! by how the upstream took them (`imgcache_image_writes_total{result}`;
-//! only accepted ones invalidate).
+//! only accepted ones invalidate), accepted writes whose images could not
+//! be read and so invalidated everything
+//! (`imgcache_invalidations_conservative_total`), and IMS jobs whose
+//! images were held until they ended (`imgcache_jobs_held_total`).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -41,6 +44,8 @@ impl WriteResult {
 
 pub(super) struct CoherenceCounters {
     writes: [Counter; 3],
+    conservative: Counter,
+    jobs_held: Counter,
 }
 
 impl CoherenceCounters {
@@ -59,7 +64,31 @@ impl CoherenceCounters {
             "Image writes through the proxy by how the upstream took them; only accepted ones invalidate",
             writes,
         );
-        CoherenceCounters { writes: counters }
+        let conservative = Counter::default();
+        registry.register(
+            "invalidations_conservative",
+            "Accepted writes whose image ids could not be read from their body (too large, chunked, malformed): every entry was invalidated",
+            conservative.clone(),
+        );
+        let jobs_held = Counter::default();
+        registry.register(
+            "jobs_held",
+            "Asynchronous writes (IMS jobs) whose images were held out of the cache until the job ended",
+            jobs_held.clone(),
+        );
+        CoherenceCounters {
+            writes: counters,
+            conservative,
+            jobs_held,
+        }
+    }
+
+    pub(super) fn conservative(&self) {
+        self.conservative.inc();
+    }
+
+    pub(super) fn job_held(&self) {
+        self.jobs_held.inc();
     }
 
     pub(super) fn write(&self, result: WriteResult) {

@@ -345,6 +345,16 @@ impl Metrics {
         self.coherence.write(result);
     }
 
+    /// Counts an accepted write that invalidated everything.
+    pub fn record_conservative_invalidation(&self) {
+        self.coherence.conservative();
+    }
+
+    /// Counts an IMS job whose images are held until it ends.
+    pub fn record_job_held(&self) {
+        self.coherence.job_held();
+    }
+
     /// Counts an invalidation of one image (or of everything).
     pub fn record_invalidation(&self) {
         self.invalidations.inc();

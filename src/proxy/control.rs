@@ -222,6 +222,7 @@ fn settings_summary(settings: &Settings) -> Value {
     json!({
         "ttl": format_duration(cache.ttl),
         "transient_ttl": format_duration(cache.transient_ttl),
+        "job_hold": format_duration(cache.job_hold),
         "stale_if_error": format_duration(cache.stale_if_error),
         "stale_while_revalidate": format_duration(cache.stale_while_revalidate),
         "max_object_bytes": cache.max_object_bytes,

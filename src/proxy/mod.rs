@@ -34,6 +34,7 @@ use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
 mod control;
 mod fill;
 mod fleet_events;
+mod jobs;
 mod lifecycle;
 mod plan;
 mod read;
@@ -94,6 +95,8 @@ struct Shared {
     settings: ArcSwap<Settings>,
     /// The settings the proxy started with that a reload cannot change.
     fixed: Fixed,
+    /// IMS jobs whose images are held out of the cache until they end.
+    jobs: jobs::Jobs,
     /// Starting, serving or draining: what readiness reports.
     lifecycle: lifecycle::Lifecycle,
     path_prefix: String,
@@ -144,6 +147,7 @@ impl Proxy {
             settings: ArcSwap::from_pointee(Settings::of(config.reloadable(), 0)),
             fixed: config.fixed(),
             lifecycle: lifecycle::Lifecycle::default(),
+            jobs: jobs::Jobs::default(),
             path_prefix: config.server.path_prefix.clone(),
             max_header_bytes: config.server.max_header_bytes,
         };
@@ -250,10 +254,17 @@ impl Proxy {
                 };
                 (RouteLabel::Other, answer)
             }
-            Route::ImageWrite(ids) => (
+            Route::ImageWrite(write) => (
                 RouteLabel::ImageWrite,
-                self.write(forward, body, &ids).await,
+                self.write(forward, body, write).await,
             ),
+            Route::JobPoll(job) => {
+                let answer = match self.forward(forward, body).await {
+                    Ok(answer) => Ok(self.poll_job(answer, &job).await),
+                    Err(err) => Err(err),
+                };
+                (RouteLabel::Other, answer)
+            }
         }
     }
 
@@ -364,7 +375,7 @@ impl Forward<'_> {
 }
 
 /// The request's `Content-Length`, when it has one valid value.
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
+pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
     let value = values.next()?;
     if values.next().is_some() {

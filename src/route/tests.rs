@@ -7,7 +7,11 @@ fn read(id: &str) -> Route {
 }
 
 fn write(ids: &[&str]) -> Route {
-    Route::ImageWrite(ids.iter().map(|id| ImageId::new(id)).collect())
+    Route::ImageWrite(Write {
+        ids: ids.iter().map(|id| ImageId::new(id)).collect(),
+        body: None,
+        asynchronous: false,
+    })
 }
 
 /// The table of reads and non-reads for GET and HEAD.
@@ -100,6 +104,121 @@ fn writes() {
     for (method, path, expected) in cases {
         assert_eq!(&classify(method, path, None), expected, "{method} {path}");
     }
+}
+
+/// IMS's own writes: paths, ids in the body, asynchronous jobs.
+#[test]
+fn ims_writes() {
+    let asynchronous = |ids: &[&str]| match write(ids) {
+        Route::ImageWrite(w) => Route::ImageWrite(Write {
+            asynchronous: true,
+            ..w
+        }),
+        other => other,
+    };
+    let in_body = |body: BodyIds, asynchronous: bool| {
+        Route::ImageWrite(Write {
+            ids: Vec::new(),
+            body: Some(body),
+            asynchronous,
+        })
+    };
+    let cases: &[(Method, &str, Route)] = &[
+        (Method::PATCH, "/v2/cloudimages/abc", write(&["abc"])),
+        (
+            Method::PUT,
+            "/v1/cloudimages/abc/upload",
+            asynchronous(&["abc"]),
+        ),
+        (
+            Method::POST,
+            "/v1/cloudimages/members",
+            in_body(BodyIds::ImagesArray, true),
+        ),
+        (
+            Method::PUT,
+            "/v1/cloudimages/members",
+            in_body(BodyIds::ImagesArray, true),
+        ),
+        (
+            Method::DELETE,
+            "/v1/cloudimages/members",
+            in_body(BodyIds::ImagesArray, true),
+        ),
+        (
+            Method::PUT,
+            "/v1/cloudimages/tags",
+            in_body(BodyIds::ImageIdField, false),
+        ),
+        (Method::DELETE, "/v1.1/images/abc", write(&["abc"])),
+        (Method::POST, "/v2/p1/images/abc/tags", write(&["abc"])),
+        (
+            Method::POST,
+            "/v2/p1/images/abc/tags/action",
+            write(&["abc"]),
+        ),
+        (Method::DELETE, "/v2/p1/images/abc/tags/k", write(&["abc"])),
+        (
+            Method::DELETE,
+            "/v1/p1/cloudimages/abc/tags/delete",
+            write(&["abc"]),
+        ),
+        // Not writes of an existing image: new images, exports, reads.
+        (Method::POST, "/v2/cloudimages/action", Route::Other),
+        (Method::POST, "/v1/cloudimages/abc/file", Route::Other),
+        (Method::POST, "/v1/cloudimages/abc/copy", Route::Other),
+        (Method::GET, "/v1/cloudimages/members", Route::Other),
+        (Method::PUT, "/v2/cloudimages/abc", Route::Other),
+        (Method::DELETE, "/v1.1/images", Route::Other),
+    ];
+    for (method, path, expected) in cases {
+        assert_eq!(&classify(method, path, None), expected, "{method} {path}");
+    }
+}
+
+/// Job polls are recognised on both of IMS's job paths, nothing else.
+#[test]
+fn job_polls() {
+    let poll = |path| classify(&Method::GET, path, None);
+    assert_eq!(poll("/v1/p1/jobs/j-1"), Route::JobPoll("j-1".into()));
+    assert_eq!(
+        poll("/v1/cloudimages/job/j-1"),
+        Route::JobPoll("j-1".into())
+    );
+    assert_eq!(poll("/v1/p1/jobs/j-1/x"), Route::Other);
+    assert_eq!(poll("/v2/p1/jobs/j-1"), Route::Other);
+    assert_eq!(
+        classify(&Method::DELETE, "/v1/p1/jobs/j-1", None),
+        Route::Other
+    );
+}
+
+/// Ids in a body: the expected field, strings only; anything else is
+/// unreadable (`None`), never a guess.
+#[test]
+fn ids_in_bodies() {
+    let ids = |v: Option<Vec<ImageId>>| {
+        v.map(|ids| {
+            ids.iter()
+                .map(|i| i.as_str().to_owned())
+                .collect::<Vec<_>>()
+        })
+    };
+    let images = BodyIds::ImagesArray;
+    assert_eq!(
+        ids(images.read(br#"{"images": ["a", "b"], "projects": ["p"]}"#)),
+        Some(vec!["a".to_owned(), "b".to_owned()])
+    );
+    assert_eq!(ids(images.read(br#"{"images": ["a", 7]}"#)), None);
+    assert_eq!(ids(images.read(br#"{"images": "a"}"#)), None);
+    assert_eq!(ids(images.read(br#"{"projects": ["p"]}"#)), None);
+    assert_eq!(ids(images.read(b"not json")), None);
+    let field = BodyIds::ImageIdField;
+    assert_eq!(
+        ids(field.read(br#"{"image_id": "a", "tag": "k.v"}"#)),
+        Some(vec!["a".to_owned()])
+    );
+    assert_eq!(ids(field.read(br#"{"image_id": ""}"#)), None);
 }
 
 /// Only Glance's writes invalidate: any other method on an image path,

@@ -107,6 +107,41 @@ fn image_status_decides_lifetime() {
     );
 }
 
+/// An active image with an import task in flight (Glance's copy-image
+/// import: the task id and the stores still copied to are set) is
+/// transient: not stored by default, `transient_ttl` when set. Empty
+/// markers (what Glance leaves once the task is done) change nothing.
+#[test]
+fn import_tasks_in_flight_are_transient() {
+    let mut config = config();
+    let in_flight = [
+        br#"{"id": "abc", "status": "active", "os_glance_import_task": "t-1", "os_glance_importing_to_stores": "fs2"}"#.as_slice(),
+        br#"{"id": "abc", "status": "active", "os_glance_import_task": "t-1"}"#,
+        br#"{"id": "abc", "status": "active", "os_glance_importing_to_stores": "fs2,fs3"}"#,
+    ];
+    for body in in_flight {
+        let verdict = storable(StatusCode::OK, &HeaderMap::new(), body, "abc", &config);
+        assert_eq!(
+            verdict,
+            Err(NotStored::TaskInFlight),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    let done = br#"{"id": "abc", "status": "active", "os_glance_importing_to_stores": "", "os_glance_failed_import": "", "stores": "fs,fs2"}"#;
+    let verdict = storable(StatusCode::OK, &HeaderMap::new(), done, "abc", &config);
+    assert_eq!(verdict.map(|f| f.lifetime), Ok(config.ttl));
+    config.transient_ttl = Duration::from_secs(3);
+    let verdict = storable(
+        StatusCode::OK,
+        &HeaderMap::new(),
+        in_flight[0],
+        "abc",
+        &config,
+    );
+    assert_eq!(verdict.map(|f| f.lifetime), Ok(Duration::from_secs(3)));
+}
+
 /// Upstream max-age lowers the lifetime (less the upstream's Age), never
 /// raises it; no-store, no-cache, cookies, Vary and encodings prevent
 /// storing.

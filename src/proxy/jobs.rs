@@ -1,0 +1,181 @@
+//! IMS's asynchronous writes: the member batch calls and image
+//! registration answer `{"job_id": …}` and change their images only when
+//! the job runs. From the accepted answer until the job is seen to end,
+//! the images it names are held out of the cache (fills are served, not
+//! stored); when it ends they are invalidated once more, here and across
+//! the fleet. The end is seen on a client's own poll of the job
+//! (`GET /v1/{project_id}/jobs/{job_id}` answering `SUCCESS` or `FAIL`),
+//! or assumed after `cache.job_hold`: the proxy never calls the upstream
+//! with a client's credentials on its own.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+
+use super::{Answer, Proxy};
+use crate::body::ProxyBody;
+use crate::route::ImageId;
+
+/// Jobs held at once; past it a job's images are only invalidated when
+/// it is accepted (counted), not held.
+const MAX_JOBS: usize = 10_000;
+
+/// The largest job answer read (they are a few hundred bytes).
+const MAX_JOB_BODY: usize = 64 * 1024;
+
+/// What a pending job's write named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum JobImages {
+    /// These images.
+    Named(Vec<ImageId>),
+    /// Images the proxy could not read from the request: every entry.
+    All,
+}
+
+/// Jobs whose end has not been seen yet, by job id.
+#[derive(Default)]
+pub(super) struct Jobs {
+    pending: Mutex<HashMap<String, JobImages>>,
+}
+
+impl Jobs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobImages>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a poll of `job` may end a held job.
+    pub(super) fn is_pending(&self, job: &str) -> bool {
+        self.lock().contains_key(job)
+    }
+}
+
+/// How an IMS job stands, from its JSON (`status`: `INIT`, `RUNNING`,
+/// `SUCCESS`, `FAIL`).
+pub(super) fn job_ended(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|job| job.get("status")?.as_str().map(str::to_owned))
+        .is_some_and(|status| matches!(status.as_str(), "SUCCESS" | "FAIL"))
+}
+
+/// The `job_id` of an accepted asynchronous write's answer.
+pub(super) fn job_id(body: &[u8]) -> Option<String> {
+    let answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let id = answer.get("job_id")?.as_str()?;
+    (!id.is_empty()).then(|| id.to_owned())
+}
+
+/// Reads a whole small answer body (at most [`MAX_JOB_BODY`]); `None`
+/// when it is larger or broke off, so the caller passes on what it can.
+pub(super) async fn read_small(answer: Answer) -> (Answer, Option<Bytes>) {
+    let Answer {
+        response,
+        upstream_status,
+        outcome,
+    } = answer;
+    let (parts, body) = response.into_parts();
+    let (body, bytes) = match Limited::new(body, MAX_JOB_BODY).collect().await {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            (ProxyBody::full(bytes.clone()), Some(bytes))
+        }
+        // Too large or broken: the client gets an empty body where the
+        // upstream's broke off (a job answer is never this large).
+        Err(_) => (ProxyBody::empty(), None),
+    };
+    let answer = Answer {
+        response: http::Response::from_parts(parts, body),
+        upstream_status,
+        outcome,
+    };
+    (answer, bytes)
+}
+
+impl Proxy {
+    /// Holds `images` out of the cache until `job` is seen to end, or for
+    /// `hold` at most. The caller has already invalidated them.
+    pub(super) fn hold_for_job(&self, job: String, images: JobImages, hold: Duration) {
+        {
+            let mut pending = self.shared.jobs.lock();
+            if pending.len() >= MAX_JOBS || pending.contains_key(&job) {
+                tracing::warn!(%job, "too many IMS jobs held: this one's images are not held");
+                return;
+            }
+            if let JobImages::Named(ids) = &images {
+                self.shared.cache.store.hold_images(ids);
+            }
+            pending.insert(job.clone(), images);
+        }
+        self.shared.metrics.record_job_held();
+        let proxy = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(hold).await;
+            if proxy.end_job(&job).await {
+                tracing::info!(%job, "IMS job not seen to end within cache.job_hold: its images are released");
+            }
+        });
+    }
+
+    /// The job ended (or is assumed to have): its images are invalidated
+    /// again and released. Returns whether it was held.
+    pub(super) async fn end_job(&self, job: &str) -> bool {
+        let Some(images) = self.shared.jobs.lock().remove(job) else {
+            return false;
+        };
+        match &images {
+            JobImages::Named(ids) => {
+                self.invalidate(ids).await;
+                self.shared.cache.store.release_images(ids);
+            }
+            JobImages::All => {
+                self.purge_all().await;
+            }
+        }
+        tracing::debug!(%job, ?images, "IMS job ended: images invalidated");
+        true
+    }
+
+    /// A poll of an IMS job: forwarded; an answer saying a held job has
+    /// ended releases its images.
+    pub(super) async fn poll_job(&self, answer: Answer, job: &str) -> Answer {
+        if !answer.response.status().is_success() || !self.shared.jobs.is_pending(job) {
+            return answer;
+        }
+        let (answer, body) = read_small(answer).await;
+        if body.as_deref().is_some_and(job_ended) {
+            self.end_job(job).await;
+        }
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only SUCCESS and FAIL end a job; INIT, RUNNING and anything else
+    /// keep it held.
+    #[test]
+    fn job_states() {
+        assert!(job_ended(br#"{"status": "SUCCESS", "job_id": "j"}"#));
+        assert!(job_ended(br#"{"status": "FAIL", "fail_reason": "x"}"#));
+        assert!(!job_ended(br#"{"status": "RUNNING"}"#));
+        assert!(!job_ended(br#"{"status": "INIT"}"#));
+        assert!(!job_ended(br#"{"job_id": "j"}"#));
+        assert!(!job_ended(b"garbage"));
+    }
+
+    /// The job id of an accepted answer.
+    #[test]
+    fn job_ids() {
+        assert_eq!(
+            job_id(br#"{"job_id": "ff8080"}"#).as_deref(),
+            Some("ff8080")
+        );
+        assert_eq!(job_id(br#"{"job_id": ""}"#), None);
+        assert_eq!(job_id(br#"{"id": "x"}"#), None);
+    }
+}
