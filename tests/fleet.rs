@@ -7,67 +7,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::redis::{RedisServer, available};
+use common::redis::{RedisServer, TestRedis, available, redis_config};
 use common::*;
 use http::Method;
-use imgcache::config::RedisConfig;
-
-/// The Redis a test uses: the one `.ci/run` started
-/// (`IMGCACHE_TEST_REDIS_URL`), under a key prefix of the test's own, or
-/// one the test starts itself.
-struct TestRedis {
-    url: String,
-    prefix: String,
-    _own: Option<RedisServer>,
-}
-
-impl TestRedis {
-    async fn new() -> TestRedis {
-        let prefix = format!("imgcache:test:{}", uuid::Uuid::new_v4().simple());
-        if let Ok(url) = std::env::var("IMGCACHE_TEST_REDIS_URL") {
-            return TestRedis {
-                url,
-                prefix,
-                _own: None,
-            };
-        }
-        let server = RedisServer::start().await;
-        TestRedis {
-            url: server.url(),
-            prefix,
-            _own: Some(server),
-        }
-    }
-
-    fn owned(server: &RedisServer) -> TestRedis {
-        TestRedis {
-            url: server.url(),
-            prefix: "imgcache:test".into(),
-            _own: None,
-        }
-    }
-
-    /// redis-cli against it.
-    fn cli(&self, args: &[&str]) -> String {
-        let output = std::process::Command::new("redis-cli")
-            .args(["-u", &self.url])
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
-
-fn redis_config(redis: &TestRedis) -> RedisConfig {
-    RedisConfig {
-        url: redis.url.clone(),
-        key_secret: Some("fleet-secret".into()),
-        timeout: Duration::from_millis(200),
-        lock_ttl: Duration::from_secs(3),
-        poll_interval: Duration::from_millis(10),
-        key_prefix: redis.prefix.clone(),
-    }
-}
 
 async fn fleet_of(n: usize, upstream: &str, redis: &TestRedis) -> Vec<Arc<ProxyHandle>> {
     let mut instances = Vec::new();

@@ -109,3 +109,60 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// The Redis a test uses: the one `.ci/run` started
+/// (`IMGCACHE_TEST_REDIS_URL`), under a key prefix of the test's own, or
+/// one the test starts itself.
+pub struct TestRedis {
+    pub url: String,
+    pub prefix: String,
+    _own: Option<RedisServer>,
+}
+
+impl TestRedis {
+    pub async fn new() -> TestRedis {
+        let prefix = format!("imgcache:test:{}", uuid::Uuid::new_v4().simple());
+        if let Ok(url) = std::env::var("IMGCACHE_TEST_REDIS_URL") {
+            return TestRedis {
+                url,
+                prefix,
+                _own: None,
+            };
+        }
+        let server = RedisServer::start().await;
+        TestRedis {
+            url: server.url(),
+            prefix,
+            _own: Some(server),
+        }
+    }
+
+    pub fn owned(server: &RedisServer) -> TestRedis {
+        TestRedis {
+            url: server.url(),
+            prefix: "imgcache:test".into(),
+            _own: None,
+        }
+    }
+
+    /// redis-cli against it.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("redis-cli")
+            .args(["-u", &self.url])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+pub fn redis_config(redis: &TestRedis) -> imgcache::config::RedisConfig {
+    imgcache::config::RedisConfig {
+        url: redis.url.clone(),
+        key_secret: Some("fleet-secret".into()),
+        timeout: Duration::from_millis(200),
+        lock_ttl: Duration::from_secs(3),
+        poll_interval: Duration::from_millis(10),
+        key_prefix: redis.prefix.clone(),
+    }
+}
