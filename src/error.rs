@@ -57,7 +57,7 @@ impl ProxyError {
         }
     }
 
-    /// The JSON error body of DESIGN.md:
+    /// The JSON error body of docs/design.md "Responses":
     /// `{"error": {"code": 502, "title": "Bad Gateway", "message": "…"}}`.
     pub fn body(&self) -> Bytes {
         let status = self.status();
@@ -94,7 +94,7 @@ impl ProxyError {
 mod tests {
     use super::*;
 
-    /// The error body is the JSON shape DESIGN.md promises, with the
+    /// The error body is the JSON shape docs/design.md promises, with the
     /// status's code and canonical title.
     #[test]
     fn error_body_shape() {
@@ -109,7 +109,7 @@ mod tests {
         );
     }
 
-    /// Each error maps to the status DESIGN.md gives it.
+    /// Each error maps to the status docs/design.md gives it.
     #[test]
     fn statuses() {
         assert_eq!(ProxyError::BadGateway(String::new()).status(), 502);

@@ -1,4 +1,4 @@
-//! The image-details cache (DESIGN.md "The cache"): keys per identity,
+//! The image-details cache (docs/design.md "What is stored"): keys per identity,
 //! entries with their own freshness, a bounded moka store, per-image
 //! generations for invalidation, and coalescing of concurrent misses.
 //!

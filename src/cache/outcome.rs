@@ -99,7 +99,7 @@ impl fmt::Display for CacheOutcome {
 mod tests {
     use super::*;
 
-    /// Every outcome renders as DESIGN.md spells it and counts under the
+    /// Every outcome renders as docs/design.md spells it and counts under the
     /// label the metrics have always used for it.
     #[test]
     fn rendering_and_labels() {

@@ -1,5 +1,5 @@
-//! What may be stored, and for how long (DESIGN.md "The cache": Stored,
-//! Freshness). Pure functions over the upstream's status, headers and body.
+//! What may be stored, and for how long (docs/design.md "What is
+//! stored"). Pure functions over the upstream's status, headers and body.
 
 use std::borrow::Cow;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `Cache-Status` values (RFC 9211), spelled exactly as DESIGN.md shows.
+//! `Cache-Status` values (RFC 9211), spelled as docs/design.md "Responses" shows.
 
 use std::sync::OnceLock;
 

@@ -67,7 +67,7 @@ fn reads() {
     );
 }
 
-/// The table of writes: every write DESIGN.md lists, on every alias.
+/// The table of Glance writes (docs/design.md, README "Invalidation"), on every alias.
 #[test]
 fn writes() {
     let cases: &[(Method, &str, Route)] = &[

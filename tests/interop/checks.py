@@ -35,7 +35,7 @@ import identity_probes
 
 # The spec's example image (querying-image-details.rst), all `__` values
 # strings as IMS sends them; `__lazyloading` is "True" as in the real
-# capture, and `__os_feature_list` is JSON text as in DESIGN.md.
+# capture, and `__os_feature_list` is JSON text as in the IMS spec.
 PUBLIC_IMAGE = {
     "name": "CentOS 7.3 64bit vivado",
     "visibility": "public",
@@ -58,7 +58,7 @@ PUBLIC_IMAGE = {
 }
 
 # What each transform mode must make of seeded fields that no check
-# changes (DESIGN.md, "Extension fields"). `strip` removes every `__` field.
+# changes (docs/design.md, "Extension fields"). `strip` removes every `__` field.
 PINNED_EXTENSIONS = {
     "passthrough": {
         "__isregistered": "true",
