@@ -33,6 +33,16 @@ async fn write(proxy: &ProxyHandle, method: Method, path: &str, token: &str, bod
     .await
 }
 
+/// Creates an image (metadata only) as alice; its id.
+async fn new_image(proxy: &ProxyHandle, name: &str, disk_format: &str) -> String {
+    let body = format!(
+        r#"{{"name": "{name}", "disk_format": "{disk_format}", "container_format": "bare"}}"#
+    );
+    let created = write(proxy, Method::POST, "/v2/images", TOKEN_A, &body).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    created.json()["id"].as_str().expect("id").to_owned()
+}
+
 fn is_hit(reply: &Reply) -> bool {
     reply.header("cache-status").contains("; hit")
 }
@@ -91,16 +101,7 @@ async fn glance_direct_import_is_never_cached_mid_task() {
     let sample = start_sample().await;
     sample.control.set_task_delay(None);
     let proxy = start_proxy(&sample.url()).await;
-    let created = write(
-        &proxy,
-        Method::POST,
-        "/v2/images",
-        TOKEN_A,
-        r#"{"name": "direct", "disk_format": "raw", "container_format": "bare"}"#,
-    )
-    .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let id = created.json()["id"].as_str().expect("id").to_owned();
+    let id = new_image(&proxy, "direct", "raw").await;
     let staged = send(
         Method::PUT,
         &proxy.url(&format!("{}/stage", image_path(&id))),
@@ -304,15 +305,7 @@ async fn ims_registration_is_held_until_its_job_ends() {
     let sample = start_sample().await;
     sample.control.set_task_delay(None);
     let proxy = start_proxy(&sample.url()).await;
-    let created = write(
-        &proxy,
-        Method::POST,
-        "/v2/images",
-        TOKEN_A,
-        r#"{"name": "registered", "disk_format": "qcow2", "container_format": "bare"}"#,
-    )
-    .await;
-    let id = created.json()["id"].as_str().expect("id").to_owned();
+    let id = new_image(&proxy, "registered", "qcow2").await;
     let registered = write(
         &proxy,
         Method::PUT,

@@ -31,14 +31,20 @@ fn breaker_config(upstream: &str) -> Config {
     config
 }
 
+/// The next `n` image reads of the sample answer `status` (with
+/// `Retry-After` when given).
+fn fail_next(sample: &glance_sample::SampleHandle, n: u32, status: u16, retry_after: Option<u32>) {
+    sample.control.set_fault(Fault::FailNext {
+        remaining: n,
+        status,
+        retry_after,
+    });
+}
+
 /// Three 502s on fills of two principals and three images: the upstream
 /// is failing for more than one caller.
 async fn fail_for_many(proxy: &ProxyHandle, sample: &glance_sample::SampleHandle) {
-    sample.control.set_fault(Fault::FailNext {
-        remaining: 3,
-        status: 502,
-        retry_after: None,
-    });
+    fail_next(sample, 3, 502, None);
     for (token, id) in [
         (TOKEN_A, EXAMPLE_IMAGE_ID),
         (TOKEN_B, PRIVATE_IMAGE_ID),
@@ -86,11 +92,7 @@ async fn breaker_opens_when_the_upstream_fails_for_many() {
 async fn one_caller_never_opens_the_breaker() {
     let sample = start_sample().await;
     let proxy = start_proxy_with(breaker_config(&sample.url())).await;
-    sample.control.set_fault(Fault::FailNext {
-        remaining: 20,
-        status: 503,
-        retry_after: None,
-    });
+    fail_next(&sample, 20, 503, None);
     for id in [EXAMPLE_IMAGE_ID, PRIVATE_IMAGE_ID, SHARED_IMAGE_ID]
         .iter()
         .cycle()
@@ -114,11 +116,7 @@ async fn one_caller_never_opens_the_breaker() {
 async fn one_image_never_opens_the_breaker() {
     let sample = start_sample().await;
     let proxy = start_proxy_with(breaker_config(&sample.url())).await;
-    sample.control.set_fault(Fault::FailNext {
-        remaining: 6,
-        status: 504,
-        retry_after: None,
-    });
+    fail_next(&sample, 6, 504, None);
     for token in [TOKEN_A, TOKEN_B, TOKEN_ADMIN, TOKEN_A, TOKEN_B, TOKEN_ADMIN] {
         assert_eq!(read(&proxy, token, EXAMPLE_IMAGE_ID).await.status, 504);
     }
@@ -182,11 +180,7 @@ async fn breaker_reopens_after_a_failed_probe_and_serves_stale() {
         "imgcache; fwd=stale; fwd-status=503"
     );
     proxy.proxy.clock().advance(Duration::from_millis(1100));
-    sample.control.set_fault(Fault::FailNext {
-        remaining: 1,
-        status: 502,
-        retry_after: None,
-    });
+    fail_next(&sample, 1, 502, None);
     let probe = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
     assert_eq!(
         probe.status, 502,
@@ -252,11 +246,7 @@ async fn retry_after_backs_off_only_the_caller_it_was_asked_of() {
     let proxy = start_proxy_with(config).await;
     let fresh = read(&proxy, TOKEN_A, SHARED_IMAGE_ID).await;
     proxy.proxy.clock().advance(Duration::from_millis(150));
-    sample.control.set_fault(Fault::FailNext {
-        remaining: 1,
-        status: 429,
-        retry_after: Some(7),
-    });
+    fail_next(&sample, 1, 429, Some(7));
     let limited = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
     assert_eq!(
         limited.status, 429,
@@ -289,11 +279,7 @@ async fn retry_after_backs_off_only_the_caller_it_was_asked_of() {
 async fn retry_after_for_many_callers_opens_the_breaker() {
     let sample = start_sample().await;
     let proxy = start_proxy_with(breaker_config(&sample.url())).await;
-    sample.control.set_fault(Fault::FailNext {
-        remaining: 3,
-        status: 503,
-        retry_after: Some(30),
-    });
+    fail_next(&sample, 3, 503, Some(30));
     for (token, id) in [
         (TOKEN_A, EXAMPLE_IMAGE_ID),
         (TOKEN_B, PRIVATE_IMAGE_ID),
@@ -320,11 +306,7 @@ async fn a_revoked_caller_cannot_trip_his_way_to_a_stale_copy() {
     assert!(sample.control.remove_image(PRIVATE_IMAGE_ID));
     // His own failures: image reads the upstream fails, lists it
     // answers 500, requests it drops.
-    sample.control.set_fault(Fault::FailNext {
-        remaining: 10,
-        status: 502,
-        retry_after: None,
-    });
+    fail_next(&sample, 10, 502, None);
     for id in [EXAMPLE_IMAGE_ID, SHARED_IMAGE_ID, QUEUED_IMAGE_ID]
         .iter()
         .cycle()
