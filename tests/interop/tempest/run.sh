@@ -5,7 +5,9 @@
 #
 # The stack is keystone/run.sh's (loaded by stack.sh): a real Keystone and a
 # real Glance 33 behind keystonemiddleware, under uWSGI, here with two file
-# stores and the import methods glance-direct, web-download and copy-image.
+# stores (the second one slow: a copy into it takes IMGCACHE_TEMPEST_SLOW_STORE
+# seconds, as into a remote store) and the import methods glance-direct,
+# web-download and copy-image.
 # Keystone's catalog has one image service whose public endpoint is Glance
 # and whose internal endpoint is the proxy (catalog.py); the runs differ
 # only in tempest.conf's `[image] endpoint_type`. Tempest makes its own
@@ -26,6 +28,9 @@
 #   IMGCACHE_TEMPEST_RUNS      runs, in order, the first the baseline (default "direct proxy proxy+identity")
 #   IMGCACHE_TEMPEST_REGEX     tests to run (default '^tempest\.api\.image\.v2')
 #   IMGCACHE_TEMPEST_TIMEOUT   seconds one run may take before it is stopped (default 900)
+#   IMGCACHE_TEMPEST_SLOW_STORE  seconds the second store (fs2) takes to store an image (default 3; 0: a
+#                              plain file store, and whether an import is still running when Tempest first
+#                              looks at the image is left to the machine's timing)
 #   IMGCACHE_INTEROP_PYTHON    interpreter for the venvs (default python3, must be >= 3.11)
 set -euo pipefail
 
@@ -37,6 +42,7 @@ TEMPEST_VENV=${IMGCACHE_TEMPEST_VENV:-$REPO/target/interop/tempest-venv}
 read -ra RUNS <<< "${IMGCACHE_TEMPEST_RUNS:-direct proxy proxy+identity}"
 REGEX=${IMGCACHE_TEMPEST_REGEX:-'^tempest\.api\.image\.v2'}
 RUN_TIMEOUT=${IMGCACHE_TEMPEST_TIMEOUT:-900}
+FS2_SLOW_SECONDS=${IMGCACHE_TEMPEST_SLOW_STORE:-3}
 # Read; the proxy must not see them (it takes every IMGCACHE_* variable as config).
 hide_own_env IMGCACHE_TEMPEST_
 
@@ -82,7 +88,9 @@ horizon = false
 endpoint_type = $1
 # Empty: the tests that download an image from the internet skip.
 http_image =
-build_timeout = 120
+# Long enough for any import here (the slow store's seconds and some);
+# a test waiting on an answer the proxy keeps serving fails after this.
+build_timeout = 60
 
 [image-feature-enabled]
 import_image = true

@@ -13,6 +13,11 @@
 # tok-admin, tok-project-a, tok-project-b to identities, as
 # tests/interop/run.sh).
 #
+# FS2_SLOW_SECONDS > 0 makes the second store `slowfile` (slowstore/: a
+# file store that waits that long before storing each image, as a remote
+# store would), so that an import into it is still running when a client
+# first looks at the image. 0 (the default): a plain file store.
+#
 # The sourcing script sets STACK_LOG_NAME (the message prefix) and, after
 # sourcing, may set HERE back to its own directory.
 
@@ -33,6 +38,7 @@ load_keystone_harness() {
 load_keystone_harness
 LOG_NAME=$STACK_LOG_NAME
 GLANCE_FLAVOR=${GLANCE_FLAVOR:-keystone}
+FS2_SLOW_SECONDS=${FS2_SLOW_SECONDS:-0}
 
 # hide_own_env PREFIX: the sourcing harness's IMGCACHE_<PREFIX>* variables
 # stay set but are no longer exported. The proxy takes every IMGCACHE_*
@@ -50,11 +56,12 @@ hide_own_env() {
 # fails to parse only when a response is serialized, and uWSGI then drops
 # every image create without an answer.
 write_glance_config() {
-    local etc=$WORK/glance-etc
+    local etc=$WORK/glance-etc fs2=file
+    [[ $FS2_SLOW_SECONDS == 0 ]] || fs2=slowfile
     mkdir -p "$etc" "$WORK/images" "$WORK/images2" "$WORK/staging" "$WORK/tasks"
     cat >"$etc/glance-api.conf" <<EOF
 [DEFAULT]
-enabled_backends = fs:file, fs2:file
+enabled_backends = fs:file, fs2:$fs2
 enabled_import_methods = [glance-direct, web-download, copy-image]
 allow_anonymous_access = false
 
@@ -137,9 +144,13 @@ EOF
 }
 
 # start_stack_glance: keystone/run.sh's start_glance (uWSGI, 2 processes x
-# 4 threads, request log glance-requests.log) with this config.
+# 4 threads, request log glance-requests.log) with this config; Glance's
+# PYTHONPATH gets identities.py (flavor interop) and the slow store.
 start_stack_glance() {
-    PYTHONPATH=$STACK_DIR/..${PYTHONPATH:+:$PYTHONPATH} start_glance
+    local path=${PYTHONPATH:-}
+    [[ $GLANCE_FLAVOR != interop ]] || path=$STACK_DIR/..${path:+:$path}
+    [[ $FS2_SLOW_SECONDS == 0 ]] || path=$STACK_DIR/slowstore${path:+:$path}
+    PYTHONPATH=$path INTEROP_SLOW_STORE_SECONDS=$FS2_SLOW_SECONDS start_glance
 }
 
 # load_glance_metadefs: the metadata definitions Glance ships (devstack
