@@ -50,6 +50,7 @@ import collections
 import concurrent.futures
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -80,6 +81,8 @@ GARBAGE_CONCURRENCY = 50
 # keystonemiddleware's in Glance), some 0.2-0.8 s each on 2 busy cores.
 GARBAGE_LIMIT = 120
 OVERFLOW = "99999999999999999999999"
+TOKEN_GET = re.compile(r"\] GET /v3/auth/tokens(\?\S*)? =>")
+HTTP_STATUS = re.compile(r"\(HTTP/1\.1 (\d{3})\)")
 
 
 def session():
@@ -397,11 +400,11 @@ def run(args):
     print(f"INFO {label}: Glance answered {len(glance_lines)} requests meanwhile, by status "
           f"{dict(sorted(statuses.items()))}; proxy token validations {made:.0f} {by_result}")
     if args.keystone_log:
-        # uWSGI's request lines: "... GET /v3/auth/tokens => generated ... (HTTP/1.1 404)".
-        ks = [l for l in new_lines(args.keystone_log, keystone_start) if "GET /v3/auth/tokens =>" in l]
-        print(f"INFO {label}: Keystone answered {len(ks)} token validations meanwhile "
-              f"({sum('HTTP/1.1 404' in l for l in ks)} of them 404; the proxy's and "
-              f"keystonemiddleware's in Glance)")
+        # uWSGI's request lines: "... GET /v3/auth/tokens[?nocatalog] => generated ... (HTTP/1.1 404)".
+        ks = [l for l in new_lines(args.keystone_log, keystone_start) if TOKEN_GET.search(l)]
+        by_status = collections.Counter(m.group(1) for l in ks for m in [HTTP_STATUS.search(l)] if m)
+        print(f"INFO {label}: Keystone answered {len(ks)} token validations meanwhile, by status "
+              f"{dict(sorted(by_status.items()))} (the proxy's, ?nocatalog, and keystonemiddleware's in Glance)")
 
     problems = []
     if reader.errors:

@@ -14,7 +14,7 @@
 #             tests/interop/keystone/run.sh. The proxy with its default
 #             config, and with [identity] (keystone_url = that Keystone,
 #             validation_ttl 2 s) for garbage-tokens.
-# The whole run takes some 3-4 minutes on 2 cores (most of it starting the
+# The whole run takes some 3-5 minutes on 2 cores (most of it starting the
 # services and the attacks' observation windows).
 #
 # Environment:
