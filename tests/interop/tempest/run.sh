@@ -18,9 +18,9 @@
 # keystone_url = that Keystone, as keystone/run.sh writes it). results.py
 # compares each proxy run's set of passed tests with the direct run's and
 # prints the difference; any difference fails the harness. On 2 cores a
-# run takes 3-4 minutes (71 tests pass directly; a test that waits on an
+# run takes 2-4 minutes (71 tests pass directly; a test that waits on an
 # answer the proxy keeps serving adds build_timeout), the whole harness
-# some 12 minutes with the installs done.
+# 8-12 minutes with the installs done.
 #
 # Environment:
 #   IMGCACHE_TEMPEST_VENV      Tempest venv to create or reuse (default <repo>/target/interop/tempest-venv)
