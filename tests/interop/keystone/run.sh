@@ -393,4 +393,7 @@ main() {
     ((failed == 0 && fails == 0))
 }
 
-main "$@"
+# Sourced (tests/interop/tempest/stack.sh reuses the functions above): no run.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    main "$@"
+fi

@@ -23,19 +23,11 @@
 
 STACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-# keystone/run.sh ends with `main "$@"`; everything before that line
-# defines its settings (venv paths, ADMIN_PASSWORD, UWSGI_COMMON, ...) and
-# functions, and sources lib.sh. A version that guards its main call is
-# sourced as it is.
-load_keystone_harness() {
-    local file=$STACK_DIR/../keystone/run.sh text
-    text=$(<"$file")
-    if [[ $text == *$'\nmain "$@"' ]]; then
-        text=${text%$'\nmain "$@"'}
-    fi
-    eval "$text"
-}
-load_keystone_harness
+# keystone/run.sh defines its settings (venv paths, ADMIN_PASSWORD,
+# UWSGI_COMMON, ...) and functions, and sources lib.sh; sourced, it runs
+# nothing.
+# shellcheck source=/dev/null
+source "$STACK_DIR/../keystone/run.sh"
 LOG_NAME=$STACK_LOG_NAME
 GLANCE_FLAVOR=${GLANCE_FLAVOR:-keystone}
 FS2_SLOW_SECONDS=${FS2_SLOW_SECONDS:-0}
