@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use backoff::BackOffs;
 use breaker::{Admit, Breaker, Caller, Failure, Outcome, Policy};
-use reuse::Stamping;
+use reuse::Marking;
 
 use crate::body::{ProxyBody, SlotPermit};
 use crate::clock::Clock;
@@ -33,7 +33,7 @@ use crate::metrics::Metrics;
 /// TCP keepalive on upstream sockets, so dead peers are noticed.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
-type Connector = Stamping<HttpsConnector<HttpConnector>>;
+type Connector = HttpsConnector<Marking<HttpConnector>>;
 
 /// A handle on the upstream; cheap to share behind an `Arc`.
 pub struct Upstream {
@@ -103,7 +103,7 @@ impl Upstream {
             .authority()
             .cloned()
             .ok_or_else(|| "upstream URL has no host".to_owned())?;
-        let connector = Stamping(connector(config, scheme == Scheme::HTTPS)?);
+        let connector = connector(config, scheme == Scheme::HTTPS)?;
         let client =
             client_builder(config, &scheme, config.pool_max_idle_per_host).build(connector.clone());
         let fresh = client_builder(config, &scheme, 0).build(connector);
@@ -188,7 +188,7 @@ impl Upstream {
         let mut sent = tokio::time::timeout_at(deadline, self.client.request(request)).await;
         if let (Ok(Err(err)), Some(again)) = (&sent, retry)
             && !err.is_connect()
-            && reuse::was_reused(err, started)
+            && reuse::was_reused(err)
         {
             tracing::debug!(error = %err, "a pooled upstream connection was dead; retrying on a new one");
             sent = tokio::time::timeout_at(deadline, self.fresh.request(again)).await;
@@ -366,16 +366,11 @@ fn client_builder(
     builder
 }
 
-fn connector(
-    config: &UpstreamConfig,
-    https: bool,
-) -> Result<HttpsConnector<HttpConnector>, String> {
-    https_connector(
-        config.ca_file.as_deref(),
-        config.connect_timeout,
-        https,
-        config.http2,
-    )
+/// The upstream's connector: its TCP connections note when the upstream
+/// first answers on them (see [`reuse`]).
+fn connector(config: &UpstreamConfig, https: bool) -> Result<Connector, String> {
+    let tcp = Marking(tcp_connector(config.connect_timeout));
+    https_over(tcp, config.ca_file.as_deref(), https, config.http2)
 }
 
 /// An HTTP(S) connector as every outgoing client of the proxy uses it
@@ -388,11 +383,28 @@ pub(crate) fn https_connector(
     https: bool,
     http2: bool,
 ) -> Result<HttpsConnector<HttpConnector>, String> {
+    https_over(tcp_connector(connect_timeout), ca_file, https, http2)
+}
+
+/// TCP as every outgoing client opens it: no Nagle, TCP keepalive, a
+/// connect timeout.
+fn tcp_connector(connect_timeout: Duration) -> HttpConnector {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_keepalive(Some(TCP_KEEPALIVE));
+    http
+}
+
+/// rustls over `tcp`, trusting the system and webpki roots plus
+/// `ca_file`; `http2` offers h2 by ALPN.
+fn https_over<T>(
+    tcp: T,
+    ca_file: Option<&std::path::Path>,
+    https: bool,
+    http2: bool,
+) -> Result<HttpsConnector<T>, String> {
     // Loading trust roots costs a scan of the system store: only for https.
     let tls = if https {
         tls::client_config(ca_file)?
@@ -403,9 +415,9 @@ pub(crate) fn https_connector(
         .with_tls_config(tls)
         .https_or_http();
     let connector = if http2 {
-        builder.enable_http1().enable_http2().wrap_connector(http)
+        builder.enable_http1().enable_http2().wrap_connector(tcp)
     } else {
-        builder.enable_http1().wrap_connector(http)
+        builder.enable_http1().wrap_connector(tcp)
     };
     Ok(connector)
 }

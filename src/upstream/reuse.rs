@@ -5,46 +5,55 @@
 //! on it gets no answer. That request is not the upstream failing: it is
 //! retried once on a new connection (idempotent requests only).
 //!
-//! To know whether a failed request went out on a connection older than
-//! itself, every connection carries the instant it was opened
-//! ([`Opened`]) in the metadata hyper-util attaches to its errors.
+//! Which connections were used before: every TCP connection to the
+//! upstream carries a flag ([`Answered`]) that turns true when the
+//! upstream first sends it a byte, i.e. when it answered a request. A
+//! request that fails on a connection with the flag set went out on a
+//! connection that had served another request — whenever that connection
+//! was opened (hyper-util's pool may hand a waiting request a connection
+//! opened after the request began, once another request has used it).
+//! The flag lives in the metadata hyper-util attaches to its errors, and
+//! sits under TLS, on the socket itself.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use http::{Extensions, Uri};
-use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
-/// When a connection to the upstream was opened.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Opened(pub(crate) Instant);
+/// Whether the upstream has sent anything on a connection yet.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Answered(Arc<AtomicBool>);
 
-/// Whether a request that began at `started` and failed with `err` was
-/// written on a connection opened before it, i.e. a pooled one.
-pub(crate) fn was_reused(err: &hyper_util::client::legacy::Error, started: Instant) -> bool {
+/// Whether a request that failed with `err` went out on a connection the
+/// upstream had already answered on: a pooled one, used before.
+pub(crate) fn was_reused(err: &hyper_util::client::legacy::Error) -> bool {
     let Some(connected) = err.connect_info() else {
         return false;
     };
     let mut extras = Extensions::new();
     connected.get_extras(&mut extras);
     extras
-        .get::<Opened>()
-        .is_some_and(|Opened(at)| *at < started)
+        .get::<Answered>()
+        .is_some_and(|Answered(flag)| flag.load(Ordering::Acquire))
 }
 
-/// A connector whose connections carry [`Opened`].
+/// A TCP connector whose connections carry [`Answered`].
 #[derive(Clone, Debug)]
-pub(crate) struct Stamping<C>(pub(crate) C);
+pub(crate) struct Marking<C>(pub(crate) C);
 
-impl<C> tower_service::Service<Uri> for Stamping<C>
+impl<C> tower_service::Service<Uri> for Marking<C>
 where
-    C: tower_service::Service<Uri>,
+    C: tower_service::Service<Uri, Response = TokioIo<TcpStream>>,
     C::Future: Send + 'static,
 {
-    type Response = Stamped<C::Response>;
+    type Response = TokioIo<Marked>;
     type Error = C::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -55,57 +64,62 @@ where
     fn call(&mut self, uri: Uri) -> Self::Future {
         let connecting = self.0.call(uri);
         Box::pin(async move {
-            let io = connecting.await?;
-            Ok(Stamped {
-                io,
-                opened: Instant::now(),
-            })
+            let stream = connecting.await?.into_inner();
+            Ok(TokioIo::new(Marked {
+                stream,
+                answered: Answered::default(),
+            }))
         })
     }
 }
 
-/// A connection and when it was opened.
+/// A TCP connection to the upstream and whether it has answered yet.
 #[derive(Debug)]
-pub(crate) struct Stamped<T> {
-    io: T,
-    opened: Instant,
+pub(crate) struct Marked {
+    stream: TcpStream,
+    answered: Answered,
 }
 
-impl<T: Connection> Connection for Stamped<T> {
+impl Connection for Marked {
     fn connected(&self) -> Connected {
-        self.io.connected().extra(Opened(self.opened))
+        self.stream.connected().extra(self.answered.clone())
     }
 }
 
-impl<T: Read + Unpin> Read for Stamped<T> {
+impl AsyncRead for Marked {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
+        buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.answered.0.store(true, Ordering::Release);
+        }
+        polled
     }
 }
 
-impl<T: Write + Unpin> Write for Stamped<T> {
+impl AsyncWrite for Marked {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        Pin::new(&mut self.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.stream.is_write_vectored()
     }
 
     fn poll_write_vectored(
@@ -113,6 +127,6 @@ impl<T: Write + Unpin> Write for Stamped<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 }
