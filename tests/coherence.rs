@@ -510,3 +510,68 @@ async fn only_accepted_writes_invalidate_across_the_fleet() {
         "the accepted write reached both instances"
     );
 }
+
+/// A member accepting a share through IMS's batch status call
+/// (`PUT /v1/cloudimages/members`, a job): the image is held until the
+/// job ends, then read as the member now sees it.
+#[tokio::test]
+async fn ims_member_status_job_holds_the_image() {
+    let sample = start_sample().await;
+    sample.control.set_task_delay(None);
+    let proxy = start_proxy(&sample.url()).await;
+    cached(&proxy, TOKEN_B, SHARED_IMAGE_ID).await;
+    let accepted = write(
+        &proxy,
+        Method::PUT,
+        "/v1/cloudimages/members",
+        TOKEN_B,
+        &format!(
+            r#"{{"images": ["{SHARED_IMAGE_ID}"], "project_id": "project-b", "status": "accepted"}}"#
+        ),
+    )
+    .await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    let job = accepted.json()["job_id"]
+        .as_str()
+        .expect("job_id")
+        .to_owned();
+    for _ in 0..2 {
+        assert!(!is_hit(&read(&proxy, TOKEN_B, SHARED_IMAGE_ID).await));
+    }
+    sample.control.finish_tasks();
+    let polled = get(
+        &proxy.url(&format!("/v1/project-b/jobs/{job}")),
+        &[("x-auth-token", TOKEN_B)],
+    )
+    .await;
+    assert_eq!(polled.json()["status"], "SUCCESS");
+    read(&proxy, TOKEN_B, SHARED_IMAGE_ID).await;
+    assert!(is_hit(&read(&proxy, TOKEN_B, SHARED_IMAGE_ID).await));
+}
+
+/// A member body larger than the proxy reads (1 MiB) is forwarded,
+/// unread; the upstream refuses it, and nothing is invalidated.
+#[tokio::test]
+async fn an_oversized_write_body_is_forwarded_unread() {
+    let sample = start_sample().await;
+    let proxy = start_proxy(&sample.url()).await;
+    cached(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
+    let padding = " ".repeat(1024 * 1024 + 1);
+    let body =
+        format!(r#"{{"images": ["{PRIVATE_IMAGE_ID}"], "projects": ["project-c"]}}{padding}"#);
+    let refused = write(
+        &proxy,
+        Method::POST,
+        "/v1/cloudimages/members",
+        TOKEN_A,
+        &body,
+    )
+    .await;
+    assert!(refused.status.is_client_error(), "{:?}", refused.status);
+    assert_eq!(
+        sample.control.requests("POST", "/v1/cloudimages/members"),
+        1,
+        "the upstream judged it"
+    );
+    assert!(is_hit(&read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await));
+}
