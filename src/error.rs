@@ -21,6 +21,9 @@ pub enum ProxyError {
     /// The client's request cannot be forwarded as it is.
     #[error("malformed request: {0}")]
     BadRequest(String),
+    /// The client's request body is larger than the proxy will read.
+    #[error("request body too large: {0}")]
+    TooLarge(String),
     /// The client's request headers exceed `server.max_header_bytes`.
     #[error("request headers are larger than {0} bytes")]
     HeadersTooLarge(usize),
@@ -50,6 +53,7 @@ impl ProxyError {
             ProxyError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ProxyError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::NotFound(_) => StatusCode::NOT_FOUND,
             ProxyError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -360,7 +360,15 @@ impl Connection {
                     }
                     stopping = true;
                 }
-                () = &mut give_up, if closing_since_idle => return Ok(()),
+                // Streams the client opened before it saw the GOAWAY are
+                // served to their end; only a connection with none is
+                // dropped.
+                () = &mut give_up, if closing_since_idle => {
+                    if streams.open_now() == 0 {
+                        return Ok(());
+                    }
+                    give_up.as_mut().reset(tokio::time::Instant::now() + IDLE_CLOSE_GRACE);
+                }
             }
         }
     }
@@ -383,6 +391,11 @@ impl Drop for StreamGuard {
 }
 
 impl Streams {
+    /// Streams open now.
+    fn open_now(&self) -> usize {
+        *self.0.borrow()
+    }
+
     fn open(&self) -> StreamGuard {
         self.0.send_modify(|open| *open += 1);
         StreamGuard(self.clone())

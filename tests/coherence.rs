@@ -332,26 +332,50 @@ async fn ims_registration_is_held_until_its_job_ends() {
     assert!(is_hit(&read(&proxy, TOKEN_A, &id).await));
 }
 
-/// A member batch body the proxy cannot read (chunked: no length to
-/// bound it by) that the upstream accepts: every entry is invalidated,
-/// and counted.
+/// A chunked member body (no length declared) is read for its ids all
+/// the same: only the image it names is invalidated.
 #[tokio::test]
-async fn an_unreadable_write_body_invalidates_everything() {
+async fn a_chunked_member_body_is_read_for_its_ids() {
     let sample = start_sample().await;
     let proxy = start_proxy(&sample.url()).await;
     let admin = start_admin(&proxy, None).await;
     cached(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
     cached(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await;
     let body = format!(r#"{{"images": ["{PRIVATE_IMAGE_ID}"], "projects": ["project-c"]}}"#);
-    let chunked = common::wire::Conn::open(proxy.addr).await;
-    let mut conn = chunked;
+    let mut conn = common::wire::Conn::open(proxy.addr).await;
     let request = format!(
         "POST /v1/cloudimages/members HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
         body.len()
     );
     conn.send(request.as_bytes()).await;
     assert_eq!(conn.response().await.status, 200);
-    assert!(!is_hit(&read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await));
+    assert!(!is_hit(&read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await));
+    assert!(is_hit(&read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await));
+    let conservative = metric_value(&admin, "imgcache_invalidations_conservative_total").await;
+    assert_eq!(conservative, 0.0);
+}
+
+/// An accepted write whose images the proxy cannot take from its body
+/// (here: more than it will track) invalidates every entry, counted.
+#[tokio::test]
+async fn a_body_naming_too_many_images_invalidates_everything() {
+    let upstream = common::raw::RawUpstream::start(common::raw::Script::Reply(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"job_id\": \"j\"}".to_vec(),
+    ))
+    .await;
+    let proxy = start_proxy(&upstream.url()).await;
+    let admin = start_admin(&proxy, None).await;
+    let ids: Vec<String> = (0..1001).map(|n| format!("\"image-{n}\"")).collect();
+    let body = format!(r#"{{"images": [{}], "projects": ["p"]}}"#, ids.join(","));
+    let accepted = write(
+        &proxy,
+        Method::POST,
+        "/v1/cloudimages/members",
+        TOKEN_A,
+        &body,
+    )
+    .await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
     let conservative = metric_value(&admin, "imgcache_invalidations_conservative_total").await;
     assert_eq!(conservative, 1.0);
 }
@@ -549,10 +573,10 @@ async fn ims_member_status_job_holds_the_image() {
     assert!(is_hit(&read(&proxy, TOKEN_B, SHARED_IMAGE_ID).await));
 }
 
-/// A member body larger than the proxy reads (1 MiB) is forwarded,
-/// unread; the upstream refuses it, and nothing is invalidated.
+/// A member body larger than the proxy reads (1 MiB) is refused with 413
+/// and never forwarded: the proxy would not know what it changes.
 #[tokio::test]
-async fn an_oversized_write_body_is_forwarded_unread() {
+async fn an_oversized_write_body_is_refused() {
     let sample = start_sample().await;
     let proxy = start_proxy(&sample.url()).await;
     cached(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
@@ -567,11 +591,56 @@ async fn an_oversized_write_body_is_forwarded_unread() {
         &body,
     )
     .await;
-    assert!(refused.status.is_client_error(), "{:?}", refused.status);
+    assert_eq!(refused.status, 413);
+    assert_eq!(refused.json()["error"]["code"], 413);
     assert_eq!(
         sample.control.requests("POST", "/v1/cloudimages/members"),
-        1,
-        "the upstream judged it"
+        0,
+        "never forwarded"
     );
     assert!(is_hit(&read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await));
+}
+
+/// A client that hangs up once its write has gone out does not keep the
+/// write from invalidating: the proxy follows it to its answer.
+#[tokio::test]
+async fn a_write_whose_client_hung_up_still_invalidates() {
+    let sample = start_sample().await;
+    let proxy = start_proxy(&sample.url()).await;
+    cached(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
+    sample.control.set_latency(Duration::from_millis(300));
+    let body = r#"[{"op": "replace", "path": "/name", "value": "after-hang-up"}]"#;
+    let request = format!(
+        "PATCH /v2/images/{PRIVATE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\nContent-Type: application/openstack-images-v2.1-json-patch\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = common::wire::Conn::open(proxy.addr).await;
+    conn.send(request.as_bytes()).await;
+    // Gone before the upstream (300 ms) answers.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(conn);
+    let mut renamed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if sample
+            .control
+            .image(PRIVATE_IMAGE_ID)
+            .is_some_and(|i| i["name"] == "after-hang-up")
+        {
+            renamed = true;
+            break;
+        }
+    }
+    assert!(renamed, "the write reached the upstream");
+    sample.control.set_latency(Duration::ZERO);
+    let mut seen = false;
+    for _ in 0..50 {
+        let after = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
+        if after.json()["name"] == "after-hang-up" {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen, "the cached copy was invalidated");
 }

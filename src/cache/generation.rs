@@ -3,10 +3,10 @@
 //! filled under is current. That makes invalidation instant for every
 //! identity at once and lets a fill notice that a write overtook it.
 //!
-//! While a write to an image is in flight (sent, not yet answered), no
-//! fill stores that image: what it fetched may predate the write. Only
-//! once the upstream accepts the write is the generation bumped; a write
-//! it refuses leaves every entry in place.
+//! Only once the upstream accepts a write is its image's generation
+//! bumped; a write it refuses leaves every entry in place. While an
+//! asynchronous write (an IMS job) runs, its images are held: no fill
+//! stores them.
 //!
 //! Counters are striped by a hash of the id: a fixed amount of memory
 //! however many images there are. Two ids sharing a stripe only means a
@@ -22,29 +22,15 @@ const STRIPES: usize = 8192;
 /// The striped counters.
 pub struct Generations {
     stripes: Box<[AtomicU64]>,
-    /// Writes in flight, by the same stripes.
-    writing: Box<[AtomicU32]>,
+    /// Holds (asynchronous writes running), by the same stripes.
+    held: Box<[AtomicU32]>,
 }
 
 impl Default for Generations {
     fn default() -> Self {
         Generations {
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
-            writing: (0..STRIPES).map(|_| AtomicU32::new(0)).collect(),
-        }
-    }
-}
-
-/// Writes in flight to some images; dropping it ends them.
-pub struct Writing<'a> {
-    generations: &'a Generations,
-    stripes: Vec<usize>,
-}
-
-impl Drop for Writing<'_> {
-    fn drop(&mut self) {
-        for &stripe in &self.stripes {
-            self.generations.writing[stripe].fetch_sub(1, Ordering::AcqRel);
+            held: (0..STRIPES).map(|_| AtomicU32::new(0)).collect(),
         }
     }
 }
@@ -64,37 +50,24 @@ impl Generations {
         self.stripe(id).load(Ordering::Acquire)
     }
 
-    /// Marks writes to these images as in flight until the guard drops.
-    pub fn begin_writes(&self, ids: &[ImageId]) -> Writing<'_> {
-        let stripes: Vec<usize> = ids.iter().map(Self::index).collect();
-        for &stripe in &stripes {
-            self.writing[stripe].fetch_add(1, Ordering::AcqRel);
-        }
-        Writing {
-            generations: self,
-            stripes,
-        }
-    }
-
-    /// Marks the images as written until [`Generations::release`] is
-    /// called with the same ids: for asynchronous writes, whose end is
-    /// seen later, elsewhere.
+    /// Holds the images (no fill stores them) until
+    /// [`Generations::release`] is called with the same ids.
     pub fn hold(&self, ids: &[ImageId]) {
         for id in ids {
-            self.writing[Self::index(id)].fetch_add(1, Ordering::AcqRel);
+            self.held[Self::index(id)].fetch_add(1, Ordering::AcqRel);
         }
     }
 
     /// Ends a [`Generations::hold`].
     pub fn release(&self, ids: &[ImageId]) {
         for id in ids {
-            self.writing[Self::index(id)].fetch_sub(1, Ordering::AcqRel);
+            self.held[Self::index(id)].fetch_sub(1, Ordering::AcqRel);
         }
     }
 
-    /// Whether a write to the image is in flight.
-    pub fn is_writing(&self, id: &ImageId) -> bool {
-        self.writing[Self::index(id)].load(Ordering::Acquire) > 0
+    /// Whether the image is held.
+    pub fn is_held(&self, id: &ImageId) -> bool {
+        self.held[Self::index(id)].load(Ordering::Acquire) > 0
     }
 
     /// Starts a new generation for the image.
@@ -120,20 +93,20 @@ mod tests {
         assert_eq!(generations.current(&b), b0);
     }
 
-    /// A write is in flight while its guard lives, for its images only;
-    /// two writes to one image both have to end.
+    /// A hold is for its images only; two holds of one image both have
+    /// to be released.
     #[test]
-    fn writes_in_flight_end_with_their_guards() {
+    fn holds_end_with_their_releases() {
         let generations = Generations::default();
         let a = ImageId::new("a");
         let b = ImageId::new("b");
-        let first = generations.begin_writes(std::slice::from_ref(&a));
-        let second = generations.begin_writes(std::slice::from_ref(&a));
-        assert!(generations.is_writing(&a));
-        assert!(!generations.is_writing(&b));
-        drop(first);
-        assert!(generations.is_writing(&a));
-        drop(second);
-        assert!(!generations.is_writing(&a));
+        generations.hold(std::slice::from_ref(&a));
+        generations.hold(std::slice::from_ref(&a));
+        assert!(generations.is_held(&a));
+        assert!(!generations.is_held(&b));
+        generations.release(std::slice::from_ref(&a));
+        assert!(generations.is_held(&a));
+        generations.release(std::slice::from_ref(&a));
+        assert!(!generations.is_held(&a));
     }
 }

@@ -167,16 +167,15 @@ impl Store {
         self.generations.current(id)
     }
 
-    /// Marks writes to these images as in flight until the guard drops:
-    /// meanwhile no fill stores them (see [`Store::insert`]).
-    pub fn begin_writes(&self, ids: &[ImageId]) -> super::generation::Writing<'_> {
-        self.generations.begin_writes(ids)
-    }
-
     /// Keeps fills from storing these images until
     /// [`Store::release_images`] (an asynchronous write's job runs).
     pub fn hold_images(&self, ids: &[ImageId]) {
         self.generations.hold(ids);
+    }
+
+    /// Whether the image is held by an asynchronous write.
+    pub fn is_held(&self, id: &ImageId) -> bool {
+        self.generations.is_held(id)
     }
 
     /// Ends a [`Store::hold_images`].
@@ -184,10 +183,11 @@ impl Store {
         self.generations.release(ids);
     }
 
-    /// Whether an entry may be stored now: it is current, and no write to
-    /// its image is in flight (what it holds may predate that write).
+    /// Whether an entry may be stored now: it is current, and its image
+    /// is not held by an asynchronous write (what it holds may predate
+    /// the job).
     fn is_storable(&self, id: &ImageId, entry: &Entry, epoch: u64) -> bool {
-        self.is_current(id, entry, epoch) && !self.generations.is_writing(id)
+        self.is_current(id, entry, epoch) && !self.generations.is_held(id)
     }
 
     /// An entry is valid while no write touched its image since its fill
@@ -207,8 +207,7 @@ impl Store {
     }
 
     /// Stores an entry unless a write or purge happened since its fill
-    /// began, or a write to its image is in flight; returns whether it
-    /// was stored.
+    /// began, or its image is held; returns whether it was stored.
     pub async fn insert(&self, key: CacheKey, entry: Arc<Entry>, epoch: u64) -> bool {
         if !self.is_storable(&key.image_id, &entry, epoch) {
             return false;

@@ -9,22 +9,25 @@
 //! with a client's credentials on its own.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http::header;
+use http_body_util::BodyExt;
 
-use super::{Answer, Proxy};
+use super::{Answer, Proxy, declared_length};
 use crate::body::ProxyBody;
+use crate::error::ProxyError;
 use crate::route::ImageId;
 
-/// Jobs held at once; past it a job's images are only invalidated when
-/// it is accepted (counted), not held.
+/// Jobs a client's poll can end early, at once; past it a job's hold
+/// still ends after `cache.job_hold`, only not earlier.
 const MAX_JOBS: usize = 10_000;
 
 /// The largest job answer read (they are a few hundred bytes).
-const MAX_JOB_BODY: usize = 64 * 1024;
+const MAX_JOB_BODY: u64 = 64 * 1024;
 
 /// What a pending job's write named.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,14 +38,21 @@ pub(super) enum JobImages {
     All,
 }
 
-/// Jobs whose end has not been seen yet, by job id.
+/// One held job: its images, and whether its end was handled (by a poll
+/// or by its timer, whichever came first).
+struct Held {
+    images: JobImages,
+    ended: AtomicBool,
+}
+
+/// Jobs whose end a client's poll may show, by job id.
 #[derive(Default)]
 pub(super) struct Jobs {
-    pending: Mutex<HashMap<String, JobImages>>,
+    pending: Mutex<HashMap<String, Arc<Held>>>,
 }
 
 impl Jobs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobImages>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Held>>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -68,64 +78,91 @@ pub(super) fn job_id(body: &[u8]) -> Option<String> {
     (!id.is_empty()).then(|| id.to_owned())
 }
 
-/// Reads a whole small answer body (at most [`MAX_JOB_BODY`]); `None`
-/// when it is larger or broke off, so the caller passes on what it can.
-pub(super) async fn read_small(answer: Answer) -> (Answer, Option<Bytes>) {
+/// Reads a small, plain answer body whole (declared, at most
+/// [`MAX_JOB_BODY`], not content-encoded) and answers with the bytes
+/// read; any other answer is passed on untouched, unread (`None`).
+pub(super) async fn read_small(answer: Answer) -> Result<(Answer, Option<Bytes>), ProxyError> {
+    let headers = answer.response.headers();
+    let small = declared_length(headers).is_some_and(|n| n <= MAX_JOB_BODY);
+    if !small || headers.contains_key(header::CONTENT_ENCODING) {
+        return Ok((answer, None));
+    }
     let Answer {
         response,
         upstream_status,
         outcome,
     } = answer;
     let (parts, body) = response.into_parts();
-    let (body, bytes) = match Limited::new(body, MAX_JOB_BODY).collect().await {
-        Ok(collected) => {
-            let bytes = collected.to_bytes();
-            (ProxyBody::full(bytes.clone()), Some(bytes))
-        }
-        // Too large or broken: the client gets an empty body where the
-        // upstream's broke off (a job answer is never this large).
-        Err(_) => (ProxyBody::empty(), None),
-    };
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|err| {
+            ProxyError::BadGateway(format!("the upstream response body broke off: {err}"))
+        })?
+        .to_bytes();
     let answer = Answer {
-        response: http::Response::from_parts(parts, body),
+        response: http::Response::from_parts(parts, ProxyBody::full(bytes.clone())),
         upstream_status,
         outcome,
     };
-    (answer, bytes)
+    Ok((answer, Some(bytes)))
 }
 
 impl Proxy {
     /// Holds `images` out of the cache until `job` is seen to end, or for
-    /// `hold` at most. The caller has already invalidated them.
+    /// `hold` at most: the timer task owns the hold, so it always ends.
+    /// The caller has already invalidated them.
     pub(super) fn hold_for_job(&self, job: String, images: JobImages, hold: Duration) {
+        if let JobImages::Named(ids) = &images {
+            self.shared.cache.store.hold_images(ids);
+        }
+        let held = Arc::new(Held {
+            images,
+            ended: AtomicBool::new(false),
+        });
         {
             let mut pending = self.shared.jobs.lock();
-            if pending.len() >= MAX_JOBS || pending.contains_key(&job) {
-                tracing::warn!(%job, "too many IMS jobs held: this one's images are not held");
-                return;
+            if pending.len() < MAX_JOBS {
+                pending.insert(job.clone(), held.clone());
+            } else {
+                tracing::warn!(%job, "too many IMS jobs held: this one ends after cache.job_hold, not on a poll");
             }
-            if let JobImages::Named(ids) = &images {
-                self.shared.cache.store.hold_images(ids);
-            }
-            pending.insert(job.clone(), images);
         }
         self.shared.metrics.record_job_held();
         let proxy = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(hold).await;
-            if proxy.end_job(&job).await {
+            proxy.shared.jobs.lock().remove(&job);
+            if proxy.release_job(&held).await {
                 tracing::info!(%job, "IMS job not seen to end within cache.job_hold: its images are released");
             }
         });
     }
 
-    /// The job ended (or is assumed to have): its images are invalidated
-    /// again and released. Returns whether it was held.
+    /// The job ended: its images are invalidated again and released, in
+    /// a task of its own (a poller hanging up cannot leave them held).
+    /// Returns whether it was held.
     pub(super) async fn end_job(&self, job: &str) -> bool {
-        let Some(images) = self.shared.jobs.lock().remove(job) else {
+        let Some(held) = self.shared.jobs.lock().remove(job) else {
             return false;
         };
-        match &images {
+        let proxy = self.clone();
+        let job = job.to_owned();
+        let ending = tokio::spawn(async move {
+            if proxy.release_job(&held).await {
+                tracing::debug!(%job, images = ?held.images, "IMS job ended: images invalidated");
+            }
+        });
+        let _ = ending.await;
+        true
+    }
+
+    /// Invalidates and releases a held job's images, once.
+    async fn release_job(&self, held: &Held) -> bool {
+        if held.ended.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        match &held.images {
             JobImages::Named(ids) => {
                 self.invalidate(ids).await;
                 self.shared.cache.store.release_images(ids);
@@ -134,21 +171,20 @@ impl Proxy {
                 self.purge_all().await;
             }
         }
-        tracing::debug!(%job, ?images, "IMS job ended: images invalidated");
         true
     }
 
     /// A poll of an IMS job: forwarded; an answer saying a held job has
     /// ended releases its images.
-    pub(super) async fn poll_job(&self, answer: Answer, job: &str) -> Answer {
+    pub(super) async fn poll_job(&self, answer: Answer, job: &str) -> Result<Answer, ProxyError> {
         if !answer.response.status().is_success() || !self.shared.jobs.is_pending(job) {
-            return answer;
+            return Ok(answer);
         }
-        let (answer, body) = read_small(answer).await;
+        let (answer, body) = read_small(answer).await?;
         if body.as_deref().is_some_and(job_ended) {
             self.end_job(job).await;
         }
-        answer
+        Ok(answer)
     }
 }
 

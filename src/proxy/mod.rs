@@ -259,8 +259,13 @@ impl Proxy {
                 self.write(forward, body, write).await,
             ),
             Route::JobPoll(job) => {
+                let mut forward = forward;
+                if self.shared.jobs.is_pending(&job) {
+                    // Its answer is read for the job's status: plain JSON.
+                    forward.headers.remove(header::ACCEPT_ENCODING);
+                }
                 let answer = match self.forward(forward, body).await {
-                    Ok(answer) => Ok(self.poll_job(answer, &job).await),
+                    Ok(answer) => self.poll_job(answer, &job).await,
                     Err(err) => Err(err),
                 };
                 (RouteLabel::Other, answer)
@@ -313,9 +318,13 @@ impl Proxy {
 
     /// Sends a request upstream as it is and streams the response back.
     async fn forward(&self, forward: Forward<'_>, body: ProxyBody) -> Result<Answer, ProxyError> {
-        let upstream = &self.shared.upstream;
-        let request = forward.into_request(upstream, body)?;
-        let response = upstream.send(request).await?;
+        let request = forward.into_request(&self.shared.upstream, body)?;
+        self.send(request).await
+    }
+
+    /// Sends an upstream request and streams the response back.
+    async fn send(&self, request: Request<ProxyBody>) -> Result<Answer, ProxyError> {
+        let response = self.shared.upstream.send(request).await?;
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         let upstream_status = Some(parts.status.as_u16());

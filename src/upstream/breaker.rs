@@ -5,9 +5,9 @@
 //! What it hears: only fills the proxy shaped itself (a well-formed
 //! `GET /v2/images/{id}`), never forwarded requests, lists or writes. What
 //! counts as a failure: only the upstream's own — a connect error, a
-//! timeout, an exchange broken before the response, 502/503/504 — or an
-//! upstream `Retry-After` (back-off). A 500 or a 4xx is an answer, not an
-//! outage.
+//! timeout, an exchange broken before the response, 502/503/504. A 500 or
+//! a 4xx is an answer, not an outage; a `Retry-After` is addressed to one
+//! caller (`super::backoff`), never evidence against the upstream.
 //!
 //! When it opens: within the last `window`, at least `min_failures`
 //! failures, at least half of all fills failed, and either the failures
@@ -45,8 +45,10 @@ pub enum State {
     Closed,
     /// Fills are held back until `until`.
     Open { until: Instant },
-    /// One probe is allowed (or in flight).
-    HalfOpen { probing: bool },
+    /// One probe is allowed, or in flight since `probing` (a probe that
+    /// never reports — answered from Redis, never sent — is replaced
+    /// after a cool-down).
+    HalfOpen { probing: Option<Instant> },
 }
 
 impl State {
@@ -83,6 +85,9 @@ pub enum Failure {
     /// 502, 503 or 504 from the upstream (or a gateway in front of it).
     Status(u16),
     /// 429/503 with `Retry-After`: the upstream asked the caller to wait.
+    /// It holds that caller back, and is never evidence against the
+    /// upstream: a caller with several credentials over its quota would
+    /// otherwise look like many callers.
     BackOff(Duration),
 }
 
@@ -167,13 +172,15 @@ impl Breaker {
             State::Open { until } if now < until => Admit::No {
                 retry_after: until - now,
             },
-            State::Open { .. } | State::HalfOpen { probing: false } => {
-                inner.state = State::HalfOpen { probing: true };
+            State::HalfOpen {
+                probing: Some(since),
+            } if now < since + self.policy.cooldown => Admit::No {
+                retry_after: since + self.policy.cooldown - now,
+            },
+            State::Open { .. } | State::HalfOpen { .. } => {
+                inner.state = State::HalfOpen { probing: Some(now) };
                 Admit::Probe
             }
-            State::HalfOpen { probing: true } => Admit::No {
-                retry_after: self.policy.cooldown,
-            },
         }
     }
 
@@ -210,7 +217,7 @@ impl Breaker {
             (State::HalfOpen { .. }, Outcome::Success) => State::Closed,
             // One caller asked to wait: says nothing of the others.
             (State::HalfOpen { .. }, Outcome::Failure(Failure::BackOff(_))) => {
-                State::HalfOpen { probing: false }
+                State::HalfOpen { probing: None }
             }
             (State::HalfOpen { .. }, Outcome::Failure(_)) => State::Open {
                 until: now + self.policy.cooldown,
@@ -230,8 +237,8 @@ impl Breaker {
     /// not leave the breaker half-open forever.
     pub fn release_probe(&self) {
         let mut inner = self.lock();
-        if inner.state == (State::HalfOpen { probing: true }) {
-            inner.state = State::HalfOpen { probing: false };
+        if let State::HalfOpen { probing: Some(_) } = inner.state {
+            inner.state = State::HalfOpen { probing: None };
         }
     }
 }
@@ -259,6 +266,7 @@ impl Policy {
         let failed: Vec<(Caller, Failure)> = events
             .iter()
             .filter_map(|e| e.failure.map(|f| (e.caller, f)))
+            .filter(|(_, f)| !matches!(f, Failure::BackOff(_)))
             .collect();
         let min = self.min_failures as usize;
         if failed.len() < min || failed.len() * 2 < events.len() {
@@ -408,19 +416,17 @@ mod tests {
         assert_eq!(breaker.state(), State::Closed);
     }
 
-    /// Back-offs of one principal never open it; of many, they do (an
-    /// upstream-wide signal).
+    /// Back-offs never open it, however many callers got them: one
+    /// caller with many credentials looks like many callers.
     #[test]
-    fn back_offs_open_it_only_when_spread() {
+    fn back_offs_never_open_it() {
         let now = Instant::now();
         let wait = Outcome::Failure(Failure::BackOff(Duration::from_secs(30)));
         let breaker = breaker();
-        for image in 0..10 {
-            breaker.record(wait, caller(1, image), now);
+        for n in 0..50 {
+            breaker.record(wait, caller(n, n), now);
         }
         assert_eq!(breaker.state(), State::Closed);
-        breaker.record(wait, caller(2, 1), now);
-        assert!(matches!(breaker.state(), State::Open { .. }));
     }
 
     /// Open → half-open after the cool-down: exactly one probe passes;
@@ -432,10 +438,32 @@ mod tests {
         opened(&breaker, now);
         let after = now + COOLDOWN;
         assert_eq!(breaker.admit(after), Admit::Probe);
-        assert_eq!(breaker.state(), State::HalfOpen { probing: true });
+        assert_eq!(
+            breaker.state(),
+            State::HalfOpen {
+                probing: Some(after)
+            }
+        );
         assert!(matches!(breaker.admit(after), Admit::No { .. }));
         breaker.release_probe();
         assert_eq!(breaker.admit(after), Admit::Probe);
+    }
+
+    /// A probe that never reports (its fill was answered from Redis, or
+    /// never sent) does not leave the breaker half-open for good: after a
+    /// cool-down another probe goes.
+    #[test]
+    fn a_lost_probe_is_replaced() {
+        let now = Instant::now();
+        let breaker = breaker();
+        opened(&breaker, now);
+        let after = now + COOLDOWN;
+        assert_eq!(breaker.admit(after), Admit::Probe);
+        assert!(matches!(
+            breaker.admit(after + COOLDOWN / 2),
+            Admit::No { .. }
+        ));
+        assert_eq!(breaker.admit(after + COOLDOWN), Admit::Probe);
     }
 
     /// Half-open → closed when the probe succeeds (with no evidence

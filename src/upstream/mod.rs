@@ -197,6 +197,7 @@ impl Upstream {
         }
         let result = match sent {
             Ok(Ok(response)) => {
+                reuse::mark_answered(response.extensions());
                 // The slot is held until the body is done with: it
                 // travels with the body it guards.
                 let slot = permit.map(SlotPermit::new);

@@ -5,15 +5,15 @@
 //! on it gets no answer. That request is not the upstream failing: it is
 //! retried once on a new connection (idempotent requests only).
 //!
-//! Which connections were used before: every TCP connection to the
-//! upstream carries a flag ([`Answered`]) that turns true when the
-//! upstream first sends it a byte, i.e. when it answered a request. A
-//! request that fails on a connection with the flag set went out on a
-//! connection that had served another request — whenever that connection
-//! was opened (hyper-util's pool may hand a waiting request a connection
-//! opened after the request began, once another request has used it).
-//! The flag lives in the metadata hyper-util attaches to its errors, and
-//! sits under TLS, on the socket itself.
+//! Which connections were used before: every connection to the upstream
+//! carries a flag ([`Answered`]) in the metadata hyper-util attaches to
+//! its responses and errors; it turns true when a response arrives on it
+//! ([`mark_answered`]). A request that fails on a connection with the flag
+//! set went out on a connection that had served another request —
+//! whenever that connection was opened (hyper-util's pool may hand a
+//! waiting request a connection opened after the request began, once
+//! another request has used it). A response, not a byte: TLS handshakes
+//! and HTTP/2 SETTINGS are not answers.
 
 use std::io;
 use std::pin::Pin;
@@ -27,7 +27,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// Whether the upstream has sent anything on a connection yet.
+/// Whether the upstream has answered a request on a connection yet.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Answered(Arc<AtomicBool>);
 
@@ -42,6 +42,13 @@ pub(crate) fn was_reused(err: &hyper_util::client::legacy::Error) -> bool {
     extras
         .get::<Answered>()
         .is_some_and(|Answered(flag)| flag.load(Ordering::Acquire))
+}
+
+/// Notes that a response arrived on the connection it came on.
+pub(crate) fn mark_answered(extensions: &Extensions) {
+    if let Some(Answered(flag)) = extensions.get::<Answered>() {
+        flag.store(true, Ordering::Release);
+    }
 }
 
 /// A TCP connector whose connections carry [`Answered`].
@@ -92,12 +99,7 @@ impl AsyncRead for Marked {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.answered.0.store(true, Ordering::Release);
-        }
-        polled
+        Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 

@@ -95,7 +95,10 @@ impl Fill {
     ) {
         let deadline = self.shared.upstream.deadline();
         let mut shared_fill = None;
-        if let Some(fleet) = self.shared.fleet.clone() {
+        // A held image (an IMS job runs) is asked of the upstream, not of
+        // the fleet: another instance may have stored it before the job.
+        let held = self.shared.cache.store.is_held(&self.key.image_id);
+        if let Some(fleet) = self.shared.fleet.clone().filter(|_| !held) {
             let transform = &self.settings.transform;
             let clock = &self.shared.clock;
             match fleet::consult(fleet, &self.key, transform, self.stamp, clock, deadline).await {
