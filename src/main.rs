@@ -41,5 +41,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(imgcache::app::run(config, sources, cli.demo))
+    let code = runtime.block_on(imgcache::app::run(config, sources, cli.demo));
+    // The last requests' access lines are written before the process ends.
+    imgcache::access_log::flush();
+    code
 }

@@ -1,5 +1,7 @@
 //! Logging setup: `tracing-subscriber` with an `IMGCACHE_LOG` filter
-//! (falling back to `log.filter`), text or JSON lines on stderr.
+//! (falling back to `log.filter`), text or JSON lines on stderr; access
+//! events, when the filter lets them through, through their own writer
+//! off the request path ([`crate::access_log`]).
 
 use std::io::IsTerminal;
 
@@ -21,4 +23,7 @@ pub fn init(config: &LogConfig) {
     } else {
         builder.try_init()
     };
+    if tracing::enabled!(target: "imgcache::access", tracing::Level::INFO) {
+        crate::access_log::start(config.json);
+    }
 }
