@@ -278,3 +278,33 @@ async fn a_request_handed_off_during_the_drain_is_answered() {
     let drained = tokio::time::timeout(HANG_GUARD, drained).await;
     assert!(matches!(drained, Ok(Ok(()))), "the drain did not finish");
 }
+
+/// `Connection: close` (one-shot clients, Tempest) does not send a fresh
+/// hit to hyper: it is answered on the hit path with `connection: close`,
+/// and the connection closes after it; a miss with it goes to hyper,
+/// which closes after its answer too.
+#[tokio::test]
+async fn connection_close_hits_stay_on_the_hit_path() {
+    let sample = start_sample().await;
+    let proxy = start_proxy(&sample.url()).await;
+    let admin = start_admin(&proxy, None).await;
+    let mut miss = Conn::open(proxy.addr).await;
+    miss.send(&get_request(EXAMPLE_IMAGE_ID, "Connection: close\r\n"))
+        .await;
+    let first = miss.response().await;
+    assert_eq!(first.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert!(miss.closed().await, "hyper closes after Connection: close");
+    let before = metric_value(&admin, "imgcache_hit_path_responses_total").await;
+    let mut hit = Conn::open(proxy.addr).await;
+    let mut request = get_request(EXAMPLE_IMAGE_ID, "Connection: close\r\n");
+    // Bytes after a request that closes are not answered.
+    request.extend(get_request(EXAMPLE_IMAGE_ID, ""));
+    hit.send(&request).await;
+    let answer = hit.response().await;
+    assert!(answer.header("cache-status").starts_with("imgcache; hit;"));
+    assert_eq!(answer.header("connection"), "close");
+    assert_eq!(answer.body, first.body);
+    assert!(hit.closed().await, "closed after the answer");
+    let after = metric_value(&admin, "imgcache_hit_path_responses_total").await;
+    assert_eq!(after, before + 1.0, "answered on the hit path");
+}

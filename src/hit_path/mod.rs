@@ -84,6 +84,8 @@ enum Step {
         len: usize,
         body: Bytes,
         log: Option<Box<AccessLog>>,
+        /// The client asked to close after this answer.
+        close: bool,
     },
     /// The head is not complete yet.
     ReadMore,
@@ -132,8 +134,20 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         let proxy = conn.serving.proxy;
         let cert = conn.serving.tls.and_then(|tls| tls.client_cert.as_ref());
         let goes_on = match answer(proxy, cert, &conn.input, &mut conn.output, closing).await {
-            Step::Answered { len, body, log } => {
-                conn.send_hit(len, &body, log).await.is_ok() && !closing
+            Step::Answered {
+                len,
+                body,
+                log,
+                close,
+            } => {
+                let sent = conn.send_hit(len, &body, log).await.is_ok();
+                if sent && close {
+                    // As hyper does after `Connection: close`: the answer is
+                    // out, the rest of what the client sent is ignored.
+                    linger(&mut conn.stream).await;
+                    return Outcome::Closed;
+                }
+                sent && !closing
             }
             Step::Exchange { len, body } => {
                 conn.exchange(len, body).await.is_ok() && !*stop.borrow()
@@ -282,18 +296,30 @@ async fn answer(
         }
     };
     let Some(hit) = proxy.fresh_hit(get.path, get.headers, client_cert).await else {
+        // hyper answers it; after `Connection: close` the connection is
+        // its to close.
+        if get.close {
+            return Step::HandOff;
+        }
         return Step::Exchange {
             len: get.len,
             body: 0,
         };
     };
     output.clear();
-    response::write_head(output, &hit, client_request_id(get.headers), closing);
+    let close = get.close;
+    response::write_head(
+        output,
+        &hit,
+        client_request_id(get.headers),
+        closing || close,
+    );
     proxy.record_fresh_hit(&hit);
     Step::Answered {
         len: get.len,
         body: hit.entry.body.clone(),
         log: access_log(get.path, &hit, started),
+        close,
     }
 }
 

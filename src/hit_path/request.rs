@@ -39,7 +39,8 @@ pub enum Head<'h, 'b> {
     /// the hit path: its head is `len` bytes, its body `body` bytes.
     Exchange { len: usize, body: u64 },
     /// Anything else: hyper's for the rest of the connection (HTTP/1.0,
-    /// h2c, a chunked body, `Connection: close`, an upgrade).
+    /// h2c, a chunked body, `Connection: close` on anything but a plain
+    /// `GET`, an upgrade).
     Other,
 }
 
@@ -51,6 +52,8 @@ pub struct PlainGet<'h, 'b> {
     pub headers: &'h [httparse::Header<'b>],
     /// Bytes of the head, the final blank line included.
     pub len: usize,
+    /// `Connection: close`: the connection ends with this answer.
+    pub close: bool,
 }
 
 /// Reads the head at the start of `input` (at most `max_header_bytes`).
@@ -100,7 +103,12 @@ pub fn parse<'h, 'b>(
     };
     match (request.method, request.path) {
         (Some("GET"), Some(path)) if body == 0 && is_plain_path(path) && plain_headers(headers) => {
-            Head::Plain(PlainGet { path, headers, len })
+            Head::Plain(PlainGet {
+                path,
+                headers,
+                len,
+                close: asks_to_close(headers),
+            })
         }
         (Some("CONNECT"), _) => Head::Other,
         _ if exchange_headers(headers) => Head::Exchange { len, body },
@@ -148,6 +156,15 @@ fn exchange_headers(headers: &[httparse::Header<'_>]) -> bool {
                 || name.eq_ignore_ascii_case("http2-settings"))
         }
     })
+}
+
+/// Whether a `Connection` header says `close`.
+fn asks_to_close(headers: &[httparse::Header<'_>]) -> bool {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|h| h.value.split(|b| *b == b','))
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 /// How big a head may grow while it is read: hyper's read buffer, past
@@ -326,6 +343,32 @@ mod tests {
         }
     }
 
+    /// A plain GET that asks to close is still the hit path's: answered,
+    /// then the connection closes.
+    #[test]
+    fn plain_get_that_closes() {
+        for (input, close) in [
+            (
+                &b"GET /v2/images/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..],
+                true,
+            ),
+            (
+                b"GET /v2/images/a HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close\r\n\r\n",
+                true,
+            ),
+            (
+                b"GET /v2/images/a HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n",
+                false,
+            ),
+        ] {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let Head::Plain(get) = parse(input, &mut headers, LIMIT) else {
+                panic!("not plain: {:?}", String::from_utf8_lossy(input));
+            };
+            assert_eq!(get.close, close);
+        }
+    }
+
     /// hyper answers one request and gives the connection back when the
     /// request's end is known and nothing asks to close or switch
     /// protocols; otherwise the connection stays with hyper.
@@ -349,7 +392,7 @@ mod tests {
         let hand_offs: &[&[u8]] = &[
             b"GET /v2/images/a HTTP/1.0\r\n\r\n",
             b"PUT /v2/images/a/file HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"GET /v2/images/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"DELETE /v2/images/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
             b"CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n",
         ];

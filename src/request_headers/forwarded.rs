@@ -43,14 +43,14 @@ impl<'a> Forwarded<'a, HeaderMap> {
 
 impl<'a, 'b> Forwarded<'a, [httparse::Header<'b>]> {
     /// Raw header lines that need no change to be what the upstream sees:
-    /// no hop-by-hop header but `Connection: keep-alive` (which names
-    /// nothing), and no `_` name that `policy` would rename. `None`
+    /// no hop-by-hop header but `Connection: keep-alive` or `close` (which
+    /// name no other header), and no `_` name that `policy` would rename. `None`
     /// otherwise: the full path prepares such a request.
     pub fn check(headers: &'a [httparse::Header<'b>], policy: UnderscoreHeaders) -> Option<Self> {
         let mut underscored = 0;
         for header in headers {
             if header.name.eq_ignore_ascii_case("connection") {
-                if !only_keep_alive(header.value) {
+                if !names_no_header(header.value) {
                     return None;
                 }
             } else if is_hop_by_hop(header.name) {
@@ -69,15 +69,18 @@ impl<'a, 'b> Forwarded<'a, [httparse::Header<'b>]> {
     }
 }
 
-/// `Connection: keep-alive`, which python-requests (glanceclient,
-/// openstacksdk) sends on every request: it names no other header and
-/// asks for what HTTP/1.1 does by default.
-fn only_keep_alive(value: &[u8]) -> bool {
+/// `Connection: keep-alive` (python-requests, i.e. glanceclient and
+/// openstacksdk, sends it on every request) or `Connection: close`
+/// (one-shot clients, Tempest): they name no other header, so nothing in
+/// the request changes when hop-by-hop headers are stripped.
+fn names_no_header(value: &[u8]) -> bool {
     value
         .split(|b| *b == b',')
         .map(<[u8]>::trim_ascii)
         .filter(|token| !token.is_empty())
-        .all(|token| token.eq_ignore_ascii_case(b"keep-alive"))
+        .all(|token| {
+            token.eq_ignore_ascii_case(b"keep-alive") || token.eq_ignore_ascii_case(b"close")
+        })
 }
 
 #[cfg(test)]
@@ -99,15 +102,17 @@ mod tests {
     #[test]
     fn raw_lines() {
         let drop = UnderscoreHeaders::Drop;
-        let plain = lines(&[
-            ("Host", "x"),
-            ("Connection", "keep-alive"),
-            ("X-Auth-Token", "t"),
-        ]);
-        assert!(Forwarded::check(&plain, drop).is_some());
+        for connection in ["keep-alive", "close", "keep-alive, close"] {
+            let plain = lines(&[
+                ("Host", "x"),
+                ("Connection", connection),
+                ("X-Auth-Token", "t"),
+            ]);
+            assert!(Forwarded::check(&plain, drop).is_some(), "{connection}");
+        }
         for hop in [
-            ("Connection", "close"),
             ("Connection", "x-auth-token"),
+            ("Connection", "close, x-roles"),
             ("TE", "trailers"),
             ("Keep-Alive", "5"),
         ] {
