@@ -3,8 +3,9 @@
 //! the path are logged: never headers, so never a token.
 //!
 //! Off the request path: a request only hands a small record to a bounded
-//! queue ([`start`]); one writer thread formats the records, in batches,
-//! and writes each batch to stderr with one write. A synchronous line per
+//! queue ([`start`]); one writer thread wakes every few milliseconds,
+//! formats what is queued, in batches, and writes each batch to stderr
+//! with one write. A synchronous line per
 //! request cost a third of the hit rate; this costs a queue push. When the
 //! queue is full (stderr blocked, a flood) records are dropped and the
 //! drops reported in a WARN line, never waited for. Without a writer
@@ -14,7 +15,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, Uri};
@@ -30,6 +31,12 @@ const QUEUE: usize = 64 * 1024;
 /// A batch is written once this many bytes are formatted, or the queue
 /// is empty.
 const BATCH_BYTES: usize = 64 * 1024;
+
+/// How often the writer looks at the queue. It sleeps in between rather
+/// than waiting on the queue: a waiting receiver would be woken — a
+/// system call and a context switch on a core the workers need — for
+/// nearly every request.
+const TICK: Duration = Duration::from_millis(20);
 
 /// How long [`flush`] waits for the writer at shutdown.
 const FLUSH_WAIT: Duration = Duration::from_secs(2);
@@ -249,29 +256,30 @@ pub fn flush() {
     }
 }
 
-/// The writer thread: one blocking receive, then whatever else is queued,
-/// formatted into one buffer and written with one call.
+/// The writer thread: every [`TICK`], whatever is queued, formatted into
+/// batches of about [`BATCH_BYTES`], each written with one call.
 fn write_batches(received: &Receiver<Message>, json: bool) {
     let mut batch = String::with_capacity(BATCH_BYTES * 2);
     let mut reported = 0;
-    while let Ok(first) = received.recv() {
+    loop {
+        std::thread::sleep(TICK);
         let mut flushed = Vec::new();
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
+        loop {
+            let message = match received.try_recv() {
+                Ok(message) => message,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            };
             match message {
                 Message::Event(record) if json => record.json(&mut batch),
                 Message::Event(record) => record.text(&mut batch),
                 Message::Flush(done) => flushed.push(done),
             }
-            if batch.len() < BATCH_BYTES {
-                next = received.try_recv().ok();
+            if batch.len() >= BATCH_BYTES {
+                write_out(&mut batch);
             }
         }
-        let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(batch.as_bytes());
-        let _ = stderr.flush();
-        drop(stderr);
-        batch.clear();
+        write_out(&mut batch);
         for done in flushed {
             let _ = done.send(());
         }
@@ -286,6 +294,17 @@ fn write_batches(received: &Receiver<Message>, json: bool) {
             reported = dropped;
         }
     }
+}
+
+/// Writes a batch to stderr with one call, and empties it.
+fn write_out(batch: &mut String) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(batch.as_bytes());
+    let _ = stderr.flush();
+    batch.clear();
 }
 
 /// `2026-12-07T21:36:23.032203Z`, as `tracing`'s own lines stamp time.

@@ -20,9 +20,9 @@ import statistics
 import sys
 from html import escape
 
-ORDER = ["imgcache", "nginx", "varnish", "haproxy", "ceiling"]
+ORDER = ["imgcache", "imgcache-log", "nginx", "varnish", "haproxy", "ceiling"]
 PEERS = ["nginx", "varnish", "haproxy"]
-COLORS = {"imgcache": "#d62728", "nginx": "#2ca02c", "varnish": "#1f77b4",
+COLORS = {"imgcache": "#d62728", "imgcache-log": "#ff7f0e", "nginx": "#2ca02c", "varnish": "#1f77b4",
           "haproxy": "#9467bd", "ceiling": "#7f7f7f", "direct": "#7f7f7f"}
 WORKLOAD_TITLES = {
     "uniform": "uniform over 1,000 hot ids",
@@ -36,7 +36,7 @@ WORKLOAD_HEADINGS = {
     "mixed": "Mixed — keep-alive connections, every 50th request a miss (a never-read id), "
              "the rest hits uniform over 1,000 hot ids",
 }
-PROXY_NAMES = {"imgcache": "**imgcache**", "nginx": "nginx", "varnish": "Varnish",
+PROXY_NAMES = {"imgcache": "**imgcache**", "imgcache-log": "imgcache, access log on (default)", "nginx": "nginx", "varnish": "Varnish",
                "haproxy": "HAProxy", "ceiling": "ceiling"}
 
 

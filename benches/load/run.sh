@@ -287,14 +287,17 @@ start_sample() {
 NGINX_USER_LINE=""
 [ "$(id -u)" = 0 ] && NGINX_USER_LINE="user root root;"   # workers must write the cache dir
 
+# start_imgcache NAME [LOG]: imgcache with its log filter at LOG (warn:
+# no access lines, as every peer runs with its access log off; info: the
+# default as shipped, one access line per request, to its log file).
 start_imgcache() {
-    local name=${1:-imgcache} dir port admin
+    local name=${1:-imgcache} level=${2:-warn} dir port admin
     dir=$WORK/$name; mkdir -p "$dir"
     # A restarted proxy keeps its ports.
     port=${PORT_OF[$name]:-$(free_port)}; admin=${PORT_OF[$name-admin]:-$(free_port)}
     # Run in its own dir, so no config/imgcache.toml is picked up: defaults
-    # plus the env overrides the issue asks for (TTL 5m, log level warn).
-    start_bg "$name" "$dir" env IMGCACHE_LOG=warn IMGCACHE_CACHE_TTL=$TTL \
+    # plus the env overrides the issue asks for (TTL 5m, log level).
+    start_bg "$name" "$dir" env IMGCACHE_LOG="$level" IMGCACHE_CACHE_TTL=$TTL \
         "$IMGCACHE_BIN" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
         --upstream "$SAMPLE_URL"
     PORT_OF[$name]=$port
@@ -426,6 +429,7 @@ verify_proxy() {
 start_proxy() {
     case "$1" in
         imgcache) start_imgcache imgcache ;;
+        imgcache-log) start_imgcache imgcache-log info ;;
         nginx) start_nginx ;;
         varnish) start_varnish ;;
         haproxy) start_haproxy ;;
