@@ -25,8 +25,9 @@ use crate::cache::outcome::CacheOutcome;
 /// Longest path written to the log; absurd paths are cut, not echoed whole.
 const MAX_LOGGED_PATH: usize = 256;
 
-/// Records waiting for the writer at most (each ~150 bytes).
-const QUEUE: usize = 64 * 1024;
+/// Records waiting for the writer at most (each ~200 bytes, allocated up
+/// front): eight ticks' worth at 100,000 requests/s.
+const QUEUE: usize = 16 * 1024;
 
 /// A batch is written once this many bytes are formatted, or the queue
 /// is empty.
@@ -134,11 +135,9 @@ impl Record {
         }
     }
 
-    fn cache(&self) -> String {
-        self.outcome
-            .map(|outcome| outcome.header_value())
-            .and_then(|v| v.to_str().ok().map(str::to_owned))
-            .unwrap_or_else(|| "-".to_owned())
+    /// The `Cache-Status` value, or `-`.
+    fn cache(&self) -> Option<http::HeaderValue> {
+        self.outcome.map(|outcome| outcome.header_value())
     }
 
     /// The event through `tracing`, on the caller's thread.
@@ -148,7 +147,7 @@ impl Record {
             method = %self.method,
             path = ?self.path(),
             status = self.status,
-            cache = self.cache(),
+            cache = cache_text(self.cache().as_ref()),
             upstream_status = self.upstream_status,
             latency_ms = millis(self.latency),
             bytes = self.bytes,
@@ -160,14 +159,15 @@ impl Record {
     /// cache status quoted and escaped, so no byte of a path can start a
     /// line of its own.
     fn text(&self, out: &mut String) {
+        let cache = self.cache();
+        write_rfc3339(out, self.at);
         let _ = writeln!(
             out,
-            "{}  INFO imgcache::access: method={} path={:?} status={} cache={:?} upstream_status={} latency_ms={} bytes={} aborted={}",
-            rfc3339(self.at),
+            "  INFO imgcache::access: method={} path={:?} status={} cache={:?} upstream_status={} latency_ms={} bytes={} aborted={}",
             self.method,
             self.path(),
             self.status,
-            self.cache(),
+            cache_text(cache.as_ref()),
             self.upstream_status,
             millis(self.latency),
             self.bytes,
@@ -184,7 +184,7 @@ impl Record {
             "method": self.method.as_str(),
             "path": self.path(),
             "status": self.status,
-            "cache": self.cache(),
+            "cache": cache_text(self.cache().as_ref()),
             "upstream_status": self.upstream_status,
             "latency_ms": millis(self.latency),
             "bytes": self.bytes,
@@ -192,6 +192,10 @@ impl Record {
         });
         let _ = writeln!(out, "{line}");
     }
+}
+
+fn cache_text(value: Option<&http::HeaderValue>) -> &str {
+    value.and_then(|v| v.to_str().ok()).unwrap_or("-")
 }
 
 /// Milliseconds with microsecond precision and no float noise.
@@ -307,6 +311,28 @@ fn write_out(batch: &mut String) {
     batch.clear();
 }
 
+/// Appends [`rfc3339`] of `at`; the date and time up to the second are
+/// formatted once per second (the writer is one thread).
+fn write_rfc3339(out: &mut String, at: SystemTime) {
+    thread_local! {
+        static SECOND: std::cell::RefCell<(u64, String)> =
+            const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let since = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    SECOND.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != since.as_secs() {
+            let whole = rfc3339(at);
+            let seconds = whole.len() - ".000000Z".len();
+            *cached = (since.as_secs(), whole[..seconds].to_owned());
+        }
+        out.push_str(&cached.1);
+    });
+    let _ = write!(out, ".{:06}Z", since.subsec_micros());
+}
+
 /// `2026-12-07T21:36:23.032203Z`, as `tracing`'s own lines stamp time.
 fn rfc3339(at: SystemTime) -> String {
     let since = at
@@ -378,6 +404,10 @@ mod tests {
         assert!(out.contains(r#"path="/v2/images/x%0aFORGED""#), "{out}");
         assert!(out.contains("latency_ms=0.701 "), "{out}");
         assert!(out.contains(r#"cache="-""#), "{out}");
+        assert!(
+            out.starts_with("2026-12-07T21:16:23.032203Z  INFO"),
+            "{out}"
+        );
     }
 
     /// A JSON line: the path a plain string (not quoted twice), latency
