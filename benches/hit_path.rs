@@ -21,7 +21,7 @@ use imgcache::cache::store::Store;
 use imgcache::config::Config;
 use imgcache::config::DEFAULT_IDENTITY_HEADERS;
 use imgcache::hit_path::write_head;
-use imgcache::proxy::{FreshHit, Proxy, respond};
+use imgcache::proxy::{FreshHit, HitPathPlan, Proxy, respond};
 use imgcache::route::{self, ImageId};
 
 const ID: &str = "bc6bed6e-ba3a-4447-afcc-449174a3eb52";
@@ -127,7 +127,7 @@ fn bench_lookup(c: &mut Criterion) {
 
 /// The whole decision for a hit-path request: route, underscore and
 /// hop-by-hop check, bypass, identity, lookup among 10,000 entries,
-/// freshness (`Proxy::fresh_hit` → `Proxy::plan`).
+/// freshness (`Proxy::plan_plain_get` → `Proxy::admit` → `Proxy::plan`).
 fn bench_plan(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let proxy = runtime.block_on(async {
@@ -163,10 +163,10 @@ fn bench_plan(c: &mut Criterion) {
     let headers = request.headers;
     c.bench_function("plan/fresh_hit_10k_entries", |b| {
         b.to_async(&runtime).iter(|| async {
-            let hit = proxy
-                .fresh_hit(black_box(&path), black_box(headers), None)
+            let plan = proxy
+                .plan_plain_get(black_box(&path), black_box(headers), None)
                 .await;
-            assert!(hit.is_some());
+            assert!(matches!(plan, HitPathPlan::Answer(_)));
         })
     });
 }

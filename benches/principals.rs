@@ -1,7 +1,7 @@
 //! What a principal costs per request: verifying an AK/SK signature as
 //! Huawei's SDK makes it, signing a miss again for the upstream, and the
 //! principal's cache identity; and the whole hit-path decision for a
-//! signed read (`Proxy::fresh_hit` with the signature check).
+//! signed read (`Proxy::plan_plain_get`: admission with the signature check, then the plan).
 //!
 //! `cargo bench --bench principals`
 
@@ -20,7 +20,7 @@ use imgcache::principal::Principal;
 use imgcache::principal::sdk_date;
 use imgcache::principal::signature::{EMPTY_PAYLOAD_HASH, Signed};
 use imgcache::principal::signing::{self, Body, RequestLine, SignatureCheck, Signing};
-use imgcache::proxy::Proxy;
+use imgcache::proxy::{HitPathPlan, Proxy};
 use imgcache::route::ImageId;
 
 const ID: &str = "bc6bed6e-ba3a-4447-afcc-449174a3eb52";
@@ -187,10 +187,10 @@ fn bench_signed_plan(c: &mut Criterion) {
     let path = path();
     c.bench_function("plan/fresh_hit_signed_sdk_read", |b| {
         b.to_async(&runtime).iter(|| async {
-            let hit = proxy
-                .fresh_hit(black_box(&path), black_box(raw), None)
+            let plan = proxy
+                .plan_plain_get(black_box(&path), black_box(raw), None)
                 .await;
-            assert!(hit.is_some());
+            assert!(matches!(plan, HitPathPlan::Answer(_)));
         })
     });
 }

@@ -205,6 +205,7 @@ async fn accept_loop<H, F>(
             watcher: graceful.watcher(),
             stopped: stopped.clone(),
             header_read_timeout: config.header_read_timeout,
+            max_header_bytes: config.max_header_bytes,
             idle_timeout: config.idle_timeout,
             metrics: metrics.clone(),
             tls: None,
@@ -230,6 +231,8 @@ struct Connection {
     watcher: Watcher,
     stopped: watch::Receiver<bool>,
     header_read_timeout: Duration,
+    /// `server.max_header_bytes`: the limit on a request head.
+    max_header_bytes: usize,
     /// How long an HTTP/2 connection may stay open without a stream.
     idle_timeout: Duration,
     /// Where idle closes are counted (the proxy's listener only).
@@ -279,6 +282,7 @@ impl Connection {
                     http1: &self.builders.http1,
                     header_read_timeout: self.header_read_timeout,
                     tls: self.tls.as_ref(),
+                    max_header_bytes: self.max_header_bytes,
                 };
                 match hit_path::serve(stream, serving, self.stopped.clone()).await {
                     Outcome::Closed => return,

@@ -26,7 +26,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use crate::body::ProxyBody;
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, Verdict};
 use crate::tls;
 
 /// Request body bytes hyper left unread (the answer came before the
@@ -44,11 +44,13 @@ pub enum Ended {
 }
 
 /// Who is on the other end of the connection.
-#[derive(Clone, Copy)]
 pub struct Client<'a> {
     pub peer: SocketAddr,
     /// What TLS told about it (`None`: plain HTTP).
     pub tls: Option<&'a tls::Peer>,
+    /// The verdict on the request's signature, when the hit path reached
+    /// one: hyper's side takes it instead of judging the bytes again.
+    pub verdict: Option<Verdict>,
 }
 
 /// Serves one request with hyper: `request` holds the bytes of it already
@@ -75,11 +77,14 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         state: state.clone(),
     };
     let (proxy, signal) = (proxy.clone(), state.clone());
-    let (peer, tls) = (client.peer, client.tls.cloned());
+    let (peer, tls, verdict) = (client.peer, client.tls.cloned(), client.verdict);
     let service = service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
         let (proxy, signal) = (proxy.clone(), signal.clone());
         if let Some(tls) = &tls {
             request.extensions_mut().insert(tls.clone());
+        }
+        if let Some(verdict) = &verdict {
+            request.extensions_mut().insert(verdict.clone());
         }
         async move {
             let response = proxy.handle(request, peer).await?;

@@ -6,10 +6,12 @@
 //! head, a body) hands the connection, with every byte read so far, to
 //! hyper for the rest of its life.
 //!
-//! What a request gets does not depend on the path it takes: the decisions
-//! are the full path's own (`Proxy::fresh_hit`), the response carries the
-//! same headers, the same metrics are counted and the same access event is
-//! logged; the header read timeout and graceful drain behave as hyper's.
+//! What a request gets does not depend on the path it takes: it is
+//! admitted and planned as hyper's requests are (`Proxy::plan_plain_get`),
+//! the response carries the same headers, and it is counted and logged by
+//! the same finish step (`Proxy::finish`); when hyper answers it, the
+//! verdict on its signature goes along. The header read timeout and
+//! graceful drain behave as hyper's.
 
 mod exchange;
 mod request;
@@ -30,8 +32,10 @@ use exchange::Ended;
 
 use crate::access_log::AccessLog;
 use crate::error::ProxyError;
+use crate::metrics::RouteLabel;
 use crate::proxy::respond::client_request_id;
-use crate::proxy::{FreshHit, Proxy};
+use crate::proxy::{Arrival, Finished, HitPathPlan, Proxy, Verdict};
+use crate::request_headers::UnderscoreHeaders;
 use crate::tls::{self, ClientCert};
 
 pub use request::read_buffer_size;
@@ -92,8 +96,14 @@ enum Step {
     /// Not the hit path's to answer.
     HandOff,
     /// hyper answers this request (of `len` head bytes and `body` body
-    /// bytes), then the connection comes back.
-    Exchange { len: usize, body: u64 },
+    /// bytes), with the verdict on its signature when there is one; then
+    /// the connection comes back, unless the client asked to close it.
+    Exchange {
+        len: usize,
+        body: u64,
+        verdict: Option<Verdict>,
+        close: bool,
+    },
     /// Not a request anybody could answer: the error goes out, then the
     /// connection closes (as hyper closes after its own 400).
     Refuse(ProxyError),
@@ -111,6 +121,8 @@ pub struct Serving<'a> {
     pub header_read_timeout: Duration,
     /// What TLS told about the client (`None`: plain HTTP).
     pub tls: Option<&'a tls::Peer>,
+    /// `server.max_header_bytes`: the limit on a request head.
+    pub max_header_bytes: usize,
 }
 
 /// Serves `stream` until it closes or must stay with hyper. `stop` turns
@@ -131,9 +143,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     };
     loop {
         let closing = *stop.borrow();
-        let proxy = conn.serving.proxy;
-        let cert = conn.serving.tls.and_then(|tls| tls.client_cert.as_ref());
-        let goes_on = match answer(proxy, cert, &conn.input, &mut conn.output, closing).await {
+        let serving = &conn.serving;
+        let cert = serving.tls.and_then(|tls| tls.client_cert.as_ref());
+        let (proxy, limit) = (serving.proxy, serving.max_header_bytes);
+        let goes_on = match answer(proxy, cert, limit, &conn.input, &mut conn.output, closing).await
+        {
             Step::Answered {
                 len,
                 body,
@@ -149,8 +163,18 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 sent && !closing
             }
-            Step::Exchange { len, body } => {
-                conn.exchange(len, body).await.is_ok() && !*stop.borrow()
+            Step::Exchange {
+                len,
+                body,
+                verdict,
+                close,
+            } => {
+                let answered = conn.exchange(len, body, verdict).await.is_ok();
+                if answered && close {
+                    linger(&mut conn.stream).await;
+                    return Outcome::Closed;
+                }
+                answered && !*stop.borrow()
             }
             Step::HandOff => return conn.hand_off(),
             Step::Refuse(err) => return conn.refuse(&err).await,
@@ -203,7 +227,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
 
     /// Lets hyper answer the request at the front of the input (`len`
     /// head bytes, `body` body bytes), then takes the connection back.
-    async fn exchange(&mut self, len: usize, body: u64) -> Result<(), Over> {
+    async fn exchange(
+        &mut self,
+        len: usize,
+        body: u64,
+        verdict: Option<Verdict>,
+    ) -> Result<(), Over> {
         let whole = len.saturating_add(usize::try_from(body).unwrap_or(usize::MAX));
         let in_buffer = self.input.len().min(whole);
         let request = self.input.split_to(in_buffer).freeze();
@@ -215,7 +244,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
             tls,
             ..
         } = self.serving;
-        let client = exchange::Client { peer, tls };
+        let client = exchange::Client { peer, tls, verdict };
         let ended = exchange::serve(
             &mut self.stream,
             request,
@@ -236,14 +265,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
 
     /// Gives the connection, with the bytes read so far, to hyper for good.
     fn hand_off(self) -> Outcome<S> {
-        self.serving.proxy.record_hand_off();
+        self.serving.proxy.metrics().record_hit_path_handoff();
         let protocol = Protocol::of(&self.input, self.answered);
         Outcome::HandOff(Rewind::new(self.stream, self.input.freeze()), protocol)
     }
 
     /// Answers a head nobody can answer with the proxy's error, and closes.
     async fn refuse(mut self, err: &ProxyError) -> Outcome<S> {
-        self.serving.proxy.record_refused(err);
+        let status = err.status().as_u16();
+        tracing::debug!(status, %err, "refused a request head");
+        let refused = Finished {
+            route: RouteLabel::Other,
+            status,
+            outcome: None,
+            upstream_status: None,
+            underscored: (UnderscoreHeaders::Drop, 0),
+        };
+        self.serving.proxy.finish(&refused, None);
         self.output.clear();
         response::write_error(&mut self.output, err);
         if write_all(&mut self.stream, &self.output, &[]).await.is_ok() {
@@ -279,32 +317,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
 async fn answer(
     proxy: &Proxy,
     client_cert: Option<&ClientCert>,
+    max_header_bytes: usize,
     input: &[u8],
     output: &mut Vec<u8>,
     closing: bool,
 ) -> Step {
     let started = Instant::now();
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let get = match request::parse(input, &mut headers, proxy.max_header_bytes()) {
+    let get = match request::parse(input, &mut headers, max_header_bytes) {
         Head::Plain(get) => get,
-        Head::Exchange { len, body } => return Step::Exchange { len, body },
+        Head::Exchange { len, body } => {
+            return Step::Exchange {
+                len,
+                body,
+                verdict: None,
+                close: false,
+            };
+        }
         Head::Partial => return Step::ReadMore,
         Head::Other => return Step::HandOff,
         Head::Malformed(why) => return Step::Refuse(ProxyError::BadRequest(why.into())),
-        Head::TooLarge => {
-            return Step::Refuse(ProxyError::HeadersTooLarge(proxy.max_header_bytes()));
-        }
+        Head::TooLarge => return Step::Refuse(ProxyError::HeadersTooLarge(max_header_bytes)),
     };
-    let Some(hit) = proxy.fresh_hit(get.path, get.headers, client_cert).await else {
-        // hyper answers it; after `Connection: close` the connection is
-        // its to close.
-        if get.close {
-            return Step::HandOff;
+    let hit = match proxy
+        .plan_plain_get(get.path, get.headers, client_cert)
+        .await
+    {
+        HitPathPlan::Answer(hit) => hit,
+        HitPathPlan::Hyper(verdict) => {
+            return Step::Exchange {
+                len: get.len,
+                body: 0,
+                verdict,
+                close: get.close,
+            };
         }
-        return Step::Exchange {
-            len: get.len,
-            body: 0,
-        };
     };
     output.clear();
     let close = get.close;
@@ -314,11 +361,16 @@ async fn answer(
         client_request_id(get.headers),
         closing || close,
     );
-    proxy.record_fresh_hit(&hit);
+    proxy.metrics().record_hit_path_response();
+    let arrival = Arrival::logged(&Method::GET, || Uri::try_from(get.path).ok(), started);
+    let log = proxy.finish(&hit.finished(), arrival).map(|mut log| {
+        log.add_bytes(hit.entry.body.len());
+        Box::new(log)
+    });
     Step::Answered {
         len: get.len,
         body: hit.entry.body.clone(),
-        log: access_log(get.path, &hit, started),
+        log,
         close,
     }
 }
@@ -360,19 +412,6 @@ async fn linger<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
-}
-
-/// The record of the access event `Proxy::handle` writes for every
-/// response, when access logging is on.
-fn access_log(path: &str, hit: &FreshHit, started: Instant) -> Option<Box<AccessLog>> {
-    if !tracing::enabled!(target: "imgcache::access", tracing::Level::INFO) {
-        return None;
-    }
-    let uri = Uri::try_from(path).ok()?;
-    let mut log = AccessLog::new(Method::GET, uri, started);
-    log.respond(200, Some(hit.outcome), None);
-    log.add_bytes(hit.entry.body.len());
-    Some(Box::new(log))
 }
 
 #[cfg(test)]

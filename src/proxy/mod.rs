@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderMap, Method, Request, Response, Version, header};
+use http_body::Body as _;
 use hyper::body::Incoming;
 
 use arc_swap::ArcSwap;
 
-use crate::access_log::AccessLog;
 use crate::body::ProxyBody;
 use crate::cache::Cache;
 use crate::cache::outcome::CacheOutcome;
@@ -25,14 +25,16 @@ use crate::fleet::Fleet;
 use crate::metrics::{Metrics, RouteLabel};
 use crate::principal::Principals;
 use crate::principal::signing::{self, SignatureCheck};
-use crate::request_headers::head_size;
-use crate::route::{self, Route};
+use crate::request_headers::{UnderscoreHeaders, content_length, head_size};
+use crate::route::Route;
 use crate::tls;
 use crate::upstream::Upstream;
 use crate::upstream::headers::{rewrite_request, strip_hop_by_hop};
 
+mod admit;
 mod control;
 mod fill;
+mod finish;
 mod fleet_events;
 mod jobs;
 mod lifecycle;
@@ -42,8 +44,12 @@ mod reshape;
 pub mod respond;
 mod write;
 
+use admit::Head;
+
+pub use admit::Verdict;
 pub use control::ReloadReport;
-pub use plan::{FreshHit, ReadPlan};
+pub use finish::{Arrival, Finished};
+pub use plan::{FreshHit, HitPathPlan, ReadPlan};
 
 /// A response plus what metrics and the access log want to know about
 /// how it was made.
@@ -176,144 +182,132 @@ impl Proxy {
     /// Serves one request from `client`; never fails.
     pub async fn handle(
         self,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         client: SocketAddr,
     ) -> Result<Response<ProxyBody>, Infallible> {
-        // With access logging filtered out, not even the record is made.
-        let log = tracing::enabled!(target: "imgcache::access", tracing::Level::INFO).then(|| {
-            AccessLog::new(
-                request.method().clone(),
-                request.uri().clone(),
-                Instant::now(),
-            )
-        });
-        let (route, answer) = self.route(request, client).await;
-        let answer = answer.unwrap_or_else(Answer::from_error);
-        let status = answer.response.status().as_u16();
-        self.shared
-            .metrics
-            .record_request(route, answer.outcome, status);
-        let Some(mut log) = log else {
-            return Ok(answer.response);
+        let arrival = Arrival::logged(
+            request.method(),
+            || Some(request.uri().clone()),
+            Instant::now(),
+        );
+        let known = request.extensions_mut().remove::<Verdict>();
+        let mut finished = Finished {
+            route: RouteLabel::Other,
+            status: 0,
+            outcome: None,
+            upstream_status: None,
+            underscored: (UnderscoreHeaders::Drop, 0),
         };
-        log.respond(status, answer.outcome, answer.upstream_status);
-        Ok(answer.response.map(|body| body.with_log(log)))
+        let answer = self
+            .route(request, client, known, &mut finished)
+            .await
+            .unwrap_or_else(Answer::from_error);
+        finished.status = answer.response.status().as_u16();
+        finished.outcome = answer.outcome;
+        finished.upstream_status = answer.upstream_status;
+        match self.finish(&finished, arrival) {
+            Some(log) => Ok(answer.response.map(|body| body.with_log(log))),
+            None => Ok(answer.response),
+        }
     }
 
-    /// Checks the request, classifies it and sends it down its path;
-    /// says which path it took.
+    /// Admits the request and sends it down its path, noting in
+    /// `finished` which path it took.
     async fn route(
         &self,
         request: Request<Incoming>,
         client: SocketAddr,
-    ) -> (RouteLabel, Result<Answer, ProxyError>) {
-        if let Err(err) = check_request(&request, self.shared.max_header_bytes) {
-            return (RouteLabel::Other, Err(err));
+        known: Option<Verdict>,
+        finished: &mut Finished,
+    ) -> Result<Answer, ProxyError> {
+        let max_header_bytes = self.shared.max_header_bytes;
+        if header_bytes(&request) > max_header_bytes {
+            return Err(ProxyError::HeadersTooLarge(max_header_bytes));
         }
         let (mut parts, body) = request.into_parts();
         // Before anything judges or forwards the headers: see
         // `request_headers::underscores`.
         let policy = self.shared.settings.load().cache.underscore_headers;
-        let underscored = policy.apply(&mut parts.headers);
-        self.shared.metrics.record_underscored(policy, underscored);
-        let (signature, body) = match self.check_signature(&mut parts, body).await {
-            Ok(checked) => checked,
-            Err(err) => return (RouteLabel::Other, Err(err)),
+        finished.underscored = (policy, policy.apply(&mut parts.headers));
+        // A body the signature hashes is read before it is judged.
+        let judged = known.is_none();
+        let (read, body) = self.read_body(&parts.headers, body, judged).await?;
+        let empty = body.is_end_stream();
+        let payload = match (&read, empty) {
+            (_, true) => signing::Body::Empty,
+            (Some(bytes), _) => signing::Body::Read(bytes),
+            (None, false) => signing::Body::Unread,
         };
-        let Some(path) = route::strip_prefix(parts.uri.path(), &self.shared.path_prefix) else {
-            let outside = ProxyError::NotFound(format!(
-                "the path is outside the configured prefix {}",
-                self.shared.path_prefix
-            ));
-            return (RouteLabel::Other, Err(outside));
+        let authority = parts.uri.authority().map(|a| a.as_str());
+        let head = Head {
+            method: &parts.method,
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            authority,
+            version: parts.version,
+            headers: &parts.headers,
         };
-        let tls = parts.extensions.remove::<tls::Peer>();
+        let admitted = self.admit(&head, payload, known)?;
+        if admitted.signature.keeps_host() {
+            keep_authority_as_host(&mut parts.headers, authority);
+        }
         let forward = Forward {
-            tls,
+            tls: parts.extensions.remove::<tls::Peer>(),
             method: parts.method.clone(),
-            path,
+            path: admitted.path,
             query: parts.uri.query(),
             headers: parts.headers,
             version: parts.version,
             client,
-            signature,
+            signature: admitted.signature,
         };
-        match route::classify(&forward.method, forward.path, forward.query) {
+        match admitted.route {
             // A GET with a body is not a plain image read: not ours to cache.
-            Route::ImageRead(id) if http_body::Body::is_end_stream(&body) => (
-                RouteLabel::ImageRead,
-                self.read_image(forward, body, id).await,
-            ),
-            Route::ImageRead(_) | Route::Other => {
-                (RouteLabel::Other, self.forward(forward, body).await)
+            Route::ImageRead(id) if empty => {
+                finished.route = RouteLabel::ImageRead;
+                self.read_image(forward, body, id).await
             }
+            Route::ImageRead(_) | Route::Other => self.forward(forward, body).await,
             Route::ImageList => {
-                let answer = match self.forward(forward, body).await {
-                    Ok(answer) => self.transform_list(answer).await,
-                    Err(err) => Err(err),
-                };
-                (RouteLabel::Other, answer)
+                let answer = self.forward(forward, body).await?;
+                self.transform_list(answer).await
             }
-            Route::ImageWrite(write) => (
-                RouteLabel::ImageWrite,
-                self.write(forward, body, write).await,
-            ),
+            Route::ImageWrite(write) => {
+                finished.route = RouteLabel::ImageWrite;
+                self.write(forward, body, write).await
+            }
             Route::JobPoll(job) => {
                 let mut forward = forward;
                 if self.shared.jobs.is_pending(&job) {
                     // Its answer is read for the job's status: plain JSON.
                     forward.headers.remove(header::ACCEPT_ENCODING);
                 }
-                let answer = match self.forward(forward, body).await {
-                    Ok(answer) => self.poll_job(answer, &job).await,
-                    Err(err) => Err(err),
-                };
-                (RouteLabel::Other, answer)
+                let answer = self.forward(forward, body).await?;
+                self.poll_job(answer, &job).await
             }
         }
     }
 
-    /// Judges the request's AK/SK signature (reading a small signed body
-    /// whose hash it covers) and counts the verdict; returns the body to
-    /// forward. An unverified signature that covers `Host` keeps the
-    /// client's: an HTTP/2 client's `:authority` becomes a `Host` header.
-    async fn check_signature(
+    /// The request body to forward, and its bytes when the signature
+    /// hashes them (a small signed body the proxy can verify: at most
+    /// `signing.max_body_bytes`, as declared) and it is still to be judged.
+    async fn read_body(
         &self,
-        parts: &mut http::request::Parts,
+        headers: &HeaderMap,
         body: Incoming,
-    ) -> Result<(SignatureCheck, ProxyBody), ProxyError> {
-        let signing = self.shared.principals.signing();
+        judged: bool,
+    ) -> Result<(Option<bytes::Bytes>, ProxyBody), ProxyError> {
         let idle = self.shared.upstream.idle_timeout();
-        let length = declared_length(&parts.headers);
-        let empty = http_body::Body::is_end_stream(&body);
-        let (read, body) = if empty {
-            (None, ProxyBody::empty())
-        } else if length.is_some_and(|n| signing.wants_body(&parts.headers, n)) {
-            let bytes = read_signed_body(body, idle).await?;
-            (Some(bytes.clone()), ProxyBody::full(bytes))
-        } else {
-            (None, ProxyBody::stream(body, idle))
-        };
-        let payload = match (&read, empty) {
-            (_, true) => signing::Body::Empty,
-            (Some(bytes), _) => signing::Body::Read(bytes),
-            (None, false) => signing::Body::Unread,
-        };
-        let line = signing::RequestLine {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query(),
-            authority: parts.uri.authority().map(|a| a.as_str()),
-        };
-        let check = signing.check(line, &parts.headers, payload, std::time::SystemTime::now());
-        self.shared.metrics.record_signature(&check);
-        if check.keeps_host() && !parts.headers.contains_key(header::HOST) {
-            let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
-            if let Some(host) = authority.and_then(|a| http::HeaderValue::from_str(&a).ok()) {
-                parts.headers.insert(header::HOST, host);
-            }
+        if http_body::Body::is_end_stream(&body) {
+            return Ok((None, ProxyBody::empty()));
         }
-        Ok((check, body))
+        let signing = self.shared.principals.signing();
+        let length = declared_length(headers);
+        if judged && length.is_some_and(|n| signing.wants_body(headers, n)) {
+            let bytes = read_signed_body(body, idle).await?;
+            return Ok((Some(bytes.clone()), ProxyBody::full(bytes)));
+        }
+        Ok((None, ProxyBody::stream(body, idle)))
     }
 
     /// Sends a request upstream as it is and streams the response back.
@@ -383,18 +377,12 @@ impl Forward<'_> {
     }
 }
 
-/// The request's `Content-Length`, when it has one valid value.
+/// The message's `Content-Length`, when it has a valid one.
 pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    value.to_str().ok()?.trim().parse().ok()
+    content_length(headers).ok().flatten()
 }
 
-/// Reads a signed body whose signature hashes it (small: at most
-/// `signing.max_body_bytes`, as declared), each chunk within `idle`.
+/// Reads a signed body whose signature hashes it, each chunk within `idle`.
 async fn read_signed_body(
     body: Incoming,
     idle: std::time::Duration,
@@ -407,30 +395,15 @@ async fn read_signed_body(
     }
 }
 
-/// Rejects what cannot be forwarded: tunnels, non-path targets, headers
-/// past the limit.
-fn check_request(request: &Request<Incoming>, max_header_bytes: usize) -> Result<(), ProxyError> {
-    if request.method() == Method::CONNECT {
-        return Err(ProxyError::BadRequest("CONNECT is not supported".into()));
+/// An unverified signature that covers `Host` keeps the client's: an
+/// HTTP/2 client's `:authority` becomes a `Host` header.
+fn keep_authority_as_host(headers: &mut HeaderMap, authority: Option<&str>) {
+    if headers.contains_key(header::HOST) {
+        return;
     }
-    if !request.uri().path().starts_with('/') {
-        return Err(ProxyError::BadRequest(
-            "the request target must be an absolute path".into(),
-        ));
+    if let Some(host) = authority.and_then(|a| http::HeaderValue::from_str(a).ok()) {
+        headers.insert(header::HOST, host);
     }
-    if header_bytes(request) > max_header_bytes {
-        return Err(ProxyError::HeadersTooLarge(max_header_bytes));
-    }
-    match request.headers().get_all(header::HOST).iter().count() {
-        0 if request.version() == Version::HTTP_11 => {
-            return Err(ProxyError::BadRequest(
-                "an HTTP/1.1 request must have a Host header (RFC 9112 section 3.2)".into(),
-            ));
-        }
-        0 | 1 => {}
-        _ => return Err(ProxyError::BadRequest("more than one Host header".into())),
-    }
-    Ok(())
 }
 
 /// The size of the request line and headers as sent (`name: value\r\n`).

@@ -7,8 +7,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderValue, Method};
+use http::{HeaderValue, Method, Version};
 
+use super::admit::{Head, Verdict};
+use super::finish::Finished;
 use super::{Proxy, Settings};
 use crate::cache::entry::Entry;
 use crate::cache::freshness::Staleness;
@@ -16,11 +18,10 @@ use crate::cache::key::CacheKey;
 use crate::cache::outcome::CacheOutcome;
 use crate::cache::policy;
 use crate::cache::status;
-use crate::error::ProxyError;
 use crate::metrics::RouteLabel;
 use crate::principal::signing::{self, SignatureCheck};
 use crate::request_headers::{Forwarded, HeaderLookup, UnderscoreHeaders};
-use crate::route::{self, ImageId, Route};
+use crate::route::{ImageId, Route};
 use crate::tls::ClientCert;
 
 /// What to do for a bodiless `GET` of an image.
@@ -115,81 +116,74 @@ impl Proxy {
         }
     }
 
-    /// For the hit path: the fresh entry that answers a bodiless `GET` of
+    /// For the hit path: how to answer a plain, bodiless HTTP/1.1 `GET` of
     /// `path` (as the client sent it, listen prefix included) with these
-    /// raw header lines on a connection with this client certificate;
-    /// `None` for anything the full path must do.
-    pub async fn fresh_hit(
+    /// raw header lines on a connection with this client certificate. It
+    /// is admitted as hyper's requests are; a fresh entry for this caller
+    /// answers it, anything else is hyper's, with the admission's verdict.
+    pub async fn plan_plain_get(
         &self,
         path: &str,
         headers: &[httparse::Header<'_>],
         client_cert: Option<&ClientCert>,
-    ) -> Option<FreshHit> {
-        let full_path = path;
-        let path = route::strip_prefix(path, &self.shared.path_prefix)?;
-        let Route::ImageRead(image_id) = route::classify(&Method::GET, path, None) else {
-            return None;
-        };
+    ) -> HitPathPlan {
         let settings = self.shared.settings.load();
-        let headers = Forwarded::check(headers, settings.cache.underscore_headers)?;
-        let line = signing::RequestLine {
-            method: "GET",
-            path: full_path,
+        let Some(forwarded) = Forwarded::check(headers, settings.cache.underscore_headers) else {
+            // The full path prepares (folds, strips) these headers first.
+            return HitPathPlan::Hyper(None);
+        };
+        let head = Head {
+            method: &Method::GET,
+            path,
             query: None,
             authority: None,
+            version: Version::HTTP_11,
+            headers: &forwarded,
         };
-        let signature = self.shared.principals.signing().check(
-            line,
-            headers.get(),
-            signing::Body::Empty,
-            std::time::SystemTime::now(),
-        );
+        // Refused: hyper's admission refuses it the same way.
+        let Ok(admitted) = self.admit(&head, signing::Body::Empty, None) else {
+            return HitPathPlan::Hyper(None);
+        };
+        let Route::ImageRead(image_id) = admitted.route else {
+            return HitPathPlan::Hyper(Some(Verdict(admitted.signature)));
+        };
+        let now = self.shared.clock.now();
+        let cert = client_cert;
         match self
             .plan(
                 &settings,
                 image_id,
-                headers,
-                &signature,
-                client_cert,
-                self.shared.clock.now(),
+                forwarded,
+                &admitted.signature,
+                cert,
+                now,
             )
             .await
         {
-            // Counted only when answered here: otherwise hyper checks
-            // (and counts) the request again.
-            ReadPlan::Fresh(hit) => {
-                self.shared.metrics.record_signature(&signature);
-                Some(hit)
-            }
-            _ => None,
+            ReadPlan::Fresh(hit) => HitPathPlan::Answer(hit),
+            _ => HitPathPlan::Hyper(Some(Verdict(admitted.signature))),
         }
     }
+}
 
-    /// Counts a hit the hit path served, as `handle` counts responses.
-    pub fn record_fresh_hit(&self, hit: &FreshHit) {
-        let metrics = &self.shared.metrics;
-        metrics.record_request(RouteLabel::ImageRead, Some(hit.outcome), 200);
-        metrics.record_hit_path_response();
-        metrics.record_underscored(UnderscoreHeaders::Drop, hit.underscored);
-    }
+/// What the hit path does with a plain `GET`.
+pub enum HitPathPlan {
+    /// Answers it from this fresh entry.
+    Answer(FreshHit),
+    /// Lets hyper answer it, with the verdict on its signature when the
+    /// hit path already reached one.
+    Hyper(Option<Verdict>),
+}
 
-    /// Counts an error the hit path answered itself (a head that is not
-    /// HTTP/1, or too large), as `handle` counts responses.
-    pub fn record_refused(&self, err: &ProxyError) {
-        let status = err.status().as_u16();
-        tracing::debug!(status, %err, "refused a request head");
-        self.shared
-            .metrics
-            .record_request(RouteLabel::Other, None, status);
-    }
-
-    /// Counts a connection the hit path handed to hyper.
-    pub fn record_hand_off(&self) {
-        self.shared.metrics.record_hit_path_handoff();
-    }
-
-    /// `server.max_header_bytes`: the hit path's limit on a request head.
-    pub fn max_header_bytes(&self) -> usize {
-        self.shared.max_header_bytes
+impl FreshHit {
+    /// What the finish step counts for it.
+    pub fn finished(&self) -> Finished {
+        Finished {
+            route: RouteLabel::ImageRead,
+            status: 200,
+            outcome: Some(self.outcome),
+            upstream_status: None,
+            underscored: (UnderscoreHeaders::Drop, self.underscored),
+        }
     }
 }

@@ -64,11 +64,10 @@ impl Proxy {
                 let answer = self.transform_image_answer(answer).await?;
                 return Ok(answer.with_outcome(CacheOutcome::Bypass));
             }
-            ReadPlan::Fresh(hit) => return Ok(respond::hit(&hit.entry, now, &forward.headers)),
+            ReadPlan::Fresh(hit) => return Ok(respond::fresh(&hit, &forward.headers)),
             ReadPlan::Revalidate(key, entry) => {
                 let settings = arc_swap::Guard::into_inner(settings);
                 self.refresh_in_background(&forward, key, settings);
-                // A stale hit: RFC 9211 says so with a negative ttl.
                 return Ok(respond::hit(&entry, now, &forward.headers));
             }
             ReadPlan::Fetch {

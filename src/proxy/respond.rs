@@ -1,13 +1,13 @@
 //! Building responses on the cache path: from a stored entry (hit, stored
 //! miss, collapsed wait) or from an upstream response that was not stored.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::Answer;
+use super::{Answer, FreshHit};
 use crate::body::ProxyBody;
 use crate::cache::entry::{Entry, if_none_match};
 use crate::cache::outcome::CacheOutcome;
@@ -15,8 +15,15 @@ use crate::cache::status;
 use crate::request_headers::HeaderLookup;
 use crate::upstream::headers::{MAX_REQUEST_ID_LEN, REQUEST_ID};
 
-/// An entry served without asking the upstream (fresh, or stale while
-/// one request refreshes it).
+/// A fresh hit, as the plan found it (its outcome and `Age` made once).
+pub fn fresh(hit: &FreshHit, request: &HeaderMap) -> Answer {
+    let id = request_id_for(request);
+    let age = Some(hit.age.clone());
+    from_entry(&hit.entry, hit.outcome, age, request, id, None)
+}
+
+/// An entry served without asking the upstream while one request
+/// refreshes it (stale: a negative ttl says so, RFC 9211).
 pub fn hit(entry: &Entry, now: Instant, request: &HeaderMap) -> Answer {
     let ttl = entry.freshness.ttl_seconds(entry.age(now));
     aged(entry, now, request, CacheOutcome::Hit { ttl }, None)
@@ -43,7 +50,7 @@ fn aged(
     outcome: CacheOutcome,
     upstream_status: Option<u16>,
 ) -> Answer {
-    let age = Some(entry.age(now));
+    let age = Some(status::age(entry.age(now).as_secs()));
     from_entry(
         entry,
         outcome,
@@ -59,7 +66,7 @@ fn aged(
 pub fn from_entry(
     entry: &Entry,
     outcome: CacheOutcome,
-    age: Option<Duration>,
+    age: Option<HeaderValue>,
     request: &HeaderMap,
     request_id: HeaderValue,
     upstream_status: Option<u16>,
@@ -74,7 +81,7 @@ pub fn from_entry(
     let headers = response.headers_mut();
     headers.insert(REQUEST_ID.clone(), request_id);
     if let Some(age) = age {
-        headers.insert(header::AGE, status::age(age.as_secs()));
+        headers.insert(header::AGE, age);
     }
     Answer {
         response,

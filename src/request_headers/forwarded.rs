@@ -5,7 +5,7 @@
 
 use http::HeaderMap;
 
-use super::{UnderscoreHeaders, has_underscore};
+use super::{HeaderLookup, UnderscoreHeaders, has_underscore};
 use crate::upstream::headers::{is_hop_by_hop, strip_hop_by_hop};
 
 /// Headers the upstream would see, checked or made so. (No `Debug`: they
@@ -66,6 +66,27 @@ impl<'a, 'b> Forwarded<'a, [httparse::Header<'b>]> {
             headers,
             underscored,
         })
+    }
+}
+
+/// Raw lines as the upstream will see them: those with `_` in their
+/// names are not forwarded (the only policy that lets them through
+/// unchanged drops them), so nothing judges them either.
+impl<'b> HeaderLookup for Forwarded<'_, [httparse::Header<'b>]> {
+    fn header_values<'a>(
+        &'a self,
+        name: &'a http::HeaderName,
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let hidden = self.underscored > 0 && has_underscore(name.as_str());
+        self.headers.header_values(name).filter(move |_| !hidden)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        let hidden = self.underscored > 0;
+        self.headers
+            .iter()
+            .map(|header| header.name)
+            .filter(move |name| !(hidden && has_underscore(name)))
     }
 }
 

@@ -63,6 +63,29 @@ pub fn head_size(
     line + headers.map(|(name, value)| name + value + 4).sum::<usize>()
 }
 
+/// The body length `Content-Length` announces (`None` without one). Every
+/// value, comma-separated or repeated, must be the same number, as hyper
+/// requires of a request; one rule for both parsers and for responses.
+pub fn content_length<H: HeaderLookup + ?Sized>(headers: &H) -> Result<Option<u64>, &'static str> {
+    let mut length = None;
+    let values = headers
+        .header_values(&http::header::CONTENT_LENGTH)
+        .flat_map(|value| value.split(|b| *b == b','));
+    for value in values {
+        let digits = value.trim_ascii();
+        let parsed = std::str::from_utf8(digits)
+            .ok()
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<u64>().ok())
+            .ok_or("the Content-Length is not a number")?;
+        if length.is_some_and(|known| known != parsed) {
+            return Err("the Content-Length values differ");
+        }
+        length = Some(parsed);
+    }
+    Ok(length)
+}
+
 /// A header value as text when it is visible ASCII (tabs allowed), as
 /// `HeaderValue::to_str` judges it.
 pub fn visible_ascii(value: &[u8]) -> Option<&str> {
