@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::body::ProxyBody;
 use crate::config::ServerConfig;
-use crate::proxy::Proxy;
+use crate::proxy::Operator;
 use crate::server;
 use crate::tls::Acceptor;
 
@@ -30,13 +30,13 @@ const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0;
 /// The admin API's handler state.
 #[derive(Clone)]
 pub struct Admin {
-    proxy: Proxy,
+    proxy: Operator,
     token: Option<Arc<[u8]>>,
 }
 
 impl Admin {
     /// An admin API over `proxy`, guarded by `token` when set.
-    pub fn new(proxy: Proxy, token: Option<&str>) -> Admin {
+    pub fn new(proxy: Operator, token: Option<&str>) -> Admin {
         Admin {
             proxy,
             token: token.map(|t| Arc::from(t.as_bytes())),

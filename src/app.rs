@@ -60,7 +60,7 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
         demo.print_help(listen, admin);
     }
     let (stop_admin, admin_stopped) = watch::channel(false);
-    let admin_api = Admin::new(proxy.clone(), config.admin.token.as_deref());
+    let admin_api = Admin::new(proxy.operator(), config.admin.token.as_deref());
     let admin_task =
         tokio::spawn(admin_api.serve_with(admin_listener, admin_tls, until_true(admin_stopped)));
     tokio::spawn(tls::watch_files(
@@ -73,7 +73,7 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
         Err(err) => return fail(&format!("cannot start worker threads: {err}")),
     };
     shutdown_signal().await;
-    proxy.start_draining();
+    proxy.operator().start_draining();
     serving.stop_and_join().await;
     let _ = stop_admin.send(true);
     let _ = admin_task.await;
@@ -151,7 +151,7 @@ async fn reload_on_sighup(
         }
         match cli::reload(&sources) {
             Ok((config, reloaded)) => {
-                let report = proxy.reload(&config).await;
+                let report = proxy.operator().reload(&config).await;
                 proxy.metrics().record_reload(true);
                 tracing::info!(purged = report.purged, "config reloaded");
                 for setting in report.not_applied {

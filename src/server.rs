@@ -108,7 +108,7 @@ pub async fn run_within(
     budget: Budget,
     shutdown: impl Future<Output = ()>,
 ) {
-    proxy.mark_serving();
+    proxy.operator().mark_serving();
     let hits = proxy.clone();
     let handler = move |request, peer| proxy.clone().handle(request, peer);
     let limits = Limits {

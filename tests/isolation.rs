@@ -141,7 +141,7 @@ async fn forwarded_failures_never_open_the_breaker() {
             assert_eq!(reply.status, 503);
         }
     }
-    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+    assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
     let sent = upstream.heads().len();
     read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
     assert_eq!(upstream.heads().len(), sent + 1, "the read was sent");
@@ -206,7 +206,7 @@ async fn upstream_killed_opens_the_breaker_and_stale_is_served() {
     for id in [PRIVATE_IMAGE_ID, SHARED_IMAGE_ID, QUEUED_IMAGE_ID] {
         assert_eq!(read(&proxy, TOKEN_A, id).await.status, 502);
     }
-    assert_eq!(proxy.proxy.breaker_state().as_str(), "open");
+    assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "open");
     let stale = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
     assert_eq!(stale.status, 200);
     assert_eq!(stale.body, fresh.body);
@@ -231,7 +231,7 @@ async fn fills_timing_out_for_many_open_the_breaker() {
     ] {
         assert_eq!(read(&proxy, token, id).await.status, 504);
     }
-    assert_eq!(proxy.proxy.breaker_state().as_str(), "open");
+    assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "open");
     sample.control.set_latency(Duration::ZERO);
 }
 
@@ -268,7 +268,7 @@ async fn retry_after_backs_off_only_the_caller_it_was_asked_of() {
     let other = read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await;
     assert_eq!(other.status, 200, "bob's fills go on");
     assert_eq!(sample.control.total_requests(), before + 1);
-    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+    assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
     proxy.proxy.clock().advance(Duration::from_secs(8));
     assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 200);
 }
@@ -289,7 +289,7 @@ async fn retry_after_for_many_callers_never_opens_the_breaker() {
     ] {
         assert_eq!(read(&proxy, token, id).await.status, 503);
     }
-    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+    assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
     assert_eq!(read(&proxy, TOKEN_A, SHARED_IMAGE_ID).await.status, 429);
     assert_eq!(
         read(&proxy, TOKEN_ADMIN, EXAMPLE_IMAGE_ID).await.status,
@@ -324,7 +324,7 @@ async fn a_revoked_caller_cannot_trip_his_way_to_a_stale_copy() {
     for _ in 0..5 {
         get(&proxy.url("/v2/images/%ff"), &[]).await;
     }
-    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+    assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
     let gone = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
     assert_eq!(gone.status, 404, "{:?}", gone.headers);
     assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 404);
@@ -341,7 +341,7 @@ async fn readiness_means_the_proxy_can_serve() {
     let admin = start_admin(&proxy, Some("s3cret-admin")).await;
     assert_eq!(get(&format!("{admin}/readyz"), &[]).await.status, 200);
     fail_for_many(&proxy, &sample).await;
-    assert_eq!(proxy.proxy.breaker_state().as_str(), "open");
+    assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "open");
     let ready = get(&format!("{admin}/readyz"), &[]).await;
     assert_eq!(ready.status, 200, "{:?}", ready.body);
     let health = get(&format!("{admin}/healthz"), &[]).await;
@@ -357,7 +357,7 @@ async fn readiness_means_the_proxy_can_serve() {
         401,
         "the token still guards the rest"
     );
-    proxy.proxy.start_draining();
+    proxy.proxy.operator().start_draining();
     let draining = get(&format!("{admin}/readyz"), &[]).await;
     assert_eq!(draining.status, 503);
     assert!(
@@ -374,20 +374,21 @@ async fn readiness_waits_for_a_listener() {
     let sample = start_sample().await;
     let config = config_for(&sample.url());
     let proxy = imgcache::proxy::Proxy::new(&config).expect("proxy");
+    let operator = proxy.operator();
     assert!(
-        proxy
+        operator
             .readiness()
             .is_err_and(|reason| reason.contains("starting"))
     );
     let handle = start_proxy_over(config, proxy.clone(), None).await;
     for _ in 0..100 {
-        if proxy.readiness().is_ok() {
+        if operator.readiness().is_ok() {
             break;
         }
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(proxy.readiness(), Ok(()));
+    assert_eq!(operator.readiness(), Ok(()));
     drop(handle);
 }
 
@@ -478,7 +479,7 @@ async fn undecodable_ids_from_one_client_hurt_nobody_else() {
         }
         attacker.await.expect("attacker");
         assert_eq!(get(&format!("{admin}/readyz"), &[]).await.status, 200);
-        assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+        assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
     }
     assert!(
         sample.control.undecodable_drops() >= 505,
@@ -534,7 +535,7 @@ async fn a_poisoned_pool_is_not_the_next_clients_problem() {
     assert!(sample.control.poisoned_drops() > 0, "the pool was poisoned");
     let retried = metric_value(&admin, "imgcache_upstream_retries_total{result=\"ok\"}").await;
     assert!(retried > 0.0, "{retried}");
-    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+    assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
 }
 
 /// An API gateway throttling one tenant (429 + Retry-After on its token
@@ -565,5 +566,5 @@ async fn a_throttled_tenant_is_held_back_alone() {
     for id in [EXAMPLE_IMAGE_ID, SHARED_IMAGE_ID] {
         assert_eq!(read(&proxy, TOKEN_B, id).await.status, 200, "bob reads on");
     }
-    assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
+    assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
 }

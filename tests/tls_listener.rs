@@ -154,7 +154,7 @@ async fn the_admin_listener_has_its_own_certificate() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let admin = imgcache::admin::Admin::new(proxy.handle.proxy.clone(), None);
+    let admin = imgcache::admin::Admin::new(proxy.handle.proxy.operator(), None);
     tokio::spawn(admin.serve_with(listener, Some(acceptor), std::future::pending()));
     let connector = pki::connector(&ca.file(), H1, None);
     let (mut client, serial) = Client::open(&connector, addr).await;

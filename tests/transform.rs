@@ -210,7 +210,7 @@ async fn a_mode_change_never_serves_old_bodies() {
     let plain = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(plain.json()["__isregistered"], "true");
     config.transform.mode = Mode::Typed;
-    let report = proxy.proxy.reload(&config).await;
+    let report = proxy.proxy.operator().reload(&config).await;
     assert!(report.purged);
     let typed = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(typed.header("cache-status"), "imgcache; fwd=miss; stored");
@@ -226,7 +226,7 @@ async fn a_mode_change_never_serves_old_bodies() {
     });
     upstream.wait_for_gets(1).await;
     config.transform.mode = Mode::Typed;
-    proxy.proxy.reload(&config).await;
+    proxy.proxy.operator().reload(&config).await;
     upstream.set_gate(true);
     let old = slow.await.expect("task");
     assert_eq!(old.json()["__os_bit"], "64", "it began under passthrough");

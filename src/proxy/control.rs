@@ -24,7 +24,21 @@ pub struct ReloadReport {
     pub not_applied: Vec<&'static str>,
 }
 
+/// The operator's handle on a running proxy: what the admin API, SIGHUP,
+/// start-up and drain may do, kept apart from the request pipeline.
+#[derive(Clone)]
+pub struct Operator {
+    proxy: Proxy,
+}
+
 impl Proxy {
+    /// The operator's handle on this proxy.
+    pub fn operator(&self) -> Operator {
+        Operator {
+            proxy: self.clone(),
+        }
+    }
+
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
@@ -35,44 +49,12 @@ impl Proxy {
         self.shared.metrics.clone()
     }
 
-    /// The scrape-time values (pending cache maintenance applied first,
-    /// so sizes are current).
-    pub async fn snapshot(&self) -> Snapshot {
-        let store = &self.shared.cache.store;
-        store.settle().await;
-        Snapshot {
-            entries: store.entry_count(),
-            bytes: store.weighted_bytes(),
-            max_bytes: self.shared.fixed.cache_max_bytes,
-            evictions: store.evictions(),
-            upstream_in_flight: self.shared.upstream.in_flight() as u64,
-            breaker_state: match self.shared.upstream.breaker_state() {
-                State::Closed => 0,
-                State::HalfOpen { .. } => 1,
-                State::Open { .. } => 2,
-            },
-            principals_backed_off: self.shared.upstream.principals_backed_off(),
-            fills_in_flight: self.shared.cache.flights.len() as u64,
-            l2_up: self.shared.fleet.as_ref().map(|fleet| fleet.is_up()),
-        }
-    }
-
-    /// Drops every identity's entry of one image, here and (with the
-    /// fleet tier) on every instance; returns how many were held here.
-    pub async fn purge(&self, id: &str) -> usize {
-        let id = ImageId::new(id);
-        let purged = self.drop_local(&id).await;
-        if let Some(fleet) = &self.shared.fleet {
-            fleet.invalidate(&id).await;
-        }
-        purged
-    }
-
     /// Drops every entry, here and (with the fleet tier) everywhere, and
-    /// keeps fills in flight from storing theirs.
-    pub async fn purge_all(&self) -> usize {
+    /// keeps fills in flight from storing theirs (an operator's purge, or
+    /// a write whose images cannot be told).
+    pub(super) async fn purge_all(&self) -> usize {
         let purged = self.drop_all_local().await;
-        if let Some(fleet) = &self.shared.fleet {
+        if let Some(fleet) = &self.shared.core.fleet {
             fleet.purge_all().await;
         }
         purged
@@ -81,40 +63,92 @@ impl Proxy {
     /// Drops one image's local entries (all identities).
     pub(super) async fn drop_local(&self, id: &ImageId) -> usize {
         self.shared.metrics.record_invalidation();
-        self.shared.cache.store.invalidate(id).await
+        self.shared.core.cache.store.invalidate(id).await
     }
 
     /// Drops the whole local cache under a new settings epoch.
     pub(super) async fn drop_all_local(&self) -> usize {
         self.shared.metrics.record_invalidation();
-        self.shared.settings.rcu(|s| Settings {
+        self.shared.core.settings.rcu(|s| Settings {
             epoch: s.epoch + 1,
             ..Settings::clone(s)
         });
-        self.shared.cache.store.invalidate_all().await
+        self.shared.core.cache.store.invalidate_all().await
+    }
+}
+
+impl Operator {
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        self.proxy.metrics()
+    }
+
+    /// The scrape-time values (pending cache maintenance applied first,
+    /// so sizes are current).
+    pub async fn snapshot(&self) -> Snapshot {
+        let store = &self.proxy.shared.core.cache.store;
+        store.settle().await;
+        Snapshot {
+            entries: store.entry_count(),
+            bytes: store.weighted_bytes(),
+            max_bytes: self.proxy.shared.fixed.cache_max_bytes,
+            evictions: store.evictions(),
+            upstream_in_flight: self.proxy.shared.core.upstream.in_flight() as u64,
+            breaker_state: match self.proxy.shared.core.upstream.breaker_state() {
+                State::Closed => 0,
+                State::HalfOpen { .. } => 1,
+                State::Open { .. } => 2,
+            },
+            principals_backed_off: self.proxy.shared.core.upstream.principals_backed_off(),
+            fills_in_flight: self.proxy.shared.core.cache.flights.len() as u64,
+            l2_up: self
+                .proxy
+                .shared
+                .core
+                .fleet
+                .as_ref()
+                .map(|fleet| fleet.is_up()),
+        }
+    }
+
+    /// Drops every identity's entry of one image, here and (with the
+    /// fleet tier) on every instance; returns how many were held here.
+    pub async fn purge(&self, id: &str) -> usize {
+        let id = ImageId::new(id);
+        let purged = self.proxy.drop_local(&id).await;
+        if let Some(fleet) = &self.proxy.shared.core.fleet {
+            fleet.invalidate(&id).await;
+        }
+        purged
+    }
+
+    /// Drops every entry, here and (with the fleet tier) everywhere, and
+    /// keeps fills in flight from storing theirs.
+    pub async fn purge_all(&self) -> usize {
+        self.proxy.purge_all().await
     }
 
     /// The upstream circuit breaker's state.
     pub fn breaker_state(&self) -> State {
-        self.shared.upstream.breaker_state()
+        self.proxy.shared.core.upstream.breaker_state()
     }
 
     /// Marks the proxy as serving: a listener accepts connections.
     pub fn mark_serving(&self) {
-        self.shared.lifecycle.serving();
+        self.proxy.shared.lifecycle.serving();
     }
 
     /// Marks the proxy as shutting down: `/readyz` turns 503 so a load
     /// balancer stops sending new work while in-flight requests drain.
     pub fn start_draining(&self) {
-        self.shared.lifecycle.draining();
+        self.proxy.shared.lifecycle.draining();
     }
 
     /// The shared tier's state for `/healthz` and `/readyz`: `None` when
     /// it is off. Redis trouble does not make the proxy unready: it
     /// degrades to local-only.
     pub fn shared_tier(&self) -> Option<&'static str> {
-        self.shared.fleet.as_ref().map(|fleet| {
+        self.proxy.shared.core.fleet.as_ref().map(|fleet| {
             if fleet.is_up() {
                 "up"
             } else {
@@ -128,7 +162,7 @@ impl Proxy {
     /// health never makes it unready: an upstream outage is exactly when
     /// the cache must keep serving (see [`Proxy::health`]).
     pub fn readiness(&self) -> Result<(), String> {
-        match self.shared.lifecycle.get() {
+        match self.proxy.shared.lifecycle.get() {
             Stage::Starting => Err("starting: no listener accepts connections yet".into()),
             Stage::Serving => Ok(()),
             Stage::Draining => Err("shutting down: draining in-flight requests".into()),
@@ -139,7 +173,7 @@ impl Proxy {
     /// (breaker, callers held back) and the shared tier, for people and
     /// dashboards — never a reason to restart or unready it.
     pub fn health(&self) -> Value {
-        let upstream = &self.shared.upstream;
+        let upstream = &self.proxy.shared.core.upstream;
         let breaker = upstream.breaker_state();
         let mut health = json!({
             "status": "ok",
@@ -151,7 +185,7 @@ impl Proxy {
             "redis": self.shared_tier(),
         });
         if let State::Open { until } = breaker {
-            let left = until.saturating_duration_since(self.shared.clock.now());
+            let left = until.saturating_duration_since(self.proxy.shared.core.clock.now());
             health["upstream"]["next_probe_in_s"] = json!(left.as_secs() + 1);
         }
         health
@@ -161,8 +195,8 @@ impl Proxy {
     /// tokens.
     pub async fn stats(&self) -> Value {
         let snapshot = self.snapshot().await;
-        let (from_cache, reads) = self.shared.metrics.image_read_counts();
-        let settings = self.shared.settings.load();
+        let (from_cache, reads) = self.proxy.shared.metrics.image_read_counts();
+        let settings = self.proxy.shared.core.settings.load();
         let ratio = if reads == 0 {
             0.0
         } else {
@@ -192,11 +226,11 @@ impl Proxy {
     /// ever served.
     pub async fn reload(&self, config: &Config) -> ReloadReport {
         let (fixed, reloadable) = config.clone().split();
-        let not_applied = self.shared.fixed.diff(&fixed);
+        let not_applied = self.proxy.shared.fixed.diff(&fixed);
         for setting in &not_applied {
-            self.shared.metrics.record_reload_not_applied(setting);
+            self.proxy.shared.metrics.record_reload_not_applied(setting);
         }
-        let current = self.shared.settings.load_full();
+        let current = self.proxy.shared.core.settings.load_full();
         let mut next = Settings::of(reloadable, current.epoch);
         let purged = next.cache.identity_headers != current.cache.identity_headers
             || next.cache.underscore_headers != current.cache.underscore_headers
@@ -204,10 +238,10 @@ impl Proxy {
         if purged {
             next.epoch += 1;
         }
-        self.shared.settings.store(Arc::new(next));
+        self.proxy.shared.core.settings.store(Arc::new(next));
         if purged {
-            self.shared.cache.store.invalidate_all().await;
-            self.shared.metrics.record_invalidation();
+            self.proxy.shared.core.cache.store.invalidate_all().await;
+            self.proxy.shared.metrics.record_invalidation();
         }
         ReloadReport {
             purged,

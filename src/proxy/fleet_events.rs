@@ -11,7 +11,7 @@ impl Proxy {
     /// With the fleet tier on, subscribes to its invalidations and applies
     /// them here. Needs a Tokio runtime (the tasks run on it).
     pub(super) fn follow_fleet(&self) -> Result<(), String> {
-        let Some(fleet) = &self.shared.fleet else {
+        let Some(fleet) = &self.shared.core.fleet else {
             return Ok(());
         };
         let runtime = tokio::runtime::Handle::try_current()

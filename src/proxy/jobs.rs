@@ -114,7 +114,7 @@ impl Proxy {
     /// The caller has already invalidated them.
     pub(super) fn hold_for_job(&self, job: String, images: JobImages, hold: Duration) {
         if let JobImages::Named(ids) = &images {
-            self.shared.cache.store.hold_images(ids);
+            self.shared.core.cache.store.hold_images(ids);
         }
         let held = Arc::new(Held {
             images,
@@ -165,7 +165,7 @@ impl Proxy {
         match &held.images {
             JobImages::Named(ids) => {
                 self.invalidate(ids).await;
-                self.shared.cache.store.release_images(ids);
+                self.shared.core.cache.store.release_images(ids);
             }
             JobImages::All => {
                 self.purge_all().await;

@@ -47,7 +47,7 @@ mod write;
 use admit::Head;
 
 pub use admit::Verdict;
-pub use control::ReloadReport;
+pub use control::{Operator, ReloadReport};
 pub use finish::{Arrival, Finished};
 pub use plan::{FreshHit, HitPathPlan, ReadPlan};
 
@@ -89,16 +89,12 @@ pub struct Proxy {
 }
 
 struct Shared {
+    /// The store, the upstream, the fleet tier, the clock and the settings:
+    /// what fills share with the requests that wait for them.
+    core: Arc<Core>,
     metrics: Arc<Metrics>,
-    /// The shared Redis tier, when `[redis] url` is set.
-    fleet: Option<Arc<Fleet>>,
-    upstream: Upstream,
-    /// What freshness and the breaker are judged on (tests move it).
-    clock: Clock,
-    cache: Cache,
     /// AK/SK signatures and Keystone tokens turned into principals.
     principals: Principals,
-    settings: ArcSwap<Settings>,
     /// The settings the proxy started with that a reload cannot change.
     fixed: Fixed,
     /// IMS jobs whose images are held out of the cache until they end.
@@ -107,6 +103,18 @@ struct Shared {
     lifecycle: lifecycle::Lifecycle,
     path_prefix: String,
     max_header_bytes: usize,
+}
+
+/// What a fill works with (and no more of the proxy): where entries are
+/// stored, whom to ask, the fleet tier, the clock, and the settings.
+struct Core {
+    cache: Cache,
+    upstream: Upstream,
+    /// The shared Redis tier, when `[redis] url` is set.
+    fleet: Option<Arc<Fleet>>,
+    /// What freshness and the breaker are judged on (tests move it).
+    clock: Clock,
+    settings: ArcSwap<Settings>,
 }
 
 /// The settings that a reload may change while requests are in flight;
@@ -143,14 +151,18 @@ impl Proxy {
             None => None,
         };
         let clock = Clock::default();
-        let shared = Shared {
+        let principals = Principals::new(config, metrics.clone(), clock.clone())?;
+        let core = Core {
             upstream: Upstream::new(&config.upstream, metrics.clone(), clock.clone())?,
-            principals: Principals::new(config, metrics.clone(), clock.clone())?,
             clock,
             fleet,
-            metrics,
             cache: Cache::new(config.cache_max_bytes),
             settings: ArcSwap::from_pointee(Settings::of(config.reloadable(), 0)),
+        };
+        let shared = Shared {
+            core: Arc::new(core),
+            principals,
+            metrics,
             fixed: config.fixed(),
             lifecycle: lifecycle::Lifecycle::default(),
             jobs: jobs::Jobs::default(),
@@ -166,17 +178,17 @@ impl Proxy {
 
     /// The clock freshness and the breaker read (tests advance it).
     pub fn clock(&self) -> &Clock {
-        &self.shared.clock
+        &self.shared.core.clock
     }
 
     /// The cache (for stats, purges and tests).
     pub fn cache(&self) -> &Cache {
-        &self.shared.cache
+        &self.shared.core.cache
     }
 
     /// Upstream requests in flight now.
     pub fn upstream_in_flight(&self) -> usize {
-        self.shared.upstream.in_flight()
+        self.shared.core.upstream.in_flight()
     }
 
     /// Serves one request from `client`; never fails.
@@ -227,7 +239,7 @@ impl Proxy {
         let (mut parts, body) = request.into_parts();
         // Before anything judges or forwards the headers: see
         // `request_headers::underscores`.
-        let policy = self.shared.settings.load().cache.underscore_headers;
+        let policy = self.shared.core.settings.load().cache.underscore_headers;
         finished.underscored = (policy, policy.apply(&mut parts.headers));
         // A body the signature hashes is read before it is judged.
         let judged = known.is_none();
@@ -297,7 +309,7 @@ impl Proxy {
         body: Incoming,
         judged: bool,
     ) -> Result<(Option<bytes::Bytes>, ProxyBody), ProxyError> {
-        let idle = self.shared.upstream.idle_timeout();
+        let idle = self.shared.core.upstream.idle_timeout();
         if http_body::Body::is_end_stream(&body) {
             return Ok((None, ProxyBody::empty()));
         }
@@ -312,13 +324,13 @@ impl Proxy {
 
     /// Sends a request upstream as it is and streams the response back.
     async fn forward(&self, forward: Forward<'_>, body: ProxyBody) -> Result<Answer, ProxyError> {
-        let request = forward.into_request(&self.shared.upstream, body)?;
+        let request = forward.into_request(&self.shared.core.upstream, body)?;
         self.send(request).await
     }
 
     /// Sends an upstream request and streams the response back.
     async fn send(&self, request: Request<ProxyBody>) -> Result<Answer, ProxyError> {
-        let response = self.shared.upstream.send(request).await?;
+        let response = self.shared.core.upstream.send(request).await?;
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         let upstream_status = Some(parts.status.as_u16());

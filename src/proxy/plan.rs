@@ -127,7 +127,7 @@ impl Proxy {
         headers: &[httparse::Header<'_>],
         client_cert: Option<&ClientCert>,
     ) -> HitPathPlan {
-        let settings = self.shared.settings.load();
+        let settings = self.shared.core.settings.load();
         let Some(forwarded) = Forwarded::check(headers, settings.cache.underscore_headers) else {
             // The full path prepares (folds, strips) these headers first.
             return HitPathPlan::Hyper(None);
@@ -147,7 +147,7 @@ impl Proxy {
         let Route::ImageRead(image_id) = admitted.route else {
             return HitPathPlan::Hyper(Some(Verdict(admitted.signature)));
         };
-        let now = self.shared.clock.now();
+        let now = self.shared.core.clock.now();
         let cert = client_cert;
         match self
             .plan(

@@ -42,8 +42,8 @@ impl Proxy {
         image_id: ImageId,
     ) -> Result<Answer, ProxyError> {
         // A guard, not an Arc clone: no shared refcount on a hit.
-        let settings = self.shared.settings.load();
-        let now = self.shared.clock.now();
+        let settings = self.shared.core.settings.load();
+        let now = self.shared.core.clock.now();
         let signature = forward.signature.clone();
         let client_cert = forward.tls.as_ref().and_then(|t| t.client_cert.clone());
         let headers = Forwarded::strip(&mut forward.headers);
@@ -82,7 +82,7 @@ impl Proxy {
         // Held back: for everyone while the upstream is unwell for
         // everyone (the breaker), or for this caller alone while the
         // upstream asked it to wait. A stale copy answers if there is one.
-        let held = match self.shared.upstream.admit_fill(caller(&key)) {
+        let held = match self.shared.core.upstream.admit_fill(caller(&key)) {
             FillAdmit::Go => None,
             FillAdmit::HeldForAll { retry_after } => Some((
                 503,
@@ -121,21 +121,21 @@ impl Proxy {
         identity: Identity,
     ) -> (CacheKey, Option<Arc<Entry>>) {
         let key = CacheKey { image_id, identity };
-        let entry = self.shared.cache.store.get(&key, settings.epoch).await;
+        let entry = self.shared.core.cache.store.get(&key, settings.epoch).await;
         (key, entry)
     }
 
     /// Starts a fill nobody waits for, unless one is already in flight.
     fn refresh_in_background(&self, forward: &Forward<'_>, key: CacheKey, settings: Arc<Settings>) {
-        if self.shared.upstream.admit_fill(caller(&key)) != FillAdmit::Go {
+        if self.shared.core.upstream.admit_fill(caller(&key)) != FillAdmit::Go {
             return;
         }
         let flight_key = flight_key(&forward.headers, key);
-        let Joined::Leader(guard) = self.shared.cache.flights.join(&flight_key) else {
+        let Joined::Leader(guard) = self.shared.core.cache.flights.join(&flight_key) else {
             return;
         };
         if let Ok((fill, request)) =
-            Fill::new(self.shared.clone(), forward, flight_key.key, settings)
+            Fill::new(self.shared.core.clone(), forward, flight_key.key, settings)
         {
             tokio::spawn(fill.run(request, guard));
         }
@@ -150,24 +150,25 @@ impl Proxy {
         cached: Cached,
     ) -> Result<Answer, ProxyError> {
         let flight_key = flight_key(&forward.headers, key);
-        let (mut receiver, led) = match self.shared.cache.flights.join(&flight_key) {
+        let (mut receiver, led) = match self.shared.core.cache.flights.join(&flight_key) {
             Joined::Leader(guard) => {
                 let receiver = guard.subscribe();
                 let key = flight_key.key.clone();
-                let (fill, request) = Fill::new(self.shared.clone(), &forward, key, settings)?;
+                let (fill, request) = Fill::new(self.shared.core.clone(), &forward, key, settings)?;
                 tokio::spawn(fill.run(request, guard));
                 (receiver, true)
             }
             Joined::Follower(receiver) => (receiver, false),
         };
-        let wait = self.shared.upstream.response_timeout() + WAIT_GRACE;
+        let wait = self.shared.core.upstream.response_timeout() + WAIT_GRACE;
         let fetched = match tokio::time::timeout(wait, receiver.wait_for(Option::is_some)).await {
             Ok(Ok(outcome)) => outcome.clone(),
             Ok(Err(_)) => None,
             Err(_) => None,
         };
-        let fetched = fetched
-            .unwrap_or_else(|| Arc::new(Fetched::failed(self.shared.upstream.timeout_error())));
+        let fetched = fetched.unwrap_or_else(|| {
+            Arc::new(Fetched::failed(self.shared.core.upstream.timeout_error()))
+        });
         if let Some(answer) = self
             .fall_back(&fetched, &cached, &flight_key.key, &forward.headers)
             .await
@@ -195,12 +196,12 @@ impl Proxy {
                 Some(status.as_u16())
             }
             FetchedKind::Passed { status, .. } if is_gone(status.as_u16()) => {
-                self.shared.cache.store.remove(key).await;
+                self.shared.core.cache.store.remove(key).await;
                 None
             }
             _ => None,
         };
-        let now = self.shared.clock.now();
+        let now = self.shared.core.clock.now();
         failed_with.map(|code| respond::stale(entry, now, code, request))
     }
 
@@ -219,7 +220,11 @@ impl Proxy {
                 entry,
                 shared: true,
                 ..
-            } if led => Ok(respond::shared_hit(entry, self.shared.clock.now(), request)),
+            } if led => Ok(respond::shared_hit(
+                entry,
+                self.shared.core.clock.now(),
+                request,
+            )),
             FetchedKind::Entry { entry, stored, .. } => {
                 let outcome = CacheOutcome::Fetched {
                     stored: *stored,

@@ -22,7 +22,7 @@ impl Proxy {
     /// Transforms each image of a 200 list body within
     /// `transform.max_list_bytes`; larger lists pass through with a warning.
     pub(super) async fn transform_list(&self, answer: Answer) -> Result<Answer, ProxyError> {
-        let settings = self.shared.settings.load_full();
+        let settings = self.shared.core.settings.load_full();
         let limit = settings.transform.max_list_bytes;
         reshape(
             answer,
@@ -40,7 +40,7 @@ impl Proxy {
         &self,
         answer: Answer,
     ) -> Result<Answer, ProxyError> {
-        let settings = self.shared.settings.load_full();
+        let settings = self.shared.core.settings.load_full();
         let limit = settings.cache.max_object_bytes;
         reshape(
             answer,

@@ -59,7 +59,7 @@ impl Proxy {
             // Its answer is read for the job id: plain JSON, please.
             forward.headers.remove(header::ACCEPT_ENCODING);
         }
-        let request = forward.into_request(&self.shared.upstream, body)?;
+        let request = forward.into_request(&self.shared.core.upstream, body)?;
         let proxy = self.clone();
         let asynchronous = write.asynchronous;
         let followed =
@@ -111,7 +111,7 @@ impl Proxy {
         let Some(location) = write.body else {
             return Ok((JobImages::Named(write.ids.clone()), body));
         };
-        let idle = self.shared.upstream.idle_timeout();
+        let idle = self.shared.core.upstream.idle_timeout();
         let read = tokio::time::timeout(idle, Limited::new(body, MAX_WRITE_BODY).collect()).await;
         let bytes = match read {
             Ok(Ok(collected)) => collected.to_bytes(),
@@ -163,7 +163,7 @@ impl Proxy {
         let (answer, body) = jobs::read_small(answer).await?;
         match body.as_deref().and_then(jobs::job_id) {
             Some(job) => {
-                let hold = self.shared.settings.load().cache.job_hold;
+                let hold = self.shared.core.settings.load().cache.job_hold;
                 self.hold_for_job(job, images, hold);
             }
             None => tracing::warn!(
@@ -179,7 +179,7 @@ impl Proxy {
     pub(super) async fn invalidate(&self, ids: &[ImageId]) {
         for id in ids {
             let dropped = self.drop_local(id).await;
-            if let Some(fleet) = &self.shared.fleet {
+            if let Some(fleet) = &self.shared.core.fleet {
                 fleet.invalidate(id).await;
             }
             tracing::debug!(image = ?id, dropped, "invalidated");

@@ -228,7 +228,7 @@ pub async fn metric_value(admin: &str, series: &str) -> f64 {
 pub async fn start_admin(proxy: &ProxyHandle, token: Option<&str>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let admin = imgcache::admin::Admin::new(proxy.proxy.clone(), token);
+    let admin = imgcache::admin::Admin::new(proxy.proxy.operator(), token);
     tokio::spawn(admin.serve(listener, std::future::pending()));
     format!("http://{addr}")
 }

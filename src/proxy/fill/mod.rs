@@ -14,7 +14,7 @@ mod fleet;
 
 use fleet::FleetLookup;
 
-use super::{Forward, Settings, Shared};
+use super::{Core, Forward, Settings};
 use crate::body::ProxyBody;
 use crate::cache::entry::Entry;
 use crate::cache::flight::FlightGuard;
@@ -45,7 +45,8 @@ const NOT_FORWARDED_ON_FILL: &[HeaderName] = &[
 
 /// One fill, ready to run.
 pub(super) struct Fill {
-    shared: Arc<Shared>,
+    /// Only what a fill works with, not the whole proxy.
+    core: Arc<Core>,
     key: CacheKey,
     settings: Arc<Settings>,
     /// The image's generation when the fill began, and the settings epoch
@@ -57,12 +58,12 @@ pub(super) struct Fill {
 impl Fill {
     /// Prepares the fill and its upstream request from the leader's request.
     pub(super) fn new(
-        shared: Arc<Shared>,
+        core: Arc<Core>,
         forward: &Forward<'_>,
         key: CacheKey,
         settings: Arc<Settings>,
     ) -> Result<(Fill, Request<ProxyBody>), ProxyError> {
-        let stamp = (shared.cache.store.generation(&key.image_id), settings.epoch);
+        let stamp = (core.cache.store.generation(&key.image_id), settings.epoch);
         let mut headers = forward.headers.clone();
         for name in NOT_FORWARDED_ON_FILL {
             headers.remove(name);
@@ -77,9 +78,9 @@ impl Fill {
             signature: forward.signature.clone(),
             tls: forward.tls.clone(),
         };
-        let request = copy.into_request(&shared.upstream, ProxyBody::empty())?;
+        let request = copy.into_request(&core.upstream, ProxyBody::empty())?;
         let fill = Fill {
-            shared,
+            core,
             key,
             settings,
             stamp,
@@ -93,14 +94,14 @@ impl Fill {
         request: Request<ProxyBody>,
         guard: FlightGuard<FlightKey, Arc<Fetched>>,
     ) {
-        let deadline = self.shared.upstream.deadline();
+        let deadline = self.core.upstream.deadline();
         let mut shared_fill = None;
         // A held image (an IMS job runs) is asked of the upstream, not of
         // the fleet: another instance may have stored it before the job.
-        let held = self.shared.cache.store.is_held(&self.key.image_id);
-        if let Some(fleet) = self.shared.fleet.clone().filter(|_| !held) {
+        let held = self.core.cache.store.is_held(&self.key.image_id);
+        if let Some(fleet) = self.core.fleet.clone().filter(|_| !held) {
             let transform = &self.settings.transform;
-            let clock = &self.shared.clock;
+            let clock = &self.core.clock;
             match fleet::consult(fleet, &self.key, transform, self.stamp, clock, deadline).await {
                 FleetLookup::Found(entry) => {
                     return guard.finish(Arc::new(self.adopt(entry).await));
@@ -121,16 +122,16 @@ impl Fill {
                 _ => None,
             };
             state
-                .complete(&self.key.image_id, stored, self.shared.clock.now())
+                .complete(&self.key.image_id, stored, self.core.clock.now())
                 .await;
         }
     }
 
     /// Stores an entry another instance fetched, found in Redis.
     async fn adopt(&self, entry: Arc<Entry>) -> Fetched {
-        let epoch = self.shared.settings.load().epoch;
+        let epoch = self.core.settings.load().epoch;
         let stored = self
-            .shared
+            .core
             .cache
             .store
             .insert(self.key.clone(), entry.clone(), epoch)
@@ -151,7 +152,7 @@ impl Fill {
     async fn fetch(&self, request: Request<ProxyBody>, deadline: tokio::time::Instant) -> Fetched {
         let (fetched, outcome) = self.exchange(request, deadline).await;
         if let Some(outcome) = outcome {
-            self.shared.upstream.record_fill(caller(&self.key), outcome);
+            self.core.upstream.record_fill(caller(&self.key), outcome);
         }
         fetched
     }
@@ -163,7 +164,7 @@ impl Fill {
         request: Request<ProxyBody>,
         deadline: tokio::time::Instant,
     ) -> (Fetched, Option<Outcome>) {
-        let upstream = &self.shared.upstream;
+        let upstream = &self.core.upstream;
         let response = match upstream.send_by(request, deadline).await {
             Ok(response) => response,
             Err(err) => {
@@ -182,7 +183,7 @@ impl Fill {
         let read = tokio::time::timeout_at(deadline, read_body(body, limit));
         let (kind, outcome) = match read.await.unwrap_or(Err(BodyError::TimedOut)) {
             Ok(body) => {
-                let received = self.shared.clock.now();
+                let received = self.core.clock.now();
                 let kind = self
                     .decide(parts.status, parts.headers, body, received)
                     .await;
@@ -190,7 +191,7 @@ impl Fill {
             }
             Err(BodyError::TooLarge) => (FetchedKind::TooLarge, outcome),
             Err(BodyError::TimedOut) => (
-                FetchedKind::Failed(self.shared.upstream.timeout_error()),
+                FetchedKind::Failed(self.core.upstream.timeout_error()),
                 Outcome::Failure(Failure::Timeout),
             ),
             Err(BodyError::Broken(why)) => (
@@ -235,8 +236,8 @@ impl Fill {
         let entry = Arc::new(Entry::new(
             &headers, body, freshness, self.stamp, received, age,
         ));
-        let epoch = self.shared.settings.load().epoch;
-        let store = &self.shared.cache.store;
+        let epoch = self.core.settings.load().epoch;
+        let store = &self.core.cache.store;
         let stored = store.insert(self.key.clone(), entry.clone(), epoch).await;
         if !stored {
             tracing::debug!(image = ?image_id, "not stored: a write overtook the fill");
