@@ -32,9 +32,8 @@ use exchange::Ended;
 
 use crate::access_log::AccessLog;
 use crate::error::ProxyError;
-use crate::metrics::RouteLabel;
 use crate::proxy::respond::client_request_id;
-use crate::proxy::{Arrival, Finished, HitPathPlan, Proxy, Verdict};
+use crate::proxy::{Arrival, Finished, HitPathPlan, Proxy, RouteLabel, Verdict};
 use crate::request_headers::UnderscoreHeaders;
 use crate::tls::{self, ClientCert};
 

@@ -5,7 +5,13 @@
 //!
 //! Labels are all from small fixed sets: no image ids, identities or
 //! tokens ever become labels.
+//!
+//! This is the ground floor: it imports no subsystem. A subsystem whose
+//! counters carry its own labels (TLS, principals, the request pipeline)
+//! owns them and registers them here with [`Metrics::counters`].
 
+use std::any::Any;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,24 +21,17 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::cache::outcome::{self as cache_outcome, CacheOutcome};
-
 mod client;
 mod coherence;
 mod isolation;
 mod l2;
-mod principal;
 mod snapshot;
-mod tls;
 
 use client::ClientCounters;
 use coherence::CoherenceCounters;
 pub use coherence::WriteResult;
 use isolation::IsolationCounters;
 use l2::L2Counters;
-use principal::PrincipalCounters;
-pub use principal::TokenValidation;
-use tls::TlsCounters;
 
 pub use snapshot::Snapshot;
 use snapshot::snapshot_registry;
@@ -40,41 +39,11 @@ use snapshot::snapshot_registry;
 /// Name prefix of every metric.
 const PREFIX: &str = "imgcache";
 
-/// Which path a request took (`route` label).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RouteLabel {
-    ImageRead,
-    ImageWrite,
-    Other,
-}
-
-impl RouteLabel {
-    const ALL: [RouteLabel; 3] = [
-        RouteLabel::ImageRead,
-        RouteLabel::ImageWrite,
-        RouteLabel::Other,
-    ];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            RouteLabel::ImageRead => "image_read",
-            RouteLabel::ImageWrite => "image_write",
-            RouteLabel::Other => "other",
-        }
-    }
-}
-
 /// Response status classes (`class` label).
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// Upstream outcome classes: a status class, or `error` for no answer.
 const UPSTREAM_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"];
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    route: &'static str,
-    cache: &'static str,
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabels {
@@ -94,9 +63,10 @@ struct SettingLabels {
 
 /// Every metric the proxy records.
 pub struct Metrics {
-    registry: Registry,
-    /// `[route][cache label]`.
-    requests: Vec<Vec<Counter>>,
+    /// Locked only while a subsystem registers and while a scrape encodes.
+    registry: Mutex<Registry>,
+    /// The counters subsystems registered, one of each type.
+    owned: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
     responses: Vec<Counter>,
     upstream_requests: Vec<Counter>,
     upstream_seconds: Histogram,
@@ -107,8 +77,6 @@ pub struct Metrics {
     hit_path: HitPathCounters,
     l2: L2Counters,
     client: ClientCounters,
-    principals: PrincipalCounters,
-    tls: TlsCounters,
     isolation: IsolationCounters,
     coherence: CoherenceCounters,
 }
@@ -151,7 +119,6 @@ impl Metrics {
     /// Registers every metric, with all label combinations created.
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix(PREFIX);
-        let requests = request_counters(&mut registry);
         let responses = class_family(
             &mut registry,
             "responses",
@@ -189,15 +156,13 @@ impl Metrics {
         let l2 = L2Counters::default();
         l2.register(&mut registry);
         let client = ClientCounters::register(&mut registry);
-        let principals = PrincipalCounters::register(&mut registry);
-        let tls = TlsCounters::register(&mut registry);
         let isolation = IsolationCounters::register(&mut registry);
         let coherence = CoherenceCounters::register(&mut registry);
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
         registry.register("build", "Build information", build);
         Metrics {
-            registry,
-            requests,
+            registry: Mutex::new(registry),
+            owned: Mutex::default(),
             responses,
             upstream_requests,
             upstream_seconds,
@@ -208,49 +173,16 @@ impl Metrics {
             hit_path,
             l2,
             client,
-            principals,
-            tls,
             isolation,
             coherence,
         }
     }
 
-    /// A TLS handshake completed; `h2`: ALPN chose HTTP/2.
-    pub fn record_tls_handshake(&self, h2: bool) {
-        self.tls.handshake(h2);
-    }
 
-    /// A TLS handshake failed.
-    pub fn record_tls_handshake_failure(&self, failure: crate::tls::HandshakeFailure) {
-        self.tls.failure(failure);
-    }
 
-    /// A TLS certificate reload that swapped the certificate (`ok`) or
-    /// found a bad file.
-    pub fn record_tls_reload(&self, ok: bool) {
-        self.tls.reload(ok);
-    }
 
-    /// A signed request, by what its signature was.
-    pub fn record_signature(&self, check: &crate::principal::signing::SignatureCheck) {
-        self.principals.signed(check);
-    }
 
-    /// One Keystone validation call, by its answer.
-    pub fn record_token_validation(&self, answer: TokenValidation) {
-        self.principals.validation(answer);
-    }
 
-    /// Request header lines with `_` in their names, dropped or folded.
-    pub fn record_underscored(
-        &self,
-        policy: crate::request_headers::UnderscoreHeaders,
-        lines: usize,
-    ) {
-        if lines > 0 {
-            self.client.underscored(policy, lines);
-        }
-    }
 
     /// A client connection closed for not reading its responses.
     pub fn record_write_timeout(&self) {
@@ -297,14 +229,23 @@ impl Metrics {
         self.l2.invalidations_received.inc();
     }
 
-    /// Counts one client response.
-    pub fn record_request(&self, route: RouteLabel, outcome: Option<CacheOutcome>, status: u16) {
-        let route_index = RouteLabel::ALL
-            .iter()
-            .position(|r| *r == route)
-            .unwrap_or(2);
-        self.requests[route_index][CacheOutcome::label_index(outcome)].inc();
+    /// Counts one client response by its status class.
+    pub fn record_response(&self, status: u16) {
         self.responses[class_index(status).min(4)].inc();
+    }
+
+    /// A subsystem's counters, made and registered by `register` the first
+    /// time they are asked for; every later call (the server's and the
+    /// admin listener's TLS, say) shares the same ones.
+    pub fn counters<T: Any + Send + Sync>(&self, register: impl FnOnce(&mut Registry) -> T) -> Arc<T> {
+        let mut owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = owned.iter().find_map(|c| c.clone().downcast::<T>().ok()) {
+            return found;
+        }
+        let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        let made = Arc::new(register(&mut registry));
+        owned.push(made.clone());
+        made
     }
 
     /// Counts one upstream exchange: its status (`None`: no answer) and
@@ -369,18 +310,12 @@ impl Metrics {
         }
     }
 
-    /// Image reads answered from the cache (fresh or stale) and in all.
-    pub fn image_read_counts(&self) -> (u64, u64) {
-        let reads = &self.requests[0];
-        let served_from_cache = reads[0].get() + reads[1].get();
-        let total = reads.iter().map(Counter::get).sum();
-        (served_from_cache, total)
-    }
 
     /// The exposition text (OpenMetrics), with the scrape-time values.
     pub fn encode(&self, snapshot: &Snapshot) -> Result<String, std::fmt::Error> {
         let mut out = String::with_capacity(8 * 1024);
-        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)?;
+        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        prometheus_client::encoding::text::encode_registry(&mut out, &registry)?;
         prometheus_client::encoding::text::encode_registry(&mut out, &snapshot_registry(snapshot))?;
         prometheus_client::encoding::text::encode_eof(&mut out)?;
         Ok(out)
@@ -410,33 +345,6 @@ fn class_family(
     counters
 }
 
-/// Index into CACHE_LABELS for a `Cache-Status` value.
-/// `imgcache_requests_total`, every (route, cache) pair created: `[route][cache]`.
-fn request_counters(registry: &mut Registry) -> Vec<Vec<Counter>> {
-    let family = Family::<RequestLabels, Counter>::default();
-    let requests = RouteLabel::ALL
-        .iter()
-        .map(|route| {
-            cache_outcome::LABELS
-                .iter()
-                .map(|cache| {
-                    let labels = RequestLabels {
-                        route: route.as_str(),
-                        cache,
-                    };
-                    family.get_or_create(&labels).clone()
-                })
-                .collect()
-        })
-        .collect();
-    registry.register(
-        "requests",
-        "Client requests by route and what the cache did",
-        family,
-    );
-    requests
-}
-
 /// `imgcache_config_reloads_total`: (ok, error).
 fn reload_counters(registry: &mut Registry) -> (Counter, Counter) {
     let reloads = Family::<ResultLabels, Counter>::default();
@@ -454,7 +362,8 @@ fn reload_counters(registry: &mut Registry) -> (Counter, Counter) {
     (ok, failed)
 }
 
-fn class_index(status: u16) -> usize {
+/// 0 for 1xx … 4 for 5xx.
+pub fn class_index(status: u16) -> usize {
     usize::from((status / 100).clamp(1, 5) - 1)
 }
 

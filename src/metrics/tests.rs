@@ -5,20 +5,8 @@ use super::*;
 #[test]
 fn records_and_encodes() {
     let metrics = Metrics::new();
-    metrics.record_request(
-        RouteLabel::ImageRead,
-        Some(CacheOutcome::Hit { ttl: 3 }),
-        200,
-    );
-    metrics.record_request(
-        RouteLabel::ImageRead,
-        Some(CacheOutcome::Fetched {
-            stored: true,
-            collapsed: false,
-        }),
-        200,
-    );
-    metrics.record_request(RouteLabel::Other, None, 404);
+    metrics.record_response(200);
+    metrics.record_response(404);
     metrics.record_upstream(Some(503), Duration::from_millis(12));
     metrics.record_upstream(None, Duration::from_millis(1));
     metrics.record_invalidation();
@@ -30,9 +18,6 @@ fn records_and_encodes() {
         })
         .expect("encode");
     for line in [
-        "imgcache_requests_total{route=\"image_read\",cache=\"hit\"} 1",
-        "imgcache_requests_total{route=\"image_read\",cache=\"miss\"} 1",
-        "imgcache_requests_total{route=\"other\",cache=\"none\"} 1",
         "imgcache_responses_total{class=\"4xx\"} 1",
         "imgcache_upstream_requests_total{class=\"5xx\"} 1",
         "imgcache_upstream_requests_total{class=\"error\"} 1",
@@ -45,5 +30,24 @@ fn records_and_encodes() {
         assert!(text.contains(line), "missing {line}:\n{text}");
     }
     assert!(text.ends_with("# EOF\n"));
-    assert_eq!(metrics.image_read_counts(), (1, 2));
+}
+
+/// A subsystem's counters are registered once, however many of its
+/// parts ask for them, and are encoded with everything else.
+#[test]
+fn subsystem_counters_are_registered_once() {
+    struct Widgets(Counter);
+    fn register(registry: &mut Registry) -> Widgets {
+        let made = Counter::default();
+        registry.register("widgets", "Widgets made", made.clone());
+        Widgets(made)
+    }
+    let metrics = Metrics::new();
+    let first = metrics.counters(register);
+    let second = metrics.counters(register);
+    first.0.inc();
+    second.0.inc();
+    let text = metrics.encode(&Snapshot::default()).expect("encode");
+    assert_eq!(text.matches("# TYPE imgcache_widgets counter").count(), 1);
+    assert!(text.contains("imgcache_widgets_total 2"), "{text}");
 }

@@ -33,7 +33,8 @@ use sha2::{Digest, Sha256};
 use super::sdk_date;
 use crate::clock::Clock;
 use crate::config::{IdentityConfig, Share};
-use crate::metrics::{Metrics, TokenValidation};
+use super::counters::{PrincipalCounters, TokenValidation};
+use crate::metrics::Metrics;
 use crate::upstream;
 
 /// A validation Keystone could not give is retried after this (so an
@@ -84,6 +85,7 @@ pub struct Tokens {
     /// Places for validation calls running at once.
     calls: tokio::sync::Semaphore,
     metrics: Arc<Metrics>,
+    counters: Arc<PrincipalCounters>,
     clock: Clock,
 }
 
@@ -124,6 +126,7 @@ impl Tokens {
                 .time_to_live(config.validation_ttl.max(RETRY_UNAVAILABLE))
                 .build(),
             calls: tokio::sync::Semaphore::new(config.max_concurrent_validations),
+            counters: metrics.counters(PrincipalCounters::register),
             metrics,
             clock,
         })
@@ -184,7 +187,7 @@ impl Tokens {
             Ok(Err(Some(invalid))) => (invalid, self.validation_ttl),
             Ok(Err(None)) | Err(_) => (TokenScope::Unknown, RETRY_UNAVAILABLE),
         };
-        self.metrics.record_token_validation(match scope {
+        self.counters.validation(match scope {
             TokenScope::Valid(_) => TokenValidation::Valid,
             TokenScope::Invalid => TokenValidation::Invalid,
             TokenScope::Unknown | TokenScope::Busy => TokenValidation::Unavailable,

@@ -16,6 +16,7 @@
 //! be verified — a signature that does not check out, a token Keystone
 //! calls invalid — never uses the cache.
 
+mod counters;
 pub mod keystone;
 pub mod sdk_date;
 pub mod signature;
@@ -30,6 +31,8 @@ use crate::cache::key::{Identity, IdentityHeaders};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use counters::PrincipalCounters;
+pub use counters::TokenValidation;
 use crate::request_headers::HeaderLookup;
 use keystone::{TokenScope, Tokens};
 use signing::{SignatureCheck, Signing};
@@ -97,11 +100,13 @@ impl Principal {
 pub struct Principals {
     signing: Signing,
     tokens: Option<Tokens>,
+    counters: Arc<PrincipalCounters>,
 }
 
 impl Principals {
     /// From `[signing]` and `[identity]`.
     pub fn new(config: &Config, metrics: Arc<Metrics>, clock: Clock) -> Result<Principals, String> {
+        let counters = metrics.counters(PrincipalCounters::register);
         let tokens = match &config.identity {
             Some(identity) => Some(Tokens::new(
                 identity,
@@ -114,7 +119,13 @@ impl Principals {
         Ok(Principals {
             signing: Signing::new(&config.signing),
             tokens,
+            counters,
         })
+    }
+
+    /// Counts the verdict on a request's signature (once per request).
+    pub fn count_signature(&self, check: &SignatureCheck) {
+        self.counters.signed(check);
     }
 
     /// The signature verifier.

@@ -195,7 +195,7 @@ impl Operator {
     /// tokens.
     pub async fn stats(&self) -> Value {
         let snapshot = self.snapshot().await;
-        let (from_cache, reads) = self.proxy.shared.metrics.image_read_counts();
+        let (from_cache, reads) = self.proxy.shared.requests.image_read_counts();
         let settings = self.proxy.shared.core.settings.load();
         let ratio = if reads == 0 {
             0.0

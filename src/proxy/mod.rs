@@ -22,7 +22,7 @@ use crate::clock::Clock;
 use crate::config::{CacheConfig, Config, Fixed, Reloadable, TransformConfig};
 use crate::error::ProxyError;
 use crate::fleet::Fleet;
-use crate::metrics::{Metrics, RouteLabel};
+use crate::metrics::Metrics;
 use crate::principal::Principals;
 use crate::principal::signing::{self, SignatureCheck};
 use crate::request_headers::{UnderscoreHeaders, content_length, head_size};
@@ -48,7 +48,7 @@ use admit::Head;
 
 pub use admit::Verdict;
 pub use control::{Operator, ReloadReport};
-pub use finish::{Arrival, Finished};
+pub use finish::{Arrival, Finished, RequestCounters, RouteLabel};
 pub use plan::{FreshHit, HitPathPlan, ReadPlan};
 
 /// A response plus what metrics and the access log want to know about
@@ -93,6 +93,8 @@ struct Shared {
     /// what fills share with the requests that wait for them.
     core: Arc<Core>,
     metrics: Arc<Metrics>,
+    /// What the finish step counts.
+    requests: Arc<RequestCounters>,
     /// AK/SK signatures and Keystone tokens turned into principals.
     principals: Principals,
     /// The settings the proxy started with that a reload cannot change.
@@ -162,6 +164,7 @@ impl Proxy {
         let shared = Shared {
             core: Arc::new(core),
             principals,
+            requests: metrics.counters(RequestCounters::register),
             metrics,
             fixed: config.fixed(),
             lifecycle: lifecycle::Lifecycle::default(),

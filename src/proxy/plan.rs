@@ -10,7 +10,7 @@ use std::time::Instant;
 use http::{HeaderValue, Method, Version};
 
 use super::admit::{Head, Verdict};
-use super::finish::Finished;
+use super::finish::{Finished, RouteLabel};
 use super::{Proxy, Settings};
 use crate::cache::entry::Entry;
 use crate::cache::freshness::Staleness;
@@ -18,7 +18,6 @@ use crate::cache::key::CacheKey;
 use crate::cache::outcome::CacheOutcome;
 use crate::cache::policy;
 use crate::cache::status;
-use crate::metrics::RouteLabel;
 use crate::principal::signing::{self, SignatureCheck};
 use crate::request_headers::{Forwarded, HeaderLookup, UnderscoreHeaders};
 use crate::route::{ImageId, Route};

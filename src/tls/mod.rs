@@ -8,6 +8,7 @@
 //! certificate they began with.
 
 mod client_cert;
+mod counters;
 mod failure;
 mod material;
 
@@ -34,6 +35,7 @@ pub use material::Files;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use counters::TlsCounters;
 
 /// What a completed handshake gives the server.
 pub struct Accepted<S> {
@@ -56,7 +58,8 @@ struct Shared {
     seen: Mutex<Seen>,
     handshake_timeout: Duration,
     client_identity: bool,
-    metrics: Arc<Metrics>,
+    /// Shared by every listener's acceptor.
+    counters: Arc<TlsCounters>,
     /// `server` or `admin`, for log lines.
     listener: &'static str,
 }
@@ -101,7 +104,7 @@ impl Acceptor {
                 }),
                 handshake_timeout,
                 client_identity,
-                metrics,
+                counters: metrics.counters(TlsCounters::register),
                 listener,
             }),
         })
@@ -147,7 +150,7 @@ impl Acceptor {
             }
             Err(_) => HandshakeFailure::Timeout,
         };
-        shared.metrics.record_tls_handshake_failure(failure);
+        shared.counters.failure(failure);
         None
     }
 
@@ -161,7 +164,7 @@ impl Acceptor {
         } else {
             None
         };
-        self.shared.metrics.record_tls_handshake(h2);
+        self.shared.counters.handshake(h2);
         Accepted {
             stream,
             h2,
@@ -180,11 +183,11 @@ impl Acceptor {
         match &outcome {
             Ok(Reloaded::Unchanged) => {}
             Ok(Reloaded::Swapped { serial }) => {
-                shared.metrics.record_tls_reload(true);
+                shared.counters.reload(true);
                 tracing::info!(listener = shared.listener, %serial, "TLS certificate reloaded; new connections get it");
             }
             Err(problem) if again || seen.problem.as_ref() != Some(problem) => {
-                shared.metrics.record_tls_reload(false);
+                shared.counters.reload(false);
                 tracing::error!(listener = shared.listener, %problem, "TLS certificate reload rejected; the running certificate is kept");
             }
             Err(_) => {}
