@@ -19,7 +19,7 @@ use crate::access_log::AccessLog;
 pub struct IdleTimeoutError(pub Duration);
 
 /// Any error a body or connection passes along.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::error::BoxError;
 
 /// A place under `upstream.max_in_flight`, held by the body of the
 /// upstream response it was taken for until that body is done with.
@@ -45,6 +45,12 @@ enum Kind {
     Empty,
     Full(Option<Bytes>),
     Stream(IdleTimeout<Incoming>),
+}
+
+impl From<Bytes> for ProxyBody {
+    fn from(bytes: Bytes) -> Self {
+        ProxyBody::full(bytes)
+    }
 }
 
 impl ProxyBody {

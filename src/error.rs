@@ -3,10 +3,8 @@
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
-use crate::body::ProxyBody;
-
 /// Boxed error for body streams and I/O plumbing.
-pub use crate::body::BoxError;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Everything that makes the proxy answer with an error of its own.
 /// Upstream error *statuses* are not here: those pass through unchanged.
@@ -75,10 +73,11 @@ impl ProxyError {
         Bytes::from(body.to_string())
     }
 
-    /// The whole response.
-    pub fn into_response(self) -> Response<ProxyBody> {
+    /// The whole response, with whatever body type is made from bytes
+    /// (`ProxyBody`, in the proxy).
+    pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
         let body = self.body();
-        let mut response = Response::new(ProxyBody::full(body));
+        let mut response = Response::new(B::from(body));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(
@@ -123,7 +122,7 @@ mod tests {
             reason: "circuit open".into(),
             retry_after: 3,
         };
-        let response = unavailable.into_response();
+        let response = unavailable.into_response::<Bytes>();
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()[header::RETRY_AFTER], "3");
     }

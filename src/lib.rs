@@ -21,7 +21,12 @@
 //! - [`body`]: the body type used in both directions.
 //! - [`error`]: the proxy's own errors and their statuses.
 //! - [`access_log`]: one event per request.
-//! - [`metrics`]: Prometheus counters, histograms and scrape-time gauges.
+//! - [`metrics`]: Prometheus counters, histograms and scrape-time gauges;
+//!   subsystems register their own counters with it.
+//! - [`hop_by_hop`], [`pem`]: facts about HTTP and PEM files everything uses.
+//!
+//! The ground floor ([`metrics`], [`hop_by_hop`], [`pem`], [`clock`],
+//! [`route`]) imports no subsystem.
 //! - [`transform`]: extension-field modes.
 //! - [`telemetry`]: logging setup.
 //! - [`app`]: wiring for the binary.
@@ -40,7 +45,9 @@ pub mod demo;
 pub mod error;
 pub mod fleet;
 pub mod hit_path;
+pub mod hop_by_hop;
 pub mod metrics;
+pub mod pem;
 pub mod principal;
 pub mod proxy;
 pub mod request_headers;

@@ -8,8 +8,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
 use super::freshness::{Freshness, Staleness};
+use crate::hop_by_hop::is_hop_by_hop;
 use crate::request_headers::HeaderLookup;
-use crate::upstream::headers::is_hop_by_hop;
 
 /// Upstream headers that describe one response, not the stored
 /// representation: they are set anew for each response served. Hop-by-hop

@@ -178,12 +178,6 @@ impl Metrics {
         }
     }
 
-
-
-
-
-
-
     /// A client connection closed for not reading its responses.
     pub fn record_write_timeout(&self) {
         self.client.write_timeout();
@@ -237,7 +231,10 @@ impl Metrics {
     /// A subsystem's counters, made and registered by `register` the first
     /// time they are asked for; every later call (the server's and the
     /// admin listener's TLS, say) shares the same ones.
-    pub fn counters<T: Any + Send + Sync>(&self, register: impl FnOnce(&mut Registry) -> T) -> Arc<T> {
+    pub fn counters<T: Any + Send + Sync>(
+        &self,
+        register: impl FnOnce(&mut Registry) -> T,
+    ) -> Arc<T> {
         let mut owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = owned.iter().find_map(|c| c.clone().downcast::<T>().ok()) {
             return found;
@@ -309,7 +306,6 @@ impl Metrics {
             self.reloads_failed.inc();
         }
     }
-
 
     /// The exposition text (OpenMetrics), with the scrape-time values.
     pub fn encode(&self, snapshot: &Snapshot) -> Result<String, std::fmt::Error> {

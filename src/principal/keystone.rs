@@ -30,10 +30,10 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::counters::{PrincipalCounters, TokenValidation};
 use super::sdk_date;
 use crate::clock::Clock;
 use crate::config::{IdentityConfig, Share};
-use super::counters::{PrincipalCounters, TokenValidation};
 use crate::metrics::Metrics;
 use crate::upstream;
 

@@ -31,9 +31,9 @@ use crate::cache::key::{Identity, IdentityHeaders};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::request_headers::HeaderLookup;
 use counters::PrincipalCounters;
 pub use counters::TokenValidation;
-use crate::request_headers::HeaderLookup;
 use keystone::{TokenScope, Tokens};
 use signing::{SignatureCheck, Signing};
 

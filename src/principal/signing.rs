@@ -19,8 +19,8 @@ use http::{Request, Uri};
 use super::sdk_date;
 use super::signature::{self, Authorization, Signed};
 use crate::config::{Credential, SigningConfig};
+use crate::hop_by_hop::is_hop_by_hop;
 use crate::request_headers::HeaderLookup;
-use crate::upstream::headers::is_hop_by_hop;
 
 /// At most this many access keys are remembered as already warned about
 /// (one warning per unknown key, not one per request).

@@ -126,7 +126,9 @@ impl RequestCounters {
                     .iter()
                     .map(|cache| {
                         let route = route.as_str();
-                        family.get_or_create(&RequestLabels { route, cache }).clone()
+                        family
+                            .get_or_create(&RequestLabels { route, cache })
+                            .clone()
                     })
                     .collect()
             })

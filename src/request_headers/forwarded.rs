@@ -6,7 +6,7 @@
 use http::HeaderMap;
 
 use super::{HeaderLookup, UnderscoreHeaders, has_underscore};
-use crate::upstream::headers::{is_hop_by_hop, strip_hop_by_hop};
+use crate::hop_by_hop::{is_hop_by_hop, strip_hop_by_hop};
 
 /// Headers the upstream would see, checked or made so. (No `Debug`: they
 /// hold tokens.)

@@ -12,7 +12,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 use crate::config::{CertFiles, ServerTls};
-use crate::upstream::tls::read_pem_certs;
+use crate::pem::read_pem_certs;
 
 /// ALPN protocols offered, in the server's order of preference.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];

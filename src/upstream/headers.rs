@@ -6,19 +6,7 @@ use std::net::IpAddr;
 use http::Version;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1, plus the proxy-auth pair of
-/// RFC 2616 §13.5.1, which belong to the proxy hop, not the origin).
-static HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("proxy-connection"),
-    HeaderName::from_static("keep-alive"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-];
+pub use crate::hop_by_hop::{is_hop_by_hop, strip_hop_by_hop};
 
 /// The longest `X-Openstack-Request-Id` forwarded; longer ones would be
 /// rejected or truncated upstream and only confuse tracing.
@@ -28,27 +16,6 @@ pub const MAX_REQUEST_ID_LEN: usize = 64;
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-openstack-request-id");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-
-/// Whether `name` (any case) is one of the hop-by-hop headers above.
-pub fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP
-        .iter()
-        .any(|hop| name.eq_ignore_ascii_case(hop.as_str()))
-}
-
-/// Removes the hop-by-hop headers and every header named in `Connection`.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
-    }
-}
 
 /// Rewrites a client's request headers for the upstream: hop-by-hop out,
 /// `Host` left for the client to set from the upstream URI, forwarding

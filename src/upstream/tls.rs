@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::pem::read_pem_certs;
+
 use rustls::RootCertStore;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 /// Builds the client TLS config; ALPN is set by the connector builder.
 pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
@@ -26,19 +26,6 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Str
         }
     }
     with_roots(roots)
-}
-
-/// Every PEM certificate in a file (a chain, or CA certificates); an
-/// error names the file. Shared with the listener (`tls::material`).
-pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate in it", path.display()));
-    }
-    Ok(certs)
 }
 
 /// A TLS config for a plain-http upstream: the connector type needs one,
