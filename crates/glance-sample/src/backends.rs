@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::files::Received;
+use super::received::Received;
 
 /// Stores the sample knows by default (Glance's `enabled_backends`); the
 /// first is the default backend.

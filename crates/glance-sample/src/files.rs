@@ -1,14 +1,12 @@
 //! Image data: streamed uploads and stages (hashed and counted chunk by
-//! chunk, never buffered whole) and streamed downloads of the generated
-//! pattern.
+//! chunk, never buffered whole: `received`) and streamed downloads of the
+//! generated pattern.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use super::access::{Ctx, modify_owned, read_visible};
 use super::body::{self, SampleBody};
@@ -16,14 +14,10 @@ use super::control::Upload;
 use super::errors::GlanceError;
 use super::images::touch;
 use super::patch::set_property;
-use super::pattern;
+use super::received::{Received, receive};
 use super::response;
 
 type Answer = Result<Response<SampleBody>, GlanceError>;
-
-/// Uploads up to this size are kept and served back by downloads; larger
-/// ones are only hashed and counted (downloads then serve the pattern).
-pub const KEEP_UPLOAD_MAX: usize = 1024 * 1024;
 
 /// What a download of an image serves.
 enum Data {
@@ -183,42 +177,6 @@ pub fn add_store(fields: &mut Map<String, Value>, store: &str) {
     stores.push(store);
     let joined = stores.join(",");
     set_property(fields, "stores", json!(joined));
-}
-
-/// What an upload or a stage delivered.
-pub struct Received {
-    /// How many bytes arrived.
-    pub bytes: u64,
-    /// SHA-256 of the data, lower-case hex.
-    pub sha256_hex: String,
-    /// The data itself, when it fit under [`KEEP_UPLOAD_MAX`].
-    pub kept: Option<Bytes>,
-}
-
-/// Hashes and counts the body chunk by chunk; None if it broke off.
-async fn receive(mut body: Incoming) -> Option<Received> {
-    let mut hasher = Sha256::new();
-    let mut bytes: u64 = 0;
-    let mut kept = Some(BytesMut::new());
-    while let Some(frame) = body.frame().await {
-        let Ok(chunk) = frame.ok()?.into_data() else {
-            continue;
-        };
-        hasher.update(&chunk);
-        bytes += chunk.len() as u64;
-        kept = kept
-            .filter(|k| k.len() + chunk.len() <= KEEP_UPLOAD_MAX)
-            .map(|mut k| {
-                k.extend_from_slice(&chunk);
-                k
-            });
-    }
-    let sha256_hex = pattern::hex(&hasher.finalize());
-    Some(Received {
-        bytes,
-        sha256_hex,
-        kept: kept.map(BytesMut::freeze),
-    })
 }
 
 /// Puts a failed upload's image back into `status`.

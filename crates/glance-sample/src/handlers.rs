@@ -27,8 +27,22 @@ use super::patch;
 use super::request_body::BodySlot;
 use super::response;
 use super::routes::{self, Route};
-use super::server::Role;
 use super::uwsgi::Connection;
+
+/// Which requests a listener answers. `server` tags each listener with
+/// one; it is defined here, where it is acted on, so that `server` (the
+/// accept loop) depends on the handler and not the other way round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Glance's API and, under `/_sample/`, the control endpoints (tests,
+    /// benchmarks).
+    Combined,
+    /// Glance's API only: `/_sample/…` is a path like any other (`404`
+    /// for a caller with a token, as Glance answers it).
+    Api,
+    /// The control endpoints only (`/_sample/…`; anything else `404`).
+    Control,
+}
 
 /// The request's connection is to be closed without an answer (the `Down`
 /// fault, uWSGI's drops). hyper closes an HTTP/1 connection whose service

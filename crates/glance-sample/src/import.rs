@@ -18,10 +18,11 @@ use serde_json::{Map, Value, json};
 use super::access::{Ctx, forbidden};
 use super::body::SampleBody;
 use super::errors::GlanceError;
-use super::files::{Received, add_store};
+use super::files::add_store;
 use super::images::touch;
 use super::jobs::{Kind, NewJob, Outcome};
 use super::patch::set_property;
+use super::received::Received;
 use super::response;
 use super::store::{Record, Store};
 

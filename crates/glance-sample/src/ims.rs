@@ -6,11 +6,11 @@
 //! Who may do what is decided as for the Glance routes (`access`): an
 //! image the caller cannot see is a 404, one it does not own a 403, both
 //! in Glance's error bodies, and a refused request changes nothing. A
-//! request IMS itself finds malformed gets IMS's error body:
-//! `{"error": {"message": …, "code": "IMG.0001"}}`, 400.
+//! request IMS itself finds malformed gets IMS's error body
+//! (`ims_answer`).
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::access::{Ctx, modify_owned, read_visible};
@@ -18,73 +18,14 @@ use super::body::SampleBody;
 use super::errors::GlanceError;
 use super::files::add_store;
 use super::images;
+use super::ims_answer::{ImsAnswer, ImsError, format_error, job_accepted, json_object};
 use super::ims_members;
 use super::ims_routes::ImsRoute;
 use super::ims_tags;
 use super::jobs::{Entities, Kind, NewJob, Outcome};
 use super::patch;
 use super::request_body::BodySlot;
-use super::response::{self, APPLICATION_JSON};
-
-/// IMS's code for a malformed request.
-const FORMAT_ERROR: &str = "IMG.0001";
-
-/// A refused IMS request.
-#[derive(Debug)]
-pub enum ImsError {
-    /// Malformed by IMS's own rules: IMS's error body.
-    Format(String),
-    /// Refused by the Glance underneath (visibility, ownership, state).
-    Glance(GlanceError),
-}
-
-impl From<GlanceError> for ImsError {
-    fn from(err: GlanceError) -> Self {
-        ImsError::Glance(err)
-    }
-}
-
-impl ImsError {
-    /// The answer for a request with these headers.
-    pub fn render(&self, headers: &HeaderMap) -> Response<SampleBody> {
-        match self {
-            ImsError::Format(msg) => {
-                let doc = json!({"error": {"message": msg, "code": FORMAT_ERROR}});
-                response::with_body(
-                    StatusCode::BAD_REQUEST,
-                    APPLICATION_JSON,
-                    glance_json::to_bytes(&doc),
-                )
-            }
-            ImsError::Glance(err) => err.render(headers),
-        }
-    }
-
-    /// The HTTP status.
-    #[cfg(test)]
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ImsError::Format(_) => StatusCode::BAD_REQUEST,
-            ImsError::Glance(err) => err.status(),
-        }
-    }
-}
-
-/// What an IMS handler answers.
-pub type ImsAnswer = Result<Response<SampleBody>, ImsError>;
-
-/// The malformed-request error.
-pub fn format_error(msg: impl Into<String>) -> ImsError {
-    ImsError::Format(msg.into())
-}
-
-/// A JSON object body, or IMS's 400.
-pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ImsError> {
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(format_error("The request message format is invalid.")),
-    }
-}
+use super::response;
 
 /// Answers an IMS route; the routes that take a body take it from `body`.
 pub async fn dispatch(
@@ -188,11 +129,6 @@ fn register(ctx: &Ctx<'_>, image: &str, body: &[u8]) -> ImsAnswer {
         }))
     })?;
     Ok(job_accepted(&job))
-}
-
-/// `200 {"job_id": …}`, IMS's answer to an asynchronous request.
-pub fn job_accepted(job: &str) -> Response<SampleBody> {
-    response::json(glance_json::to_bytes(&json!({"job_id": job})))
 }
 
 /// `GET /v1/{project_id}/jobs/{job_id}`: the job as IMS's "Querying the

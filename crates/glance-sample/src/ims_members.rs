@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::access::{Ctx, forbidden};
 use super::clock;
 use super::errors::GlanceError;
-use super::ims::{ImsAnswer, ImsError, format_error, job_accepted, json_object};
+use super::ims_answer::{ImsAnswer, ImsError, format_error, job_accepted, json_object};
 use super::jobs::{Entities, Kind, NewJob, Outcome};
 use super::store::{Member, Store};
 

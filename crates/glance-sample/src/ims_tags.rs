@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use super::access::{Ctx, modify_owned, read_visible};
 use super::errors::GlanceError;
 use super::images::{set_tags, tags};
-use super::ims::{ImsAnswer, ImsError, format_error, json_object};
+use super::ims_answer::{ImsAnswer, ImsError, format_error, json_object};
 use super::response;
 
 /// `key.value` (or `key`) as the Glance tag string.

@@ -58,13 +58,15 @@
 //! - `handlers`: count → uWSGI drops → latency → fault → throttle → auth
 //!   → settle jobs → route (Glance's, else IMS's) → punish an untaken body;
 //!   `images`, `patch`, `members`, `files`, `documents`, `import` answer
-//!   the Glance routes; `ims`, `ims_members`, `ims_tags` IMS's; `access`:
-//!   what a caller may see and change (404 / 403 as Glance's policy)
+//!   the Glance routes; `ims`, `ims_members`, `ims_tags` IMS's (their
+//!   shared answers and IMS's error body: `ims_answer`); `access`: what a
+//!   caller may see and change (404 / 403 as Glance's policy)
 //! - `routes`, `ims_routes`: path and query parsing; `request_body`: the
 //!   body a route takes; `auth`: callers and visibility; `environ`: the
 //!   headers as a WSGI server hands them to Glance
 //! - `uwsgi`: connection drops; `throttle`: per-token answers; `jobs`:
-//!   import tasks and IMS jobs; `backends`: known stores, staged data
+//!   import tasks and IMS jobs; `backends`: known stores, staged data;
+//!   `received`: an upload's or a stage's data, hashed as it arrives
 //! - `store`: the catalogue with cached bodies; `catalogue`: demo images
 //! - `errors`: webob error bodies; `response`: success shapes (JSON text
 //!   as Glance writes it comes from `glance_json`, shared with imgcache's
@@ -93,6 +95,7 @@ mod handlers;
 mod images;
 mod import;
 mod ims;
+mod ims_answer;
 mod ims_members;
 mod ims_routes;
 mod ims_tags;
@@ -100,6 +103,7 @@ mod jobs;
 mod members;
 mod patch;
 mod pattern;
+mod received;
 mod request_body;
 mod response;
 mod routes;

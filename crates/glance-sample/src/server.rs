@@ -14,21 +14,8 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::control::{SampleControl, Shared};
-use super::handlers;
+use super::handlers::{self, Role};
 use super::uwsgi::Connection;
-
-/// Which requests a listener answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    /// Glance's API and, under `/_sample/`, the control endpoints (tests,
-    /// benchmarks).
-    Combined,
-    /// Glance's API only: `/_sample/…` is a path like any other (`404`
-    /// for a caller with a token, as Glance answers it).
-    Api,
-    /// The control endpoints only (`/_sample/…`; anything else `404`).
-    Control,
-}
 
 /// A running sample service. Dropping it stops the server as
 /// [`SampleHandle::shutdown`] does, without waiting.
