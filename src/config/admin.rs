@@ -48,7 +48,7 @@ impl AdminConfig {
         AdminConfig {
             listen: r.socket_addr(key::LISTEN, DEFAULT_ADMIN_LISTEN),
             token: (!token.is_empty()).then_some(token),
-            tls: tls::cert_files(r, key::TLS_CERT_FILE, key::TLS_KEY_FILE),
+            tls: tls::cert_files(r, key::TLS_CERT_FILE, key::TLS_KEY_FILE).value(),
         }
     }
 

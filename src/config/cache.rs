@@ -9,8 +9,7 @@ use http::HeaderName;
 use super::defaults::*;
 use super::keys::{Changes, Key};
 use super::reader::{Reader, usize_of};
-use crate::cache::key::{IdentityHeaders, MAX_IDENTITY_HEADERS};
-use crate::request_headers::UnderscoreHeaders;
+use super::{IdentityHeaders, MAX_IDENTITY_HEADERS, UnderscoreHeaders};
 
 /// The `[cache]` keys.
 pub mod key {

@@ -22,6 +22,7 @@ mod cache;
 pub mod cli;
 pub mod defaults;
 mod identity;
+mod identity_headers;
 pub mod keys;
 mod log;
 mod reader;
@@ -30,6 +31,7 @@ mod server;
 mod signing;
 mod tls;
 mod transform;
+mod underscore_headers;
 pub mod units;
 mod upstream;
 
@@ -46,9 +48,9 @@ pub use self::signing::{Credential, SigningConfig};
 pub use self::tls::{CertFiles, ServerTls};
 pub use self::transform::{Mode, TransformConfig};
 pub use self::upstream::{UpstreamConfig, parse_upstream_url};
-pub use crate::cache::key::IdentityHeaders;
-pub use crate::request_headers::UnderscoreHeaders;
 pub use defaults::*;
+pub use identity_headers::{IdentityHeaders, MAX_IDENTITY_HEADERS};
+pub use underscore_headers::UnderscoreHeaders;
 
 /// `EX_USAGE` from sysexits.h: the exit code for a bad config or bad flags.
 pub const EXIT_BAD_CONFIG: u8 = 64;
@@ -147,14 +149,21 @@ impl Fixed {
 impl Config {
     /// Builds and validates a config; on failure returns every problem.
     pub fn from_sources(sources: &Sources) -> Result<Config, Vec<String>> {
-        let mut r = Reader::new(sources);
-        let config = Config::read(&mut r);
-        let problems = r.finish();
+        let (config, problems) = Config::read_all(sources);
         if problems.is_empty() {
             Ok(config)
         } else {
             Err(problems)
         }
+    }
+
+    /// Reads as far as the sources go: every setting (a bad one at its
+    /// default) and every problem found. Start-up adds its own checks of
+    /// the config (certificate contents) to the same list.
+    pub fn read_all(sources: &Sources) -> (Config, Vec<String>) {
+        let mut r = Reader::new(sources);
+        let config = Config::read(&mut r);
+        (config, r.finish())
     }
 
     /// Reads every section, recording what is wrong.

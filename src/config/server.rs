@@ -166,26 +166,23 @@ fn read_tls(r: &mut Reader<'_>) -> Option<ServerTls> {
     let cert = tls::cert_files(r, key::TLS_CERT_FILE, key::TLS_KEY_FILE);
     let client_ca_file = tls::file(r, key::TLS_CLIENT_CA_FILE);
     let client_identity = r.boolean(key::TLS_CLIENT_IDENTITY, DEFAULT_TLS_CLIENT_IDENTITY);
-    if client_identity && client_ca_file.is_none() {
+    if client_identity && !client_ca_file.is_set() {
         r.problem(format!(
             "{} needs {}: without a client CA there is no certificate to key on",
             key::TLS_CLIENT_IDENTITY,
             key::TLS_CLIENT_CA_FILE
         ));
     }
-    let Some(cert) = cert else {
-        if client_ca_file.is_some() {
-            r.problem(format!(
-                "{} needs {}: client certificates are asked for in a TLS handshake",
-                key::TLS_CLIENT_CA_FILE,
-                key::TLS_CERT_FILE
-            ));
-        }
-        return None;
-    };
+    if client_ca_file.is_set() && !cert.is_set() {
+        r.problem(format!(
+            "{} needs {}: client certificates are asked for in a TLS handshake",
+            key::TLS_CLIENT_CA_FILE,
+            key::TLS_CERT_FILE
+        ));
+    }
     Some(ServerTls {
-        cert,
-        client_ca_file,
+        cert: cert.value()?,
+        client_ca_file: client_ca_file.value(),
         client_identity,
     })
 }
