@@ -61,9 +61,9 @@ impl Cli {
     /// Flags that override settings, keyed like the file.
     fn overrides(&self) -> BTreeMap<(String, String), String> {
         let pairs = [
-            (server::key::LISTEN, &self.listen),
-            (upstream::key::URL, &self.upstream),
-            (admin::key::LISTEN, &self.admin_listen),
+            (server::key::listen, &self.listen),
+            (upstream::key::url, &self.upstream),
+            (admin::key::listen, &self.admin_listen),
         ];
         pairs
             .into_iter()

@@ -1,21 +1,32 @@
 //! Configuration: `config/imgcache.toml`, overridden by `IMGCACHE_*`
-//! environment variables, overridden by flags. Every key is named once
-//! (`key::*` in its section's file), has a named default
-//! ([`defaults`]) and a comment in `config/imgcache.toml`.
+//! environment variables, overridden by flags. Every key is declared
+//! once, in its section's [`table::settings!`] table (name, kind,
+//! default, reload class, docs), has a named default ([`defaults`]) and
+//! a comment in `config/imgcache.toml`.
 //!
 //! Loading never stops at the first problem: [`Config::from_sources`]
 //! returns all of them, and `main` exits with [`EXIT_BAD_CONFIG`].
 //!
+//! Loading is two passes: every key is read into its section's settings
+//! (generated from the table), then each section's typed config is built
+//! from them, with the checks a value needs (`build`).
+//!
 //! What a reload (SIGHUP) applies and what only a restart does are two
 //! types, [`Reloadable`] and [`Fixed`]; [`Config::split`] puts every
-//! field in one of them, and each section's `diff` names every key that
-//! changed, so neither list is kept by hand.
+//! field in one of them. A reload names the changed keys from the
+//! settings as read, by each key's declared class; a unit test holds the
+//! classes to the split.
+//!
+//! Config is the ground floor: it imports no other module of the crate.
+//! The value types it needs ([`IdentityHeaders`], [`UnderscoreHeaders`],
+//! [`Mode`]) live here; certificate contents are checked at start-up.
 //!
 //! Layout: one file per section (`server`, `upstream`, `cache`,
-//! `transform`, `log`, `admin`, `redis`) with its keys, its type, its
-//! reader and its `diff`; [`keys`] (the `Key` name type), `reader`
-//! (typed values out of file + env + flags), [`defaults`], [`cli`],
-//! [`units`].
+//! `transform`, `log`, `admin`, `redis`, `signing`, `identity`) with its
+//! table, its typed config and its `build`; `table` (the macro),
+//! `settings` (all sections as read), [`keys`] (the `Key` name type),
+//! `reader` (typed values out of file + env + flags), [`defaults`],
+//! [`cli`], [`units`].
 
 mod admin;
 mod cache;
@@ -28,15 +39,19 @@ mod log;
 mod reader;
 mod redis;
 mod server;
+mod settings;
 mod signing;
+mod table;
 mod tls;
 mod transform;
 mod underscore_headers;
 pub mod units;
 mod upstream;
 
+use keys::Class;
 use reader::Reader;
 pub use reader::{Sources, env_name};
+use settings::{AsRead, Settings};
 
 pub use self::admin::AdminConfig;
 pub use self::cache::CacheConfig;
@@ -76,6 +91,8 @@ pub struct Config {
     pub signing: SigningConfig,
     /// Token validation; `None` when `identity.keystone_url` is empty.
     pub identity: Option<IdentityConfig>,
+    /// The settings it was built from, for a reload to compare.
+    as_read: AsRead,
 }
 
 /// What a running proxy applies on reload (SIGHUP).
@@ -97,52 +114,25 @@ pub struct Fixed {
     pub redis: Option<RedisConfig>,
     pub signing: SigningConfig,
     pub identity: Option<IdentityConfig>,
-}
-
-impl Reloadable {
-    /// The keys whose values differ in `file` (`section.key`).
-    pub fn diff(&self, file: &Self) -> Vec<&'static str> {
-        // No `..`: a new field does not compile until it is compared here.
-        let Self { cache, transform } = self;
-        let mut changed = cache.diff(&file.cache);
-        changed.extend(transform.diff(&file.transform));
-        changed
-    }
+    /// The settings it was built from.
+    as_read: AsRead,
 }
 
 impl Fixed {
-    /// The keys whose values differ in `file` (`section.key`): names
-    /// only, so secrets (`admin.token`, `redis.url`, `redis.key_secret`)
-    /// never reach a log line.
+    /// The restart-only keys whose values differ in `file`
+    /// (`section.key`): names only, so secrets (`admin.token`,
+    /// `redis.url`, `redis.key_secret`) never reach a log line. A tier
+    /// that is off on both sides (`[redis]`, `[identity]` without a URL)
+    /// changes nothing, whatever its other keys say.
     pub fn diff(&self, file: &Self) -> Vec<&'static str> {
-        // No `..`: a new field does not compile until it is compared here.
-        let Self {
-            server,
-            upstream,
-            cache_max_bytes,
-            log,
-            admin,
-            redis,
-            signing,
-            identity,
-        } = self;
-        let mut changes = keys::Changes::default();
-        changes.extend(server.diff(&file.server));
-        changes.extend(upstream.diff(&file.upstream));
-        changes.check(
-            cache::key::MAX_BYTES,
-            cache_max_bytes,
-            &file.cache_max_bytes,
-        );
-        changes.extend(log.diff(&file.log));
-        changes.extend(admin.diff(&file.admin));
-        changes.extend(RedisConfig::diff_tier(redis.as_ref(), file.redis.as_ref()));
-        changes.extend(signing.diff(&file.signing));
-        changes.extend(IdentityConfig::diff_section(
-            identity.as_ref(),
-            file.identity.as_ref(),
-        ));
-        changes.into_keys()
+        let off = |section: &str| match section {
+            "redis" => self.redis.is_none() && file.redis.is_none(),
+            "identity" => self.identity.is_none() && file.identity.is_none(),
+            _ => false,
+        };
+        let mut changed = self.as_read.0.diff(&file.as_read.0, Class::Restart);
+        changed.retain(|key| !key.split_once('.').is_some_and(|(section, _)| off(section)));
+        changed
     }
 }
 
@@ -166,19 +156,22 @@ impl Config {
         (config, r.finish())
     }
 
-    /// Reads every section, recording what is wrong.
+    /// Reads every key, then builds every section, recording what is
+    /// wrong.
     fn read(r: &mut Reader<'_>) -> Config {
+        let s = Settings::read(r);
         let config = Config {
-            server: ServerConfig::read(r),
-            upstream: UpstreamConfig::read(r),
-            cache: CacheConfig::read(r),
-            cache_max_bytes: cache::max_bytes(r),
-            transform: TransformConfig::read(r),
-            log: LogConfig::read(r),
-            admin: AdminConfig::read(r),
-            redis: RedisConfig::read(r),
-            signing: SigningConfig::read(r),
-            identity: IdentityConfig::read(r),
+            server: ServerConfig::build(&s.server, r),
+            upstream: UpstreamConfig::build(&s.upstream, r),
+            cache: CacheConfig::build(&s.cache, r),
+            cache_max_bytes: cache::max_bytes(&s.cache, r),
+            transform: TransformConfig::build(&s.transform, r),
+            log: LogConfig::build(&s.log, r),
+            admin: AdminConfig::build(&s.admin, r),
+            redis: RedisConfig::build(&s.redis, r),
+            signing: SigningConfig::build(&s.signing, r),
+            identity: IdentityConfig::build(&s.identity, r),
+            as_read: AsRead(std::sync::Arc::new(s)),
         };
         config.cross_check(r);
         config
@@ -207,6 +200,7 @@ impl Config {
             redis,
             signing,
             identity,
+            as_read,
         } = self;
         let fixed = Fixed {
             server,
@@ -217,6 +211,7 @@ impl Config {
             redis,
             signing,
             identity,
+            as_read,
         };
         (fixed, Reloadable { cache, transform })
     }
@@ -237,38 +232,24 @@ impl Config {
         if self.server.listen == self.admin.listen && self.server.listen.port() != 0 {
             r.problem(format!(
                 "{} and {} are both {}: the admin API needs its own port",
-                server::key::LISTEN,
-                admin::key::LISTEN,
+                server::key::listen,
+                admin::key::listen,
                 self.server.listen
             ));
         }
         if self.cache.max_object_bytes as u64 > self.cache_max_bytes {
             r.problem(format!(
                 "{} is larger than {}",
-                cache::key::MAX_OBJECT_BYTES,
-                cache::key::MAX_BYTES
+                cache::key::max_object_bytes,
+                cache::key::max_bytes
             ));
         }
     }
 }
 
-/// Every key, section by section in file order (unit tests hold it
-/// equal to the keys the reader reads).
+/// Every key, section by section in file order.
 pub fn all_keys() -> impl Iterator<Item = keys::Key> {
-    [
-        server::key::ALL,
-        upstream::key::ALL,
-        cache::key::ALL,
-        transform::key::ALL,
-        log::key::ALL,
-        admin::key::ALL,
-        redis::key::ALL,
-        signing::key::ALL,
-        identity::key::ALL,
-    ]
-    .into_iter()
-    .flatten()
-    .copied()
+    settings::SECTIONS.iter().copied().flatten().copied()
 }
 
 #[cfg(test)]

@@ -67,9 +67,13 @@ impl<T> FileSetting<T> {
 
 /// Reads a certificate/key pair of keys. An empty key file means the
 /// key is in the certificate file.
-pub(super) fn cert_files(r: &mut Reader<'_>, cert: Key, key: Key) -> FileSetting<CertFiles> {
-    let cert_file = file(r, cert);
-    let key_file = file(r, key);
+pub(super) fn cert_files(
+    r: &mut Reader<'_>,
+    (cert, cert_path): (Key, &str),
+    (key, key_path): (Key, &str),
+) -> FileSetting<CertFiles> {
+    let cert_file = file(r, cert, cert_path);
+    let key_file = file(r, key, key_path);
     match (cert_file, key_file) {
         (FileSetting::Unset, key_file) => {
             if key_file.is_set() {
@@ -86,8 +90,7 @@ pub(super) fn cert_files(r: &mut Reader<'_>, cert: Key, key: Key) -> FileSetting
 }
 
 /// An optional file path; a path that is not a file is a problem.
-pub(super) fn file(r: &mut Reader<'_>, key: Key) -> FileSetting {
-    let text = r.string(key, "");
+pub(super) fn file(r: &mut Reader<'_>, key: Key, text: &str) -> FileSetting {
     if text.is_empty() {
         return FileSetting::Unset;
     }
