@@ -124,6 +124,8 @@ impl Fixed {
     /// `redis.url`, `redis.key_secret`) never reach a log line. A tier
     /// that is off on both sides (`[redis]`, `[identity]` without a URL)
     /// changes nothing, whatever its other keys say.
+    /// What is compared is what the sources said (the settings as read),
+    /// so a config changed in code after loading compares as loaded.
     pub fn diff(&self, file: &Self) -> Vec<&'static str> {
         let off = |section: &str| match section {
             "redis" => self.redis.is_none() && file.redis.is_none(),
