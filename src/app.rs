@@ -10,11 +10,32 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::admin::Admin;
+use crate::config::cli::{Cli, Loaded};
 use crate::config::{Config, Sources, cli};
 use crate::demo::Demo;
 use crate::proxy::Proxy;
 use crate::tls::{self, Acceptor};
 use crate::workers::{self, Workers};
+
+/// Loads the config for start-up (and `--check-config`): the settings'
+/// problems and the certificate files' (which config does not parse) in
+/// one list, so an operator sees every problem at once (exit 64).
+pub fn load(
+    cli: &Cli,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(Config, Sources), Vec<String>> {
+    let Loaded {
+        config,
+        sources,
+        mut problems,
+    } = cli.load(env);
+    problems.extend(tls::check(&config));
+    if problems.is_empty() {
+        Ok((config, sources))
+    } else {
+        Err(problems)
+    }
+}
 
 /// Runs the proxy until SIGTERM/SIGINT; with `demo`, first starts the
 /// embedded sample image service and points the upstream at it (a build
@@ -170,5 +191,35 @@ async fn reload_on_sighup(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A certificate file that is a file but not PEM passes the settings
+    /// check and fails start-up's certificate check, in one list with the
+    /// settings' own problems.
+    #[test]
+    fn certificate_and_setting_problems_come_together() {
+        let dir = std::env::temp_dir().join(format!("imgcache-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("imgcache.toml");
+        let not_pem = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let text = format!("[server]\ntls_cert_file = \"{not_pem}\"\n[cache]\nttl = \"soon\"\n");
+        std::fs::write(&path, text).expect("write");
+        let cli = Cli {
+            config: Some(path),
+            ..Cli::default()
+        };
+        let problems = load(&cli, []).expect_err("invalid");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("cache.ttl"), "{problems:?}");
+        assert!(
+            problems[1].contains("Cargo.toml: no PEM certificate"),
+            "{problems:?}"
+        );
     }
 }

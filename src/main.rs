@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         eprintln!("imgcache: --demo: {}", imgcache::demo::UNAVAILABLE);
         return ExitCode::from(EXIT_BAD_CONFIG);
     }
-    let (config, sources) = match cli.load(std::env::vars()) {
+    let (config, sources) = match imgcache::app::load(&cli, std::env::vars()) {
         Ok(loaded) => loaded,
         Err(problems) => {
             eprintln!(

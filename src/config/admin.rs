@@ -3,21 +3,22 @@
 use std::net::SocketAddr;
 
 use super::defaults::*;
-use super::keys::{Changes, Key};
 use super::reader::Reader;
+use super::table::settings;
 use super::tls::{self, CertFiles};
 
-/// The `[admin]` keys.
-pub mod key {
-    use super::Key;
-
-    pub const LISTEN: Key = Key::new("admin.listen");
-    /// A secret: named in messages, never shown.
-    pub const TOKEN: Key = Key::new("admin.token");
-    pub const TLS_CERT_FILE: Key = Key::new("admin.tls_cert_file");
-    pub const TLS_KEY_FILE: Key = Key::new("admin.tls_key_file");
-    /// Every key of the section (a unit test holds it to what is read).
-    pub const ALL: &[Key] = &[LISTEN, TOKEN, TLS_CERT_FILE, TLS_KEY_FILE];
+settings! {
+    /// `[admin]` as written.
+    AdminSettings in "admin" {
+        /// The admin API's address.
+        listen: socket_addr = DEFAULT_ADMIN_LISTEN, Restart;
+        /// A secret: named in messages, never shown. Empty: no token asked.
+        token: string = DEFAULT_ADMIN_TOKEN, Restart;
+        /// The admin listener's certificate chain (PEM); empty: plain HTTP.
+        tls_cert_file: string = "", Restart;
+        /// Its private key (PEM); empty: in the certificate file.
+        tls_key_file: string = "", Restart;
+    }
 }
 
 /// `[admin]`: the operator's listener.
@@ -41,28 +42,22 @@ impl std::fmt::Debug for AdminConfig {
 }
 
 impl AdminConfig {
-    /// Reads the section, recording what is wrong with it.
-    pub(super) fn read(r: &mut Reader<'_>) -> AdminConfig {
+    /// Builds the section from its settings, recording what is wrong.
+    pub(super) fn build(s: &AdminSettings, r: &mut Reader<'_>) -> AdminConfig {
+        // No `..`: a key nobody builds from is an unused variable.
+        let AdminSettings {
+            listen,
+            token,
+            tls_cert_file,
+            tls_key_file,
+        } = s;
         // Tokens often come from files or secrets with a trailing newline.
-        let token = r.string(key::TOKEN, DEFAULT_ADMIN_TOKEN).trim().to_owned();
+        let token = token.trim().to_owned();
+        let cert = (key::tls_cert_file, tls_cert_file.as_str());
         AdminConfig {
-            listen: r.socket_addr(key::LISTEN, DEFAULT_ADMIN_LISTEN),
+            listen: *listen,
             token: (!token.is_empty()).then_some(token),
-            tls: tls::cert_files(r, key::TLS_CERT_FILE, key::TLS_KEY_FILE),
+            tls: tls::cert_files(r, cert, (key::tls_key_file, tls_key_file)).value(),
         }
-    }
-
-    /// The keys whose values differ in `file`.
-    pub fn diff(&self, file: &Self) -> Vec<&'static str> {
-        // No `..`: a new field does not compile until it is compared here.
-        let Self { listen, token, tls } = self;
-        let mut changes = Changes::default();
-        changes.check(key::LISTEN, listen, &file.listen);
-        changes.check(key::TOKEN, token, &file.token);
-        let cert = |tls: &Option<CertFiles>| tls.as_ref().map(|t| t.cert_file.clone());
-        let key_file = |tls: &Option<CertFiles>| tls.as_ref().and_then(|t| t.key_file.clone());
-        changes.check(key::TLS_CERT_FILE, &cert(tls), &cert(&file.tls));
-        changes.check(key::TLS_KEY_FILE, &key_file(tls), &key_file(&file.tls));
-        changes.into_keys()
     }
 }

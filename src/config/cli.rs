@@ -61,9 +61,9 @@ impl Cli {
     /// Flags that override settings, keyed like the file.
     fn overrides(&self) -> BTreeMap<(String, String), String> {
         let pairs = [
-            (server::key::LISTEN, &self.listen),
-            (upstream::key::URL, &self.upstream),
-            (admin::key::LISTEN, &self.admin_listen),
+            (server::key::listen, &self.listen),
+            (upstream::key::url, &self.upstream),
+            (admin::key::listen, &self.admin_listen),
         ];
         pairs
             .into_iter()
@@ -76,26 +76,40 @@ impl Cli {
 
     /// Reads the file named by the flags or environment and builds the
     /// config; `env` is passed in so tests never touch the process env.
-    pub fn load(
-        &self,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<(Config, Sources), Vec<String>> {
+    /// Every problem is in [`Loaded::problems`], with the config as far
+    /// as it could be read (an unreadable file counts as empty), so
+    /// start-up can add its own checks to the same list.
+    pub fn load(&self, env: impl IntoIterator<Item = (String, String)>) -> Loaded {
         let mut sources = Sources::default().with_env(env);
         let (path, explicit) = self.config_path(&sources.env);
+        let mut problems = Vec::new();
         if explicit || path.exists() {
-            sources.file = read_file(&path)?;
+            match read_file(&path) {
+                Ok(file) => sources.file = file,
+                Err(unreadable) => problems.extend(unreadable),
+            }
             sources.file_name = Some(path);
         }
         sources.flags = self.overrides();
-        let config = Config::from_sources(&sources)?;
-        // The certificate files' contents, once the settings are good:
-        // a certificate that does not load is a bad config too.
-        let problems = crate::tls::check(&config);
-        if !problems.is_empty() {
-            return Err(problems);
+        let (config, more) = Config::read_all(&sources);
+        problems.extend(more);
+        Loaded {
+            config,
+            sources,
+            problems,
         }
-        Ok((config, sources))
     }
+}
+
+/// What [`Cli::load`] found.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The config; only meant to run with when `problems` is empty.
+    pub config: Config,
+    /// Where it came from (a reload reads the same file again).
+    pub sources: Sources,
+    /// Every problem with it.
+    pub problems: Vec<String>,
 }
 
 /// Reads and parses a TOML file; the error names the file.

@@ -1,9 +1,11 @@
 //! What a reload applies and what it names as not applied: every key is
-//! read, placed on exactly one side of [`Config::split`], and named by
-//! its own `section.key` when it alone changes.
+//! placed on exactly one side of [`Config::split`], the side its declared
+//! reload class says, and named by its own `section.key` when it alone
+//! changes.
 
 use std::collections::BTreeSet;
 
+use super::keys::Class;
 use super::reader::Reader;
 use super::*;
 
@@ -150,13 +152,24 @@ fn with(key: keys::Key, value: &str) -> Config {
 
 /// What a reload from `running` to `file` would apply and not apply.
 fn diffs(running: &Config, file: &Config) -> (Vec<&'static str>, Vec<&'static str>) {
-    let applied = running.reloadable().diff(&file.reloadable());
+    let applied = running.as_read.0.diff(&file.as_read.0, Class::Reload);
     let not_applied = running.fixed().diff(&file.fixed());
     (applied, not_applied)
 }
 
-/// The key table and the reader agree: every key read is in a section's
-/// `key::ALL`, every listed key is read, and no name is listed twice.
+/// `fixed` with `base`'s settings as read: only the built values left to
+/// compare.
+fn built(fixed: Fixed, base: &Fixed) -> Fixed {
+    Fixed {
+        as_read: base.as_read.clone(),
+        ..fixed
+    }
+}
+
+/// The key table and the reader agree: every declared key is read, and
+/// no name is declared twice. (Read and compared are generated from the
+/// same table, so neither can miss a key; this holds the list to the
+/// reader's own record, which decides what counts as a typo.)
 #[test]
 fn every_key_is_read_and_listed_once() {
     let sources = Sources::default();
@@ -166,23 +179,37 @@ fn every_key_is_read_and_listed_once() {
     let unique: BTreeSet<keys::Key> = listed.iter().copied().collect();
     assert_eq!(unique.len(), listed.len(), "a key listed twice");
     assert_eq!(r.keys_read(), &unique);
+    let classed: Vec<keys::Key> = settings::classes().map(|(key, _)| key).collect();
+    assert_eq!(classed, listed);
 }
 
 /// Each key changed on its own is named by its own name, on exactly one
-/// side: applied by a reload, or reported as not applied. Adding a key
-/// without placing it (or without a value here) fails this test.
+/// side, the one its declared class says: applied by a reload, or
+/// reported as not applied. And the class tells the truth: the built
+/// value it changes is on that side of [`Config::split`] (a key declared
+/// `Reload` that changes a `Fixed` value, or `Restart` that changes a
+/// `Reloadable` one, fails), and it changes one at all (a key nobody
+/// builds from fails). A key without a value here fails too.
 #[test]
 fn every_key_changed_alone_is_named_on_one_side() {
     let base = config_from(BASE.parse().expect("base"));
     let mut applied_on_reload = Vec::new();
-    for key in all_keys() {
+    for (key, class) in settings::classes() {
         let Some((_, value)) = ALTERNATES.iter().find(|(name, _)| *name == key.path()) else {
             panic!("no alternate value for {key} in ALTERNATES");
         };
-        let (applied, not_applied) = diffs(&base, &with(key, value));
-        match (applied.as_slice(), not_applied.as_slice()) {
-            ([name], []) if *name == key.path() => applied_on_reload.push(*name),
-            ([], [name]) if *name == key.path() => {}
+        let changed = with(key, value);
+        let (applied, not_applied) = diffs(&base, &changed);
+        let reloadable_changed = base.reloadable() != changed.reloadable();
+        let fixed_changed = base.fixed() != built(changed.fixed(), &base.fixed());
+        match (class, applied.as_slice(), not_applied.as_slice()) {
+            (Class::Reload, [name], []) if *name == key.path() => {
+                assert!(reloadable_changed && !fixed_changed, "{key} is not Reload");
+                applied_on_reload.push(*name);
+            }
+            (Class::Restart, [], [name]) if *name == key.path() => {
+                assert!(fixed_changed && !reloadable_changed, "{key} is not Restart");
+            }
             _ => panic!("{key}: applied {applied:?}, not applied {not_applied:?}"),
         }
     }
@@ -197,7 +224,7 @@ fn every_key_changed_alone_is_named_on_one_side() {
 /// The same config twice: nothing to apply, nothing to report.
 #[test]
 fn an_unchanged_file_changes_nothing() {
-    let config = with(redis::key::KEY_SECRET, r#""k""#);
+    let config = with(redis::key::key_secret, r#""k""#);
     assert_eq!(diffs(&config, &config.clone()), (vec![], vec![]));
     assert_eq!(config.fixed(), config.clone().split().0);
     assert_eq!(config.reloadable(), config.clone().split().1);
@@ -274,7 +301,7 @@ fn secrets_are_named_not_shown() {
 /// come from its one `section.key` spelling.
 #[test]
 fn key_names() {
-    let key = cache::key::MAX_BYTES;
+    let key = cache::key::max_bytes;
     assert_eq!(
         (key.path(), key.section(), key.name()),
         ("cache.max_bytes", "cache", "max_bytes")

@@ -7,29 +7,25 @@ use std::time::Duration;
 use http::Uri;
 
 use super::defaults::*;
-use super::keys::{Changes, Key};
 use super::reader::{Reader, usize_of};
+use super::table::settings;
 
-/// The `[identity]` keys.
-pub mod key {
-    use super::Key;
-
-    pub const KEYSTONE_URL: Key = Key::new("identity.keystone_url");
-    pub const VALIDATION_TTL: Key = Key::new("identity.validation_ttl");
-    pub const TIMEOUT: Key = Key::new("identity.timeout");
-    pub const SHARE: Key = Key::new("identity.share");
-    /// A secret: named in messages, never shown.
-    pub const SERVICE_TOKEN: Key = Key::new("identity.service_token");
-    pub const MAX_CONCURRENT_VALIDATIONS: Key = Key::new("identity.max_concurrent_validations");
-    /// Every key of the section (a unit test holds it to what is read).
-    pub const ALL: &[Key] = &[
-        KEYSTONE_URL,
-        VALIDATION_TTL,
-        TIMEOUT,
-        SHARE,
-        SERVICE_TOKEN,
-        MAX_CONCURRENT_VALIDATIONS,
-    ];
+settings! {
+    /// `[identity]` as written.
+    IdentitySettings in "identity" {
+        /// The Keystone v3 root; empty: tokens are keyed as they are.
+        keystone_url: string = DEFAULT_IDENTITY_KEYSTONE_URL, Restart;
+        /// How long a validation is trusted.
+        validation_ttl: positive = DEFAULT_IDENTITY_VALIDATION_TTL, Restart;
+        /// The longest a validation may take.
+        timeout: positive = DEFAULT_IDENTITY_TIMEOUT, Restart;
+        /// `user` or `project`: who shares entries.
+        share: string = DEFAULT_IDENTITY_SHARE, Restart;
+        /// A secret: named in messages, never shown. Empty: none.
+        service_token: string = "", Restart;
+        /// Validation calls at once.
+        max_concurrent_validations: count = DEFAULT_IDENTITY_MAX_CONCURRENT_VALIDATIONS, Restart;
+    }
 }
 
 /// Who shares cache entries among the callers of one validated scope.
@@ -80,34 +76,36 @@ impl std::fmt::Debug for IdentityConfig {
 }
 
 impl IdentityConfig {
-    /// Reads the section, recording what is wrong with it.
-    pub(super) fn read(r: &mut Reader<'_>) -> Option<IdentityConfig> {
-        let url = r.string(key::KEYSTONE_URL, DEFAULT_IDENTITY_KEYSTONE_URL);
-        let validation_ttl = r.positive(key::VALIDATION_TTL, DEFAULT_IDENTITY_VALIDATION_TTL);
-        let timeout = r.positive(key::TIMEOUT, DEFAULT_IDENTITY_TIMEOUT);
-        let share = match r.string(key::SHARE, DEFAULT_IDENTITY_SHARE).trim() {
+    /// Builds the section from its settings, recording what is wrong;
+    /// `None` when `identity.keystone_url` is empty.
+    pub(super) fn build(s: &IdentitySettings, r: &mut Reader<'_>) -> Option<IdentityConfig> {
+        // No `..`: a key nobody builds from is an unused variable.
+        let IdentitySettings {
+            keystone_url,
+            validation_ttl,
+            timeout,
+            share,
+            service_token,
+            max_concurrent_validations,
+        } = s;
+        let share = match share.trim() {
             "user" => Share::User,
             "project" => Share::Project,
             other => {
                 r.problem(format!(
                     "{} `{other}` must be \"user\" or \"project\"",
-                    key::SHARE
+                    key::share
                 ));
                 Share::User
             }
         };
-        let service_token = r.string(key::SERVICE_TOKEN, "").trim().to_owned();
-        let max_calls = r.count(
-            key::MAX_CONCURRENT_VALIDATIONS,
-            DEFAULT_IDENTITY_MAX_CONCURRENT_VALIDATIONS,
-        );
-        if max_calls == 0 {
+        if *max_concurrent_validations == 0 {
             r.problem(format!(
                 "{} must be at least 1",
-                key::MAX_CONCURRENT_VALIDATIONS
+                key::max_concurrent_validations
             ));
         }
-        let url = url.trim().trim_end_matches('/');
+        let url = keystone_url.trim().trim_end_matches('/');
         if url.is_empty() {
             return None;
         }
@@ -120,52 +118,19 @@ impl IdentityConfig {
             _ => {
                 r.problem(format!(
                     "{} `{url}` must be an http:// or https:// URL such as https://iam.example.com/v3",
-                    key::KEYSTONE_URL
+                    key::keystone_url
                 ));
                 return None;
             }
         };
+        let service_token = service_token.trim();
         Some(IdentityConfig {
             keystone_url,
-            validation_ttl,
-            timeout,
+            validation_ttl: *validation_ttl,
+            timeout: *timeout,
             share,
-            service_token: (!service_token.is_empty()).then_some(service_token),
-            max_concurrent_validations: usize_of(max_calls.max(1)),
+            service_token: (!service_token.is_empty()).then(|| service_token.to_owned()),
+            max_concurrent_validations: usize_of((*max_concurrent_validations).max(1)),
         })
-    }
-
-    /// The keys whose values differ between two (maybe absent) sections.
-    pub fn diff_section(running: Option<&Self>, file: Option<&Self>) -> Vec<&'static str> {
-        match (running, file) {
-            (None, None) => Vec::new(),
-            (Some(a), Some(b)) => a.diff(b),
-            _ => vec![key::KEYSTONE_URL.path()],
-        }
-    }
-
-    /// The keys whose values differ in `file`.
-    pub fn diff(&self, file: &Self) -> Vec<&'static str> {
-        // No `..`: a new field does not compile until it is compared here.
-        let Self {
-            keystone_url,
-            validation_ttl,
-            timeout,
-            share,
-            service_token,
-            max_concurrent_validations,
-        } = self;
-        let mut changes = Changes::default();
-        changes.check(key::KEYSTONE_URL, keystone_url, &file.keystone_url);
-        changes.check(key::VALIDATION_TTL, validation_ttl, &file.validation_ttl);
-        changes.check(key::TIMEOUT, timeout, &file.timeout);
-        changes.check(key::SHARE, share, &file.share);
-        changes.check(key::SERVICE_TOKEN, service_token, &file.service_token);
-        changes.check(
-            key::MAX_CONCURRENT_VALIDATIONS,
-            max_concurrent_validations,
-            &file.max_concurrent_validations,
-        );
-        changes.into_keys()
     }
 }

@@ -1,6 +1,7 @@
-//! Setting names. Each section file names its keys once, as [`Key`]
-//! consts; the reader, the problems it reports and a reload's list of
-//! changed settings all use those names.
+//! Setting names. Each section file declares its keys once, in its
+//! [`settings!`](super::table) table, which makes the [`Key`] consts;
+//! the reader, the problems it reports and a reload's list of changed
+//! settings all use those names.
 
 use std::fmt;
 
@@ -55,9 +56,18 @@ impl fmt::Display for Key {
     }
 }
 
+/// When a changed key takes effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// A reload (SIGHUP) applies it.
+    Reload,
+    /// Only a restart does; a reload names it as not applied.
+    Restart,
+}
+
 /// The keys whose values differ between two configs, in key order.
-/// Section types fill it from a destructuring without `..`, so a field
-/// nobody compares is a compile error (or an unused variable).
+/// The settings structs fill it, one check per key (generated, so no
+/// key goes unchecked).
 #[derive(Debug, Default)]
 pub(super) struct Changes(Vec<&'static str>);
 
@@ -68,11 +78,6 @@ impl Changes {
         if running != file && self.0.last() != Some(&key.path()) {
             self.0.push(key.path());
         }
-    }
-
-    /// Adds the changes of another section.
-    pub fn extend(&mut self, other: Vec<&'static str>) {
-        self.0.extend(other);
     }
 
     /// The changed keys, as `section.key`.

@@ -1,40 +1,57 @@
 //! Configuration: `config/imgcache.toml`, overridden by `IMGCACHE_*`
-//! environment variables, overridden by flags. Every key is named once
-//! (`key::*` in its section's file), has a named default
-//! ([`defaults`]) and a comment in `config/imgcache.toml`.
+//! environment variables, overridden by flags. Every key is declared
+//! once, in its section's [`table::settings!`] table (name, kind,
+//! default, reload class, docs), has a named default ([`defaults`]) and
+//! a comment in `config/imgcache.toml`.
 //!
 //! Loading never stops at the first problem: [`Config::from_sources`]
 //! returns all of them, and `main` exits with [`EXIT_BAD_CONFIG`].
 //!
+//! Loading is two passes: every key is read into its section's settings
+//! (generated from the table), then each section's typed config is built
+//! from them, with the checks a value needs (`build`).
+//!
 //! What a reload (SIGHUP) applies and what only a restart does are two
 //! types, [`Reloadable`] and [`Fixed`]; [`Config::split`] puts every
-//! field in one of them, and each section's `diff` names every key that
-//! changed, so neither list is kept by hand.
+//! field in one of them. A reload names the changed keys from the
+//! settings as read, by each key's declared class; a unit test holds the
+//! classes to the split.
+//!
+//! Config is the ground floor: it imports no other module of the crate.
+//! The value types it needs ([`IdentityHeaders`], [`UnderscoreHeaders`],
+//! [`Mode`]) live here; certificate contents are checked at start-up.
 //!
 //! Layout: one file per section (`server`, `upstream`, `cache`,
-//! `transform`, `log`, `admin`, `redis`) with its keys, its type, its
-//! reader and its `diff`; [`keys`] (the `Key` name type), `reader`
-//! (typed values out of file + env + flags), [`defaults`], [`cli`],
-//! [`units`].
+//! `transform`, `log`, `admin`, `redis`, `signing`, `identity`) with its
+//! table, its typed config and its `build`; `table` (the macro),
+//! `settings` (all sections as read), [`keys`] (the `Key` name type),
+//! `reader` (typed values out of file + env + flags), [`defaults`],
+//! [`cli`], [`units`].
 
 mod admin;
 mod cache;
 pub mod cli;
 pub mod defaults;
 mod identity;
+mod identity_headers;
 pub mod keys;
 mod log;
 mod reader;
 mod redis;
 mod server;
+mod settings;
 mod signing;
+mod table;
 mod tls;
 mod transform;
+mod underscore_headers;
 pub mod units;
 mod upstream;
 
+use keys::Class;
 use reader::Reader;
 pub use reader::{Sources, env_name};
+use settings::{AsRead, Settings};
 
 pub use self::admin::AdminConfig;
 pub use self::cache::CacheConfig;
@@ -46,9 +63,9 @@ pub use self::signing::{Credential, SigningConfig};
 pub use self::tls::{CertFiles, ServerTls};
 pub use self::transform::{Mode, TransformConfig};
 pub use self::upstream::{UpstreamConfig, parse_upstream_url};
-pub use crate::cache::key::IdentityHeaders;
-pub use crate::request_headers::UnderscoreHeaders;
 pub use defaults::*;
+pub use identity_headers::{IdentityHeaders, MAX_IDENTITY_HEADERS};
+pub use underscore_headers::UnderscoreHeaders;
 
 /// `EX_USAGE` from sysexits.h: the exit code for a bad config or bad flags.
 pub const EXIT_BAD_CONFIG: u8 = 64;
@@ -74,6 +91,8 @@ pub struct Config {
     pub signing: SigningConfig,
     /// Token validation; `None` when `identity.keystone_url` is empty.
     pub identity: Option<IdentityConfig>,
+    /// The settings it was built from, for a reload to compare.
+    as_read: AsRead,
 }
 
 /// What a running proxy applies on reload (SIGHUP).
@@ -95,61 +114,34 @@ pub struct Fixed {
     pub redis: Option<RedisConfig>,
     pub signing: SigningConfig,
     pub identity: Option<IdentityConfig>,
-}
-
-impl Reloadable {
-    /// The keys whose values differ in `file` (`section.key`).
-    pub fn diff(&self, file: &Self) -> Vec<&'static str> {
-        // No `..`: a new field does not compile until it is compared here.
-        let Self { cache, transform } = self;
-        let mut changed = cache.diff(&file.cache);
-        changed.extend(transform.diff(&file.transform));
-        changed
-    }
+    /// The settings it was built from.
+    as_read: AsRead,
 }
 
 impl Fixed {
-    /// The keys whose values differ in `file` (`section.key`): names
-    /// only, so secrets (`admin.token`, `redis.url`, `redis.key_secret`)
-    /// never reach a log line.
+    /// The restart-only keys whose values differ in `file`
+    /// (`section.key`): names only, so secrets (`admin.token`,
+    /// `redis.url`, `redis.key_secret`) never reach a log line. A tier
+    /// that is off on both sides (`[redis]`, `[identity]` without a URL)
+    /// changes nothing, whatever its other keys say.
+    /// What is compared is what the sources said (the settings as read),
+    /// so a config changed in code after loading compares as loaded.
     pub fn diff(&self, file: &Self) -> Vec<&'static str> {
-        // No `..`: a new field does not compile until it is compared here.
-        let Self {
-            server,
-            upstream,
-            cache_max_bytes,
-            log,
-            admin,
-            redis,
-            signing,
-            identity,
-        } = self;
-        let mut changes = keys::Changes::default();
-        changes.extend(server.diff(&file.server));
-        changes.extend(upstream.diff(&file.upstream));
-        changes.check(
-            cache::key::MAX_BYTES,
-            cache_max_bytes,
-            &file.cache_max_bytes,
-        );
-        changes.extend(log.diff(&file.log));
-        changes.extend(admin.diff(&file.admin));
-        changes.extend(RedisConfig::diff_tier(redis.as_ref(), file.redis.as_ref()));
-        changes.extend(signing.diff(&file.signing));
-        changes.extend(IdentityConfig::diff_section(
-            identity.as_ref(),
-            file.identity.as_ref(),
-        ));
-        changes.into_keys()
+        let off = |section: &str| match section {
+            "redis" => self.redis.is_none() && file.redis.is_none(),
+            "identity" => self.identity.is_none() && file.identity.is_none(),
+            _ => false,
+        };
+        let mut changed = self.as_read.0.diff(&file.as_read.0, Class::Restart);
+        changed.retain(|key| !key.split_once('.').is_some_and(|(section, _)| off(section)));
+        changed
     }
 }
 
 impl Config {
     /// Builds and validates a config; on failure returns every problem.
     pub fn from_sources(sources: &Sources) -> Result<Config, Vec<String>> {
-        let mut r = Reader::new(sources);
-        let config = Config::read(&mut r);
-        let problems = r.finish();
+        let (config, problems) = Config::read_all(sources);
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -157,19 +149,31 @@ impl Config {
         }
     }
 
-    /// Reads every section, recording what is wrong.
+    /// Reads as far as the sources go: every setting (a bad one at its
+    /// default) and every problem found. Start-up adds its own checks of
+    /// the config (certificate contents) to the same list.
+    pub fn read_all(sources: &Sources) -> (Config, Vec<String>) {
+        let mut r = Reader::new(sources);
+        let config = Config::read(&mut r);
+        (config, r.finish())
+    }
+
+    /// Reads every key, then builds every section, recording what is
+    /// wrong.
     fn read(r: &mut Reader<'_>) -> Config {
+        let s = Settings::read(r);
         let config = Config {
-            server: ServerConfig::read(r),
-            upstream: UpstreamConfig::read(r),
-            cache: CacheConfig::read(r),
-            cache_max_bytes: cache::max_bytes(r),
-            transform: TransformConfig::read(r),
-            log: LogConfig::read(r),
-            admin: AdminConfig::read(r),
-            redis: RedisConfig::read(r),
-            signing: SigningConfig::read(r),
-            identity: IdentityConfig::read(r),
+            server: ServerConfig::build(&s.server, r),
+            upstream: UpstreamConfig::build(&s.upstream, r),
+            cache: CacheConfig::build(&s.cache, r),
+            cache_max_bytes: cache::max_bytes(&s.cache, r),
+            transform: TransformConfig::build(&s.transform, r),
+            log: LogConfig::build(&s.log, r),
+            admin: AdminConfig::build(&s.admin, r),
+            redis: RedisConfig::build(&s.redis, r),
+            signing: SigningConfig::build(&s.signing, r),
+            identity: IdentityConfig::build(&s.identity, r),
+            as_read: AsRead(std::sync::Arc::new(s)),
         };
         config.cross_check(r);
         config
@@ -198,6 +202,7 @@ impl Config {
             redis,
             signing,
             identity,
+            as_read,
         } = self;
         let fixed = Fixed {
             server,
@@ -208,6 +213,7 @@ impl Config {
             redis,
             signing,
             identity,
+            as_read,
         };
         (fixed, Reloadable { cache, transform })
     }
@@ -228,38 +234,24 @@ impl Config {
         if self.server.listen == self.admin.listen && self.server.listen.port() != 0 {
             r.problem(format!(
                 "{} and {} are both {}: the admin API needs its own port",
-                server::key::LISTEN,
-                admin::key::LISTEN,
+                server::key::listen,
+                admin::key::listen,
                 self.server.listen
             ));
         }
         if self.cache.max_object_bytes as u64 > self.cache_max_bytes {
             r.problem(format!(
                 "{} is larger than {}",
-                cache::key::MAX_OBJECT_BYTES,
-                cache::key::MAX_BYTES
+                cache::key::max_object_bytes,
+                cache::key::max_bytes
             ));
         }
     }
 }
 
-/// Every key, section by section in file order (unit tests hold it
-/// equal to the keys the reader reads).
+/// Every key, section by section in file order.
 pub fn all_keys() -> impl Iterator<Item = keys::Key> {
-    [
-        server::key::ALL,
-        upstream::key::ALL,
-        cache::key::ALL,
-        transform::key::ALL,
-        log::key::ALL,
-        admin::key::ALL,
-        redis::key::ALL,
-        signing::key::ALL,
-        identity::key::ALL,
-    ]
-    .into_iter()
-    .flatten()
-    .copied()
+    settings::SECTIONS.iter().copied().flatten().copied()
 }
 
 #[cfg(test)]

@@ -196,7 +196,11 @@ impl<'a> Reader<'a> {
 
     /// An array of tables (`[[section.key]]`), file only: each with its
     /// index. Anything else there is a problem.
-    pub fn tables(&mut self, key: Key) -> Vec<(usize, toml::Table)> {
+    pub fn tables(
+        &mut self,
+        key: Key,
+        default: &[(usize, toml::Table)],
+    ) -> Vec<(usize, toml::Table)> {
         self.read.insert(key);
         if self.sources.env.contains_key(&key.env_name()) {
             self.problem(format!(
@@ -211,7 +215,7 @@ impl<'a> Reader<'a> {
             .and_then(|s| s.as_table())
             .and_then(|s| s.get(key.name()))
         else {
-            return Vec::new();
+            return default.to_vec();
         };
         let Some(items) = value.as_array() else {
             self.problem(format!(
@@ -263,13 +267,33 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Reports keys nobody read (typos), then returns every problem.
+    /// Reports sections, keys and variables nobody read (typos), then
+    /// returns every problem.
     pub fn finish(mut self) -> Vec<String> {
+        self.unknown_in_file();
+        self.unknown_in_env();
+        self.problems
+    }
+
+    /// Sections and keys of the file that no setting names.
+    fn unknown_in_file(&mut self) {
         let sources = self.sources;
         for (section, value) in &sources.file {
             let Some(table) = value.as_table() else {
                 continue;
             };
+            if !self.read.iter().any(|k| k.section() == section) {
+                // One problem per misspelt section, however many keys it has.
+                let keys: Vec<String> = table.keys().map(|k| format!("{section}.{k}")).collect();
+                let keys = if keys.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", keys.join(", "))
+                };
+                let file = self.file();
+                self.problem(format!("{file}: unknown section `[{section}]`{keys}"));
+                continue;
+            }
             for key in table.keys() {
                 let known = self
                     .read
@@ -281,8 +305,12 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        // A variable naming a known section but no known key is a typo;
-        // other IMGCACHE_* names belong to scripts and are left alone.
+    }
+
+    /// A variable naming a known section but no known key is a typo;
+    /// other IMGCACHE_* names belong to scripts and are left alone.
+    fn unknown_in_env(&mut self) {
+        let sources = self.sources;
         let known: BTreeSet<String> = self.read.iter().map(|k| k.env_name()).collect();
         let sections: BTreeSet<String> = self
             .read
@@ -300,7 +328,6 @@ impl<'a> Reader<'a> {
                 self.problem(format!("unknown environment variable `{name}`"));
             }
         }
-        self.problems
     }
 }
 

@@ -6,20 +6,20 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::defaults::*;
-use super::keys::{Changes, Key};
 use super::reader::Reader;
+use super::table::settings;
 
-/// The `[signing]` keys.
-pub mod key {
-    use super::Key;
-
-    pub const CLOCK_SKEW: Key = Key::new("signing.clock_skew");
-    pub const MAX_BODY_BYTES: Key = Key::new("signing.max_body_bytes");
-    /// `[[signing.credentials]]` tables of `ak` and one of `sk`, `sk_env`,
-    /// `sk_file`. Secrets: named in messages, never shown.
-    pub const CREDENTIALS: Key = Key::new("signing.credentials");
-    /// Every key of the section (a unit test holds it to what is read).
-    pub const ALL: &[Key] = &[CLOCK_SKEW, MAX_BODY_BYTES, CREDENTIALS];
+settings! {
+    /// `[signing]` as written.
+    SigningSettings in "signing" {
+        /// The most an `X-Sdk-Date` may be off the proxy's clock.
+        clock_skew: positive = DEFAULT_SIGNING_CLOCK_SKEW, Restart;
+        /// The largest body read to check a signature that covers it.
+        max_body_bytes: bytes = DEFAULT_SIGNING_MAX_BODY_BYTES, Restart;
+        /// `[[signing.credentials]]` tables of `ak` and one of `sk`,
+        /// `sk_env`, `sk_file`. Secrets: named in messages, never shown.
+        credentials: tables = &[], Restart;
+    }
 }
 
 /// One access key and its secret.
@@ -55,14 +55,18 @@ pub struct SigningConfig {
 }
 
 impl SigningConfig {
-    /// Reads the section, recording what is wrong with it.
-    pub(super) fn read(r: &mut Reader<'_>) -> SigningConfig {
-        let clock_skew = r.positive(key::CLOCK_SKEW, DEFAULT_SIGNING_CLOCK_SKEW);
-        let max_body_bytes = r.bytes(key::MAX_BODY_BYTES, DEFAULT_SIGNING_MAX_BODY_BYTES);
+    /// Builds the section from its settings, recording what is wrong.
+    pub(super) fn build(s: &SigningSettings, r: &mut Reader<'_>) -> SigningConfig {
+        // No `..`: a key nobody builds from is an unused variable.
+        let SigningSettings {
+            clock_skew,
+            max_body_bytes,
+            credentials: tables,
+        } = s;
         let mut credentials: Vec<Credential> = Vec::new();
-        for (at, table) in r.tables(key::CREDENTIALS) {
-            let where_ = format!("{}[{at}]", key::CREDENTIALS);
-            if let Some(credential) = read_credential(r, &where_, &table) {
+        for (at, table) in tables {
+            let where_ = format!("{}[{at}]", key::credentials);
+            if let Some(credential) = read_credential(r, &where_, table) {
                 if credentials.iter().any(|c| c.ak == credential.ak) {
                     r.problem(format!(
                         "{where_}: access key `{}` is listed twice",
@@ -74,26 +78,10 @@ impl SigningConfig {
             }
         }
         SigningConfig {
-            clock_skew,
-            max_body_bytes,
+            clock_skew: *clock_skew,
+            max_body_bytes: *max_body_bytes,
             credentials,
         }
-    }
-
-    /// The keys whose values differ in `file` (the credentials as one
-    /// key: which one changed is not logged).
-    pub fn diff(&self, file: &Self) -> Vec<&'static str> {
-        // No `..`: a new field does not compile until it is compared here.
-        let Self {
-            clock_skew,
-            max_body_bytes,
-            credentials,
-        } = self;
-        let mut changes = Changes::default();
-        changes.check(key::CLOCK_SKEW, clock_skew, &file.clock_skew);
-        changes.check(key::MAX_BODY_BYTES, max_body_bytes, &file.max_body_bytes);
-        changes.check(key::CREDENTIALS, credentials, &file.credentials);
-        changes.into_keys()
     }
 }
 

@@ -132,6 +132,7 @@ fn all_problems_at_once() {
         format = "xml"
         [nonsense]
         a = 1
+        [empty_nonsense]
     "#;
     let s = sources(
         file,
@@ -151,13 +152,14 @@ fn all_problems_at_once() {
         "upstream.url",
         "transform.mode",
         "log.format",
-        "nonsense.a",
+        "unknown section `[nonsense]` (nonsense.a)",
+        "unknown section `[empty_nonsense]`",
         "IMGCACHE_CACHE_TTLL",
         "max_object_bytes is larger",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
     }
-    assert!(problems.len() >= 11, "{all}");
+    assert!(problems.len() >= 12, "{all}");
 }
 
 /// The listener and the admin API cannot share a port.

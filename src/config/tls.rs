@@ -4,8 +4,10 @@
 //! variables read as nested ones would (`IMGCACHE_SERVER_TLS_CERT_FILE`).
 //!
 //! Only that the files are there is checked here; their contents are
-//! parsed by [`crate::tls`] when the config is loaded (`cli::load`) and
-//! again on every certificate reload.
+//! parsed at start-up (`app::load`, with these problems in the same
+//! list) and again on every certificate reload. A path that is not a
+//! file is a problem and reads as unset, so start-up does not report it
+//! a second time.
 
 use std::path::PathBuf;
 
@@ -39,35 +41,65 @@ pub struct ServerTls {
     pub client_identity: bool,
 }
 
-/// Reads a certificate/key pair of keys: `None` when both are empty. An
-/// empty key file means the key is in the certificate file.
-pub(super) fn cert_files(r: &mut Reader<'_>, cert: Key, key: Key) -> Option<CertFiles> {
-    let cert_file = file(r, cert);
-    let key_file = file(r, key);
-    match (cert_file, key_file) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            r.problem(format!("{key} is set but {cert} is not"));
-            None
+/// A file setting as read: a bad path is neither unset nor usable.
+#[derive(Debug)]
+pub(super) enum FileSetting<T = PathBuf> {
+    Unset,
+    /// Set, but not a readable file (a problem is recorded).
+    Bad,
+    File(T),
+}
+
+impl<T> FileSetting<T> {
+    /// Whether the setting says anything (a bad path does).
+    pub(super) fn is_set(&self) -> bool {
+        !matches!(self, FileSetting::Unset)
+    }
+
+    /// The usable value.
+    pub(super) fn value(self) -> Option<T> {
+        match self {
+            FileSetting::File(value) => Some(value),
+            FileSetting::Unset | FileSetting::Bad => None,
         }
-        (Some(cert_file), key_file) => Some(CertFiles {
+    }
+}
+
+/// Reads a certificate/key pair of keys. An empty key file means the
+/// key is in the certificate file.
+pub(super) fn cert_files(
+    r: &mut Reader<'_>,
+    (cert, cert_path): (Key, &str),
+    (key, key_path): (Key, &str),
+) -> FileSetting<CertFiles> {
+    let cert_file = file(r, cert, cert_path);
+    let key_file = file(r, key, key_path);
+    match (cert_file, key_file) {
+        (FileSetting::Unset, key_file) => {
+            if key_file.is_set() {
+                r.problem(format!("{key} is set but {cert} is not"));
+            }
+            FileSetting::Unset
+        }
+        (FileSetting::Bad, _) | (_, FileSetting::Bad) => FileSetting::Bad,
+        (FileSetting::File(cert_file), key_file) => FileSetting::File(CertFiles {
             cert_file,
-            key_file,
+            key_file: key_file.value(),
         }),
     }
 }
 
 /// An optional file path; a path that is not a file is a problem.
-pub(super) fn file(r: &mut Reader<'_>, key: Key) -> Option<PathBuf> {
-    let text = r.string(key, "");
+pub(super) fn file(r: &mut Reader<'_>, key: Key, text: &str) -> FileSetting {
     if text.is_empty() {
-        return None;
+        return FileSetting::Unset;
     }
     let path = PathBuf::from(text);
     if !path.is_file() {
         r.problem(format!("{key} `{}` is not a readable file", path.display()));
+        return FileSetting::Bad;
     }
-    Some(path)
+    FileSetting::File(path)
 }
 
 #[cfg(test)]
@@ -112,21 +144,6 @@ mod tests {
         let problems = Config::from_sources(&identity_alone).expect_err("invalid");
         assert!(
             problems[0].contains("needs server.tls_client_ca_file"),
-            "{problems:?}"
-        );
-    }
-
-    /// A certificate file that is a file but not PEM passes the settings
-    /// check and fails the material check `cli::load` runs, naming the file.
-    #[test]
-    fn a_file_that_is_not_a_certificate_is_a_problem() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-        let file = format!("[server]\ntls_cert_file = \"{path}\"\n");
-        let config = Config::from_sources(&sources(&file, &[])).expect("settings are fine");
-        let problems = crate::tls::check(&config);
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(
-            problems[0].contains("Cargo.toml: no PEM certificate"),
             "{problems:?}"
         );
     }

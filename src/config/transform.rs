@@ -2,30 +2,27 @@
 //! applies it (and empties the cache when it changes).
 
 use super::defaults::*;
-use super::keys::{Changes, Key};
 use super::reader::{Reader, usize_of};
+use super::table::settings;
 
-/// The `[transform]` keys.
-pub mod key {
-    use super::Key;
-
-    pub const MODE: Key = Key::new("transform.mode");
-    pub const STRIP_PREFIX: Key = Key::new("transform.strip_prefix");
-    pub const STRIP_FIELDS: Key = Key::new("transform.strip_fields");
-    pub const KEEP_FIELDS: Key = Key::new("transform.keep_fields");
-    pub const MAX_LIST_BYTES: Key = Key::new("transform.max_list_bytes");
-    /// Every key of the section (a unit test holds it to what is read).
-    pub const ALL: &[Key] = &[
-        MODE,
-        STRIP_PREFIX,
-        STRIP_FIELDS,
-        KEEP_FIELDS,
-        MAX_LIST_BYTES,
-    ];
+settings! {
+    /// `[transform]` as written.
+    TransformSettings in "transform" {
+        /// `passthrough`, `strip`, `normalize` or `typed`.
+        mode: string = Mode::default().as_str(), Reload;
+        /// Fields whose names start with it are extension fields.
+        strip_prefix: string = DEFAULT_STRIP_PREFIX, Reload;
+        /// More fields to strip, by name.
+        strip_fields: list = DEFAULT_STRIP_FIELDS, Reload;
+        /// Extension fields never stripped.
+        keep_fields: list = DEFAULT_KEEP_FIELDS, Reload;
+        /// The largest list body transformed.
+        max_list_bytes: bytes = DEFAULT_MAX_LIST_BYTES, Reload;
+    }
 }
 
 /// What the proxy does to the `__` extension fields of image bodies
-/// (`transform.mode`; the functions are in [`crate::transform`]).
+/// (`transform.mode`; the functions are in the `transform` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// Bytes as received.
@@ -73,41 +70,29 @@ pub struct TransformConfig {
 }
 
 impl TransformConfig {
-    /// Reads the section, recording what is wrong with it.
-    pub(super) fn read(r: &mut Reader<'_>) -> TransformConfig {
-        let mode = r.string(key::MODE, Mode::default().as_str());
-        let mode = Mode::parse(&mode).unwrap_or_else(|| {
-            r.problem(format!(
-                "{} `{mode}` is not one of passthrough, strip, normalize, typed",
-                key::MODE
-            ));
-            Mode::default()
-        });
-        TransformConfig {
-            mode,
-            strip_prefix: r.string(key::STRIP_PREFIX, DEFAULT_STRIP_PREFIX),
-            strip_fields: r.list(key::STRIP_FIELDS, DEFAULT_STRIP_FIELDS),
-            keep_fields: r.list(key::KEEP_FIELDS, DEFAULT_KEEP_FIELDS),
-            max_list_bytes: usize_of(r.bytes(key::MAX_LIST_BYTES, DEFAULT_MAX_LIST_BYTES)),
-        }
-    }
-
-    /// The keys whose values differ in `file`.
-    pub fn diff(&self, file: &Self) -> Vec<&'static str> {
-        // No `..`: a new field does not compile until it is compared here.
-        let Self {
+    /// Builds the section from its settings, recording what is wrong.
+    pub(super) fn build(s: &TransformSettings, r: &mut Reader<'_>) -> TransformConfig {
+        // No `..`: a key nobody builds from is an unused variable.
+        let TransformSettings {
             mode,
             strip_prefix,
             strip_fields,
             keep_fields,
             max_list_bytes,
-        } = self;
-        let mut changes = Changes::default();
-        changes.check(key::MODE, mode, &file.mode);
-        changes.check(key::STRIP_PREFIX, strip_prefix, &file.strip_prefix);
-        changes.check(key::STRIP_FIELDS, strip_fields, &file.strip_fields);
-        changes.check(key::KEEP_FIELDS, keep_fields, &file.keep_fields);
-        changes.check(key::MAX_LIST_BYTES, max_list_bytes, &file.max_list_bytes);
-        changes.into_keys()
+        } = s;
+        let mode = Mode::parse(mode).unwrap_or_else(|| {
+            r.problem(format!(
+                "{} `{mode}` is not one of passthrough, strip, normalize, typed",
+                key::mode
+            ));
+            Mode::default()
+        });
+        TransformConfig {
+            mode,
+            strip_prefix: strip_prefix.clone(),
+            strip_fields: strip_fields.clone(),
+            keep_fields: keep_fields.clone(),
+            max_list_bytes: usize_of(*max_list_bytes),
+        }
     }
 }

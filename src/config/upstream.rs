@@ -6,42 +6,39 @@ use std::time::Duration;
 use http::Uri;
 
 use super::defaults::*;
-use super::keys::{Changes, Key};
 use super::reader::{Reader, usize_of};
+use super::table::settings;
 
-/// The `[upstream]` keys.
-pub mod key {
-    use super::Key;
-
-    pub const URL: Key = Key::new("upstream.url");
-    pub const CA_FILE: Key = Key::new("upstream.ca_file");
-    pub const HTTP2: Key = Key::new("upstream.http2");
-    pub const CONNECT_TIMEOUT: Key = Key::new("upstream.connect_timeout");
-    pub const RESPONSE_TIMEOUT: Key = Key::new("upstream.response_timeout");
-    pub const IDLE_TIMEOUT: Key = Key::new("upstream.idle_timeout");
-    pub const POOL_IDLE_TIMEOUT: Key = Key::new("upstream.pool_idle_timeout");
-    pub const POOL_MAX_IDLE_PER_HOST: Key = Key::new("upstream.pool_max_idle_per_host");
-    pub const MAX_IN_FLIGHT: Key = Key::new("upstream.max_in_flight");
-    pub const BREAKER_FAILURES: Key = Key::new("upstream.breaker_failures");
-    pub const BREAKER_COOLDOWN: Key = Key::new("upstream.breaker_cooldown");
-    pub const BREAKER_WINDOW: Key = Key::new("upstream.breaker_window");
-    pub const BREAKER_MIN_PRINCIPALS: Key = Key::new("upstream.breaker_min_principals");
-    /// Every key of the section (a unit test holds it to what is read).
-    pub const ALL: &[Key] = &[
-        URL,
-        CA_FILE,
-        HTTP2,
-        CONNECT_TIMEOUT,
-        RESPONSE_TIMEOUT,
-        IDLE_TIMEOUT,
-        POOL_IDLE_TIMEOUT,
-        POOL_MAX_IDLE_PER_HOST,
-        MAX_IN_FLIGHT,
-        BREAKER_FAILURES,
-        BREAKER_COOLDOWN,
-        BREAKER_WINDOW,
-        BREAKER_MIN_PRINCIPALS,
-    ];
+settings! {
+    /// `[upstream]` as written.
+    UpstreamSettings in "upstream" {
+        /// The image service: scheme, host, port and base path.
+        url: string = DEFAULT_UPSTREAM, Restart;
+        /// Extra CA certificates (PEM) for https upstreams; empty: none.
+        ca_file: string = DEFAULT_CA_FILE, Restart;
+        /// Speak HTTP/2 to the upstream.
+        http2: boolean = DEFAULT_HTTP2, Restart;
+        /// Longest a connection may take to open.
+        connect_timeout: positive = DEFAULT_CONNECT_TIMEOUT, Restart;
+        /// Longest wait for response headers.
+        response_timeout: positive = DEFAULT_RESPONSE_TIMEOUT, Restart;
+        /// Longest pause while a response body streams.
+        idle_timeout: positive = DEFAULT_IDLE_TIMEOUT, Restart;
+        /// How long an idle pooled connection is kept.
+        pool_idle_timeout: duration = DEFAULT_POOL_IDLE_TIMEOUT, Restart;
+        /// Idle pooled connections kept per host.
+        pool_max_idle_per_host: count = DEFAULT_POOL_MAX_IDLE, Restart;
+        /// Upstream requests at once.
+        max_in_flight: count = DEFAULT_MAX_IN_FLIGHT, Restart;
+        /// Fill failures within the window that may open the breaker; 0: never.
+        breaker_failures: count = DEFAULT_BREAKER_FAILURES, Restart;
+        /// How long fills are held back once it opens.
+        breaker_cooldown: positive = DEFAULT_BREAKER_COOLDOWN, Restart;
+        /// How far back fill failures are counted.
+        breaker_window: positive = DEFAULT_BREAKER_WINDOW, Restart;
+        /// Distinct principals the failures must come from.
+        breaker_min_principals: count = DEFAULT_BREAKER_MIN_PRINCIPALS, Restart;
+    }
 }
 
 /// `[upstream]`: the image service we front.
@@ -72,59 +69,11 @@ pub struct UpstreamConfig {
 }
 
 impl UpstreamConfig {
-    /// Reads the section, recording what is wrong with it.
-    pub(super) fn read(r: &mut Reader<'_>) -> UpstreamConfig {
-        let url = r.string(key::URL, DEFAULT_UPSTREAM);
-        let (origin, base_path) = match parse_upstream_url(&url) {
-            Ok(parts) => parts,
-            Err(message) => {
-                r.problem(format!("{}: {message}", key::URL));
-                parse_upstream_url(DEFAULT_UPSTREAM).unwrap_or_default()
-            }
-        };
-        let ca_file = r.string(key::CA_FILE, DEFAULT_CA_FILE);
-        let ca_file = (!ca_file.is_empty()).then(|| PathBuf::from(ca_file));
-        if let Some(path) = ca_file.as_ref().filter(|p| !p.is_file()) {
-            r.problem(format!(
-                "{} `{}` is not a readable file",
-                key::CA_FILE,
-                path.display()
-            ));
-        }
-        let max_idle = r.count(key::POOL_MAX_IDLE_PER_HOST, DEFAULT_POOL_MAX_IDLE);
-        let breaker_failures = r.count(key::BREAKER_FAILURES, DEFAULT_BREAKER_FAILURES);
-        let min_principals = r.count(key::BREAKER_MIN_PRINCIPALS, DEFAULT_BREAKER_MIN_PRINCIPALS);
-        if min_principals == 0 {
-            r.problem(format!(
-                "{} must be at least 1 (turn the breaker off with {} = 0)",
-                key::BREAKER_MIN_PRINCIPALS,
-                key::BREAKER_FAILURES
-            ));
-        }
-        UpstreamConfig {
-            origin,
-            base_path,
-            ca_file,
-            http2: r.boolean(key::HTTP2, DEFAULT_HTTP2),
-            connect_timeout: r.positive(key::CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT),
-            response_timeout: r.positive(key::RESPONSE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT),
-            idle_timeout: r.positive(key::IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT),
-            pool_idle_timeout: r.duration(key::POOL_IDLE_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT),
-            pool_max_idle_per_host: usize_of(max_idle),
-            max_in_flight: usize_of(r.count(key::MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT)),
-            breaker_failures: u32::try_from(breaker_failures).unwrap_or(u32::MAX),
-            breaker_cooldown: r.positive(key::BREAKER_COOLDOWN, DEFAULT_BREAKER_COOLDOWN),
-            breaker_window: r.positive(key::BREAKER_WINDOW, DEFAULT_BREAKER_WINDOW),
-            breaker_min_principals: u32::try_from(min_principals).unwrap_or(u32::MAX),
-        }
-    }
-
-    /// The keys whose values differ in `file`.
-    pub fn diff(&self, file: &Self) -> Vec<&'static str> {
-        // No `..`: a new field does not compile until it is compared here.
-        let Self {
-            origin,
-            base_path,
+    /// Builds the section from its settings, recording what is wrong.
+    pub(super) fn build(s: &UpstreamSettings, r: &mut Reader<'_>) -> UpstreamConfig {
+        // No `..`: a key nobody builds from is an unused variable.
+        let UpstreamSettings {
+            url,
             ca_file,
             http2,
             connect_timeout,
@@ -137,47 +86,45 @@ impl UpstreamConfig {
             breaker_cooldown,
             breaker_window,
             breaker_min_principals,
-        } = self;
-        let mut changes = Changes::default();
-        changes.check(key::URL, origin, &file.origin);
-        changes.check(key::URL, base_path, &file.base_path);
-        changes.check(key::CA_FILE, ca_file, &file.ca_file);
-        changes.check(key::HTTP2, http2, &file.http2);
-        changes.check(key::CONNECT_TIMEOUT, connect_timeout, &file.connect_timeout);
-        changes.check(
-            key::RESPONSE_TIMEOUT,
-            response_timeout,
-            &file.response_timeout,
-        );
-        changes.check(key::IDLE_TIMEOUT, idle_timeout, &file.idle_timeout);
-        changes.check(
-            key::POOL_IDLE_TIMEOUT,
-            pool_idle_timeout,
-            &file.pool_idle_timeout,
-        );
-        changes.check(
-            key::POOL_MAX_IDLE_PER_HOST,
-            pool_max_idle_per_host,
-            &file.pool_max_idle_per_host,
-        );
-        changes.check(key::MAX_IN_FLIGHT, max_in_flight, &file.max_in_flight);
-        changes.check(
-            key::BREAKER_FAILURES,
-            breaker_failures,
-            &file.breaker_failures,
-        );
-        changes.check(
-            key::BREAKER_COOLDOWN,
-            breaker_cooldown,
-            &file.breaker_cooldown,
-        );
-        changes.check(key::BREAKER_WINDOW, breaker_window, &file.breaker_window);
-        changes.check(
-            key::BREAKER_MIN_PRINCIPALS,
-            breaker_min_principals,
-            &file.breaker_min_principals,
-        );
-        changes.into_keys()
+        } = s;
+        let (origin, base_path) = match parse_upstream_url(url) {
+            Ok(parts) => parts,
+            Err(message) => {
+                r.problem(format!("{}: {message}", key::url));
+                parse_upstream_url(DEFAULT_UPSTREAM).unwrap_or_default()
+            }
+        };
+        let ca_file = (!ca_file.is_empty()).then(|| PathBuf::from(ca_file));
+        if let Some(path) = ca_file.as_ref().filter(|p| !p.is_file()) {
+            r.problem(format!(
+                "{} `{}` is not a readable file",
+                key::ca_file,
+                path.display()
+            ));
+        }
+        if *breaker_min_principals == 0 {
+            r.problem(format!(
+                "{} must be at least 1 (turn the breaker off with {} = 0)",
+                key::breaker_min_principals,
+                key::breaker_failures
+            ));
+        }
+        UpstreamConfig {
+            origin,
+            base_path,
+            ca_file,
+            http2: *http2,
+            connect_timeout: *connect_timeout,
+            response_timeout: *response_timeout,
+            idle_timeout: *idle_timeout,
+            pool_idle_timeout: *pool_idle_timeout,
+            pool_max_idle_per_host: usize_of(*pool_max_idle_per_host),
+            max_in_flight: usize_of(*max_in_flight),
+            breaker_failures: u32::try_from(*breaker_failures).unwrap_or(u32::MAX),
+            breaker_cooldown: *breaker_cooldown,
+            breaker_window: *breaker_window,
+            breaker_min_principals: u32::try_from(*breaker_min_principals).unwrap_or(u32::MAX),
+        }
     }
 }
 

@@ -16,35 +16,10 @@ use std::sync::Mutex;
 
 use http::{HeaderMap, HeaderName};
 
-/// What happens to request headers whose names contain `_`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UnderscoreHeaders {
-    /// Dropped before keying and forwarding (the default).
-    #[default]
-    Drop,
-    /// Renamed to the dash spelling (`X_Auth_Token` → `x-auth-token`),
-    /// values appended to that header's, as a WSGI server joins them.
-    Fold,
-}
+pub use crate::config::UnderscoreHeaders;
 
+/// The policy at work on a request (the value type is config's).
 impl UnderscoreHeaders {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UnderscoreHeaders::Drop => "drop",
-            UnderscoreHeaders::Fold => "fold",
-        }
-    }
-
-    /// Parses the config spelling.
-    pub fn parse(text: &str) -> Option<UnderscoreHeaders> {
-        match text {
-            "drop" => Some(UnderscoreHeaders::Drop),
-            "fold" => Some(UnderscoreHeaders::Fold),
-            _ => None,
-        }
-    }
-
     /// Applies the policy to a request's headers; returns how many header
     /// lines had a `_` in their name.
     pub fn apply(self, headers: &mut HeaderMap) -> usize {
