@@ -103,7 +103,7 @@ impl HitPathCounters {
         );
         registry.register(
             "hit_path_handoffs",
-            "Connections the hit path handed to hyper for good (HTTP/1.0, h2c, chunked bodies, Connection: close, upgrades)",
+            "Connections the hit path handed to hyper for good (HTTP/1.0, h2c, chunked bodies, Connection: close on anything but a plain GET, upgrades)",
             self.handoffs.clone(),
         );
     }
