@@ -139,10 +139,14 @@ impl RequestCounters {
             family,
         );
         let underscored = Family::<ActionLabels, Counter>::default();
-        let dropped = underscored.get_or_create(&ActionLabels { action: "dropped" });
-        let folded = underscored.get_or_create(&ActionLabels { action: "folded" });
-        let (underscored_dropped, underscored_folded) = (dropped.clone(), folded.clone());
-        drop((dropped, folded));
+        // Each guard is let go before the next series is made (creating one
+        // takes the family's write lock).
+        let underscored_dropped = underscored
+            .get_or_create(&ActionLabels { action: "dropped" })
+            .clone();
+        let underscored_folded = underscored
+            .get_or_create(&ActionLabels { action: "folded" })
+            .clone();
         registry.register(
             "request_headers_underscored",
             "Request header lines whose names have `_` (a WSGI upstream reads them as the `-` spelling), by what was done",
