@@ -13,10 +13,6 @@ use glance_sample::SampleService;
 use http::Method;
 use sha2::Digest;
 
-fn image_path(id: &str) -> String {
-    format!("/v2/images/{id}")
-}
-
 fn etag_of(body: &[u8]) -> String {
     let digest = sha2::Sha256::digest(body);
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();

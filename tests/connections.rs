@@ -136,7 +136,7 @@ async fn idle_tls_h2_connections_are_closed() {
     }
     // Every place is free again: a new TLS connection is served.
     let (mut client, _) = common::tls_proxy::Client::open(&connector, proxy.handle.addr).await;
-    let (status, _, _) = client.get(&common::tls_proxy::image_path(), TOKEN_A).await;
+    let (status, _, _) = client.get(&image_path(EXAMPLE_IMAGE_ID), TOKEN_A).await;
     assert_eq!(status, 200);
 }
 

@@ -14,10 +14,6 @@ use common::raw::{RawUpstream, Script, exchange};
 use common::*;
 use imgcache::config::Config;
 
-fn image_path(id: &str) -> String {
-    format!("/v2/images/{id}")
-}
-
 /// A config whose entries go stale after 300 ms and are kept for an hour.
 fn stale_config(upstream: &str) -> Config {
     let mut config = config_for(upstream);

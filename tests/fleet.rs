@@ -7,47 +7,22 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::redis::{RedisServer, TestRedis, available, redis_config};
+use common::redis::{RedisServer, TestRedis, available};
 use common::*;
 use http::Method;
 
+/// `n` instances in front of `upstream`, sharing `redis`.
 async fn fleet_of(n: usize, upstream: &str, redis: &TestRedis) -> Vec<Arc<ProxyHandle>> {
-    let mut instances = Vec::new();
-    for _ in 0..n {
-        let mut config = config_for(upstream);
-        config.redis = Some(redis_config(redis));
-        instances.push(Arc::new(start_proxy_with(config).await));
-    }
-    instances
-}
-
-fn image_path(id: &str) -> String {
-    format!("/v2/images/{id}")
-}
-
-/// Waits (bounded) until `check` holds: for effects that travel through
-/// Redis pub/sub to another instance.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never happened: {what}");
+    let fleet = TestProxy::new(upstream).redis(redis).start_many(n).await;
+    fleet.into_iter().map(Arc::new).collect()
 }
 
 /// A fill on instance 1 is a hit on instance 2: the upstream is asked once.
 #[tokio::test]
 async fn a_fill_on_one_instance_is_a_hit_on_another() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     let fleet = fleet_of(2, &sample.url(), &redis).await;
     let first = get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
@@ -81,10 +56,9 @@ async fn a_fill_on_one_instance_is_a_hit_on_another() {
 /// request.
 #[tokio::test]
 async fn a_cold_herd_over_three_instances_asks_once() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     sample.control.set_latency(Duration::from_millis(200));
     let fleet = fleet_of(3, &sample.url(), &redis).await;
@@ -114,10 +88,9 @@ async fn a_cold_herd_over_three_instances_asks_once() {
 /// body (its local entry was dropped by the fleet message, Redis's too).
 #[tokio::test]
 async fn a_write_on_one_instance_reaches_the_others() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     let fleet = fleet_of(2, &sample.url(), &redis).await;
     for instance in &fleet {
@@ -161,10 +134,9 @@ async fn a_write_on_one_instance_reaches_the_others() {
 /// A purge on one instance empties every instance and Redis.
 #[tokio::test]
 async fn a_purge_on_one_instance_empties_all() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     let fleet = fleet_of(3, &sample.url(), &redis).await;
     for instance in &fleet {
@@ -260,10 +232,9 @@ async fn redis_failure_degrades_to_local_and_recovers() {
 /// nothing in Redis reveals a token or an image id.
 #[tokio::test]
 async fn identity_isolation_across_instances() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     let fleet = fleet_of(2, &sample.url(), &redis).await;
     let url = |n: usize| fleet[n].url(&image_path(PRIVATE_IMAGE_ID));
@@ -290,22 +261,19 @@ async fn identity_isolation_across_instances() {
 /// Garbage in Redis is a miss, never an error or a wrong body.
 #[tokio::test]
 async fn garbage_in_redis_is_ignored() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     let fleet = fleet_of(2, &sample.url(), &redis).await;
     get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
     // The fill shares its entry after answering: wait until it is there.
-    let mut keys = String::new();
-    for _ in 0..300 {
-        keys = redis.cli(&["--scan", "--pattern", &format!("{}:img:*", redis.prefix)]);
-        if !keys.trim().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let scan = || redis.cli(&["--scan", "--pattern", &format!("{}:img:*", redis.prefix)]);
+    eventually("the fill is in Redis", || async {
+        !scan().trim().is_empty()
+    })
+    .await;
+    let keys = scan();
     let key = keys.lines().next().expect("the image's hash").to_owned();
     let fields = redis.cli(&["HKEYS", &key]);
     let field = fields.lines().next().expect("a field").to_owned();

@@ -8,13 +8,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use common::redis::{RedisServer, available};
+use common::redis::TestRedis;
 use common::wire::{Conn, Wire};
 use common::*;
 use glance_sample::SampleService;
-use imgcache::config::{Config, RedisConfig, UnderscoreHeaders};
+use imgcache::config::{Config, UnderscoreHeaders};
 
 type Line = (String, String);
 
@@ -143,12 +142,6 @@ fn request(lines: &[Line]) -> Vec<u8> {
     head.into_bytes()
 }
 
-/// Sends one request on `conn` and reads its response.
-async fn exchange(conn: &mut Conn, request: &[u8]) -> Wire {
-    conn.send(request).await;
-    conn.response().await
-}
-
 /// How a probe reaches the proxy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Via {
@@ -165,13 +158,9 @@ async fn send_raw(addr: SocketAddr, lines: &[Line], via: Via) -> Wire {
     let mut conn = Conn::open(addr).await;
     if via == Via::KeptAlive {
         let warm = b"GET /versions HTTP/1.1\r\nHost: imgcache.test\r\n\r\n";
-        assert_eq!(
-            exchange(&mut conn, warm).await.status,
-            200,
-            "the warm-up read"
-        );
+        assert_eq!(conn.round_trip(warm).await.status, 200, "the warm-up read");
     }
-    exchange(&mut conn, &request(lines)).await
+    conn.round_trip(&request(lines)).await
 }
 
 /// The properties one proxied answer must have; what it breaks, if any.
@@ -197,26 +186,6 @@ fn judge(policy: UnderscoreHeaders, case: &Case, got: &Wire) -> Vec<String> {
     broken
 }
 
-fn fleet_redis(url: &str) -> RedisConfig {
-    RedisConfig {
-        url: url.to_owned(),
-        key_secret: Some("identity-secret".into()),
-        timeout: Duration::from_millis(200),
-        lock_ttl: Duration::from_secs(3),
-        poll_interval: Duration::from_millis(10),
-        key_prefix: format!("imgcache:test:{}", uuid::Uuid::new_v4().simple()),
-    }
-}
-
-/// A Redis for fleet runs: the one `.ci/run` started, or one of our own.
-async fn test_redis() -> (String, Option<RedisServer>) {
-    if let Ok(url) = std::env::var("IMGCACHE_TEST_REDIS_URL") {
-        return (url, None);
-    }
-    let server = RedisServer::start().await;
-    (server.url(), Some(server))
-}
-
 /// What one run saw, beyond the broken properties.
 #[derive(Default)]
 struct Seen {
@@ -228,7 +197,7 @@ struct Seen {
 }
 
 /// Runs every fill, each in front of fresh proxies, then every probe.
-async fn run_matrix(policy: UnderscoreHeaders, via: Via, redis: Option<&str>) -> Seen {
+async fn run_matrix(policy: UnderscoreHeaders, via: Via, redis: Option<&TestRedis>) -> Seen {
     let sample = start_sample().await;
     let fills = cases(sample.addr, FILLS).await;
     let probes = cases(sample.addr, PROBES).await;
@@ -236,7 +205,8 @@ async fn run_matrix(policy: UnderscoreHeaders, via: Via, redis: Option<&str>) ->
     for fill in &fills {
         let mut config = config_for(&sample.url());
         config.cache.underscore_headers = policy;
-        config.redis = redis.map(fleet_redis);
+        // Each fill's fleet shares nothing with the fills before it.
+        config.redis = redis.map(|redis| redis.another_prefix().config());
         run_fill(config, via, fill, &probes, &mut seen).await;
     }
     seen
@@ -327,11 +297,10 @@ async fn drop_mode_on_kept_alive_connections() {
 /// served to another identity on the other.
 #[tokio::test]
 async fn drop_mode_across_a_fleet() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let (url, _own) = test_redis().await;
-    let seen = run_matrix(UnderscoreHeaders::Drop, Via::Fleet, Some(&url)).await;
+    };
+    let seen = run_matrix(UnderscoreHeaders::Drop, Via::Fleet, Some(&redis)).await;
     assert_clean(&seen, UnderscoreHeaders::Drop);
 }
 

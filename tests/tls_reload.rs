@@ -41,11 +41,11 @@ async fn reload_swaps_the_certificate_for_new_connections() {
     let (mut new, serial) = Client::open(&connector, addr).await;
     assert_eq!(serial, "02");
     assert_eq!(
-        old.get(&image_path(), TOKEN_A).await.0,
+        old.get(&image_path(EXAMPLE_IMAGE_ID), TOKEN_A).await.0,
         200,
         "old keeps going"
     );
-    assert_eq!(new.get(&image_path(), TOKEN_A).await.0, 200);
+    assert_eq!(new.get(&image_path(EXAMPLE_IMAGE_ID), TOKEN_A).await.0, 200);
 
     std::fs::write(&server.cert_file, "not a certificate").expect("write");
     let rejected = proxy.acceptor.reload(true).expect_err("a bad file");

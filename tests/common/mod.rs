@@ -5,8 +5,10 @@
 pub mod gated;
 pub mod keystone;
 pub mod pki;
+pub mod proxy;
 pub mod raw;
 pub mod redis;
+pub mod sdk;
 pub mod tls_proxy;
 pub mod wire;
 
@@ -20,11 +22,14 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use imgcache::config::{Config, parse_upstream_url};
-use imgcache::proxy::Proxy;
+use imgcache::cache::outcome::CacheOutcome;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub use proxy::{
+    ProxyHandle, TestProxy, config_for, start_admin, start_proxy, start_proxy_over,
+    start_proxy_with,
+};
 
 pub use glance_sample::{
     EXAMPLE_IMAGE_ID, Fault, PRIVATE_IMAGE_ID, QUEUED_IMAGE_ID, SHARED_IMAGE_ID,
@@ -44,87 +49,6 @@ pub const HANG_GUARD: Duration = Duration::from_secs(20);
 /// Starts the demo sample image service.
 pub async fn start_sample() -> SampleHandle {
     SampleService::demo().start().await.expect("sample starts")
-}
-
-/// A running proxy; dropping it stops the server task.
-pub struct ProxyHandle {
-    pub addr: SocketAddr,
-    pub proxy: Proxy,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl ProxyHandle {
-    /// `http://127.0.0.1:PORT{path}`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Stops accepting and drains (the test config's short grace).
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for ProxyHandle {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-/// The default config, on ephemeral ports, in front of `upstream`.
-pub fn config_for(upstream: &str) -> Config {
-    let mut config = Config::defaults();
-    config.server.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-    config.server.shutdown_grace = Duration::from_secs(5);
-    let (origin, base_path) = parse_upstream_url(upstream).expect("upstream url");
-    config.upstream.origin = origin;
-    config.upstream.base_path = base_path;
-    config
-}
-
-/// Starts the proxy in front of `upstream` with the default test config.
-pub async fn start_proxy(upstream: &str) -> ProxyHandle {
-    start_proxy_with(config_for(upstream)).await
-}
-
-/// Starts the proxy with a given config.
-pub async fn start_proxy_with(config: Config) -> ProxyHandle {
-    let proxy = Proxy::new(&config).expect("proxy");
-    start_proxy_over(config, proxy, None).await
-}
-
-/// Starts `proxy` (made from `config`), over TLS when `tls` is given.
-pub async fn start_proxy_over(
-    config: Config,
-    proxy: Proxy,
-    tls: Option<imgcache::tls::Acceptor>,
-) -> ProxyHandle {
-    let listener = TcpListener::bind(config.server.listen).await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    let serving = proxy.clone();
-    let server_config = config.server.clone();
-    let task = tokio::spawn(async move {
-        imgcache::server::run_with(listener, serving, &server_config, tls, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
-    ProxyHandle {
-        addr,
-        proxy,
-        shutdown: Some(tx),
-        task: Some(task),
-    }
 }
 
 /// A plain HTTP/1.1 client with pooling.
@@ -149,6 +73,12 @@ impl Reply {
             .unwrap_or("")
     }
 
+    /// What the cache did, read back from `Cache-Status` (`None`: no
+    /// such header).
+    pub fn outcome(&self) -> Option<CacheOutcome> {
+        outcome_of(self.headers.get("cache-status").map(|v| v.as_bytes()))
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
@@ -158,6 +88,63 @@ impl Reply {
             )
         })
     }
+}
+
+/// A `Cache-Status` value parsed; a value imgcache does not send fails
+/// the test (the wire format is a contract, see `CacheOutcome::from_str`).
+pub fn outcome_of(value: Option<&[u8]>) -> Option<CacheOutcome> {
+    let text = std::str::from_utf8(value?).expect("Cache-Status is text");
+    Some(text.parse().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Whether `outcome` is a hit (this instance's memory or the shared tier,
+/// fresh or stale-while-revalidate).
+pub fn is_hit(outcome: Option<CacheOutcome>) -> bool {
+    matches!(
+        outcome,
+        Some(CacheOutcome::Hit { .. } | CacheOutcome::SharedHit { .. })
+    )
+}
+
+/// `Cache-Status` of a miss that was stored.
+pub const STORED: Option<CacheOutcome> = Some(CacheOutcome::Fetched {
+    stored: true,
+    collapsed: false,
+});
+/// `Cache-Status` of a request that waited for another one's stored fill.
+pub const COLLAPSED: Option<CacheOutcome> = Some(CacheOutcome::Fetched {
+    stored: true,
+    collapsed: true,
+});
+/// `Cache-Status` of an answer fetched and not stored.
+pub const URI_MISS: Option<CacheOutcome> = Some(CacheOutcome::Fetched {
+    stored: false,
+    collapsed: false,
+});
+/// `Cache-Status` of a request that did not use the cache.
+pub const BYPASS: Option<CacheOutcome> = Some(CacheOutcome::Bypass);
+
+/// `/v2/images/{id}`.
+pub fn image_path(id: &str) -> String {
+    format!("/v2/images/{id}")
+}
+
+/// Waits (bounded by [`HANG_GUARD`]) until `check` holds: for effects
+/// with no event to wait on (pub/sub to another instance, a task the
+/// proxy runs after answering). Polls; never a timing assertion.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
 }
 
 /// Sends a request and reads the whole response.
@@ -207,6 +194,17 @@ pub async fn get_image(proxy: &ProxyHandle, id: &str) -> Reply {
     .await
 }
 
+/// `GET` an image with `token` (a new connection each time: the hit
+/// path reads the request first).
+pub async fn get_image_as(proxy: &ProxyHandle, id: &str, token: &str) -> Reply {
+    get(&proxy.url(&image_path(id)), &[("x-auth-token", token)]).await
+}
+
+/// `GET`s of an image the sample has received.
+pub fn image_gets(sample: &SampleHandle, id: &str) -> u64 {
+    sample.control.requests("GET", &image_path(id))
+}
+
 /// The value of one sample line (`name{labels} value`) in a metrics
 /// scrape; 0 when the series is not there.
 pub fn sample_value(text: &str, series: &str) -> f64 {
@@ -221,16 +219,6 @@ pub fn sample_value(text: &str, series: &str) -> f64 {
 pub async fn metric_value(admin: &str, series: &str) -> f64 {
     let reply = get(&format!("{admin}/metrics"), &[]).await;
     sample_value(&String::from_utf8_lossy(&reply.body), series)
-}
-
-/// Starts the admin API for a running proxy on 127.0.0.1:0; returns its
-/// base URL. It stops when the test's runtime ends.
-pub async fn start_admin(proxy: &ProxyHandle, token: Option<&str>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let admin = imgcache::admin::Admin::new(proxy.proxy.clone(), token);
-    tokio::spawn(admin.serve(listener, std::future::pending()));
-    format!("http://{addr}")
 }
 
 /// Serves every connection accepted on `listener` (HTTP/1.1 and h2c) with

@@ -142,7 +142,3 @@ impl Client {
         (parts.status.as_u16(), parts.version, status)
     }
 }
-
-pub fn image_path() -> String {
-    format!("/v2/images/{EXAMPLE_IMAGE_ID}")
-}
