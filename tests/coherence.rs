@@ -289,9 +289,12 @@ async fn ims_member_jobs_hold_their_images_until_they_end() {
 async fn an_unwatched_job_is_released_after_job_hold() {
     let sample = start_sample().await;
     sample.control.set_task_delay(None);
-    let mut config = config_for(&sample.url());
-    config.cache.job_hold = Duration::from_millis(300);
-    let proxy = start_proxy_with(config).await;
+    let job_hold = Duration::from_millis(300);
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.cache.job_hold = job_hold)
+        .start()
+        .await;
+    let written = tokio::time::Instant::now();
     let added = write(
         &proxy,
         Method::POST,
@@ -307,13 +310,18 @@ async fn an_unwatched_job_is_released_after_job_hold() {
             .await
             .outcome()
     ));
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
-    assert!(is_hit(
-        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A)
-            .await
-            .outcome()
-    ));
+    // Released once the hold's timer has run: a read is stored again.
+    let proxy = &proxy;
+    eventually("the images are released", || async move {
+        get_image_as(proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
+        is_hit(
+            get_image_as(proxy, PRIVATE_IMAGE_ID, TOKEN_A)
+                .await
+                .outcome(),
+        )
+    })
+    .await;
+    assert!(written.elapsed() >= job_hold, "released before job_hold");
 }
 
 /// Registering an image file (`PUT /v1/cloudimages/{id}/upload`, a job):
@@ -551,22 +559,15 @@ async fn only_accepted_writes_invalidate_across_the_fleet() {
     )
     .await;
     assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    let mut invalidated_everywhere = false;
-    for _ in 0..100 {
+    let fleet = &fleet;
+    eventually("the accepted write reached both instances", || async move {
         let misses = [
             get_image_as(&fleet[0], PRIVATE_IMAGE_ID, TOKEN_A).await,
             get_image_as(&fleet[1], PRIVATE_IMAGE_ID, TOKEN_A).await,
         ];
-        if misses.iter().all(|r| r.json()["name"] == "accepted") {
-            invalidated_everywhere = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        invalidated_everywhere,
-        "the accepted write reached both instances"
-    );
+        misses.iter().all(|r| r.json()["name"] == "accepted")
+    })
+    .await;
 }
 
 /// A member accepting a share through IMS's batch status call
@@ -662,31 +663,24 @@ async fn a_write_whose_client_hung_up_still_invalidates() {
     );
     let mut conn = common::wire::Conn::open(proxy.addr).await;
     conn.send(request.as_bytes()).await;
-    // Gone before the upstream (300 ms) answers.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Gone once the upstream has the write, before it answers (300 ms).
+    let path = image_path(PRIVATE_IMAGE_ID);
+    let sample = &sample;
+    eventually("the write reached the upstream", || {
+        std::future::ready(sample.control.requests("PATCH", &path) == 1)
+    })
+    .await;
     drop(conn);
-    let mut renamed = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if sample
-            .control
-            .image(PRIVATE_IMAGE_ID)
-            .is_some_and(|i| i["name"] == "after-hang-up")
-        {
-            renamed = true;
-            break;
-        }
-    }
-    assert!(renamed, "the write reached the upstream");
+    eventually("the upstream applied the write", || {
+        let image = sample.control.image(PRIVATE_IMAGE_ID);
+        std::future::ready(image.is_some_and(|i| i["name"] == "after-hang-up"))
+    })
+    .await;
     sample.control.set_latency(Duration::ZERO);
-    let mut seen = false;
-    for _ in 0..50 {
-        let after = get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
-        if after.json()["name"] == "after-hang-up" {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(seen, "the cached copy was invalidated");
+    let proxy = &proxy;
+    eventually("the cached copy was invalidated", || async move {
+        let after = get_image_as(proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
+        after.json()["name"] == "after-hang-up"
+    })
+    .await;
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::gated::GatedUpstream;
 use common::raw::{RawUpstream, Script, exchange};
 use common::*;
+use imgcache::cache::outcome::CacheOutcome;
 use imgcache::config::Config;
 
 /// A config whose entries go stale after 300 ms and are kept for an hour.
@@ -156,19 +157,21 @@ async fn stale_while_revalidate_refreshes_once_in_the_background() {
         "one background refresh for twenty stale hits"
     );
     upstream.set_gate(true);
-    for _ in 0..100 {
-        let reply = get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
-        if !reply.header("cache-status").contains("ttl=-") {
-            assert!(
-                reply
-                    .header("cache-status")
-                    .starts_with("imgcache; hit; ttl=")
-            );
-            return;
+    let url = proxy.url("/v2/images/abc");
+    eventually("the background refresh landed", || async {
+        let reply = get(&url, &[("x-auth-token", "t")]).await;
+        match reply.outcome() {
+            Some(CacheOutcome::Hit { ttl }) if ttl < 0 => false,
+            outcome => {
+                assert!(
+                    matches!(outcome, Some(CacheOutcome::Hit { .. })),
+                    "{reply:?}"
+                );
+                true
+            }
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the background refresh never landed");
+    })
+    .await;
 }
 
 /// With upstream.max_in_flight full (a download holds the only place
@@ -201,15 +204,10 @@ async fn in_flight_cap_answers_503_with_retry_after() {
         "the queued request never reached the upstream"
     );
     drop(download);
-    let mut freed = false;
-    for _ in 0..200 {
-        if proxy.proxy.upstream_in_flight() == 0 {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(freed, "the place is given back when the download ends");
+    eventually("the place is given back when the download ends", || {
+        std::future::ready(proxy.proxy.upstream_in_flight() == 0)
+    })
+    .await;
 }
 
 /// Broken upstream answers to image reads: a clear 502, or the bytes as

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::wire::{Conn, Wire};
+use common::wire::{Conn, Wire, served_once_there_is_room};
 use common::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
@@ -176,30 +176,12 @@ async fn clients_that_stop_reading_are_closed() {
         let stalled = stall(&proxy, through_hyper).await;
         // The one place is the stalled connection's until the write
         // timeout closes it: until then new connections are refused.
-        let next = served_once_there_is_room(&proxy, &read_as_alice("")).await;
+        let next = served_once_there_is_room(proxy.addr, read_as_alice("").as_bytes()).await;
         assert_eq!(next.status, 200, "hyper: {through_hyper}");
         drop(stalled);
     }
     let timeouts = metric_value(&admin, "imgcache_client_write_timeouts_total").await;
     assert!(timeouts >= 2.0, "{timeouts}");
-}
-
-/// Sends `request` on a new connection until one is served (a connection
-/// past `server.max_connections` is closed at once, with no answer).
-async fn served_once_there_is_room(proxy: &ProxyHandle, request: &str) -> Wire {
-    tokio::time::timeout(HANG_GUARD, async {
-        loop {
-            let mut conn = Conn::open(proxy.addr).await;
-            // A refused connection may already be closed when we write.
-            let _ = conn.stream.write_all(request.as_bytes()).await;
-            if let Some(reply) = conn.try_response().await {
-                return reply;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("served within the hang guard")
 }
 
 /// Opens a connection with a small receive buffer and pipelines hits on

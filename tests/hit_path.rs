@@ -129,6 +129,9 @@ async fn heads_in_pieces() {
     let mut conn = Conn::open(proxy.addr).await;
     for piece in request.chunks(7) {
         conn.send(piece).await;
+        // The behaviour under test, not an ordering: a pause between
+        // writes makes each piece its own segment (nodelay or not), so
+        // the hit path reads the head in pieces.
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let wire = conn.response().await;
@@ -258,18 +261,32 @@ async fn pipelined_flood_arrives_whole_and_in_order() {
 #[tokio::test]
 async fn a_request_handed_off_during_the_drain_is_answered() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.shutdown_grace = Duration::from_secs(60);
-    let proxy = start_proxy_with(config).await;
+    // One connection allowed: a second one refused says the first was
+    // accepted.
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.server.shutdown_grace = Duration::from_secs(60);
+            config.server.max_connections = 1;
+        })
+        .start()
+        .await;
+    let addr = proxy.addr;
     let request = get_request(EXAMPLE_IMAGE_ID, "");
     let (start, rest) = request.split_at(12);
-    let mut conn = Conn::open(proxy.addr).await;
+    let mut conn = Conn::open(addr).await;
     conn.send(start).await;
-    // Ordering only, not timing: let the hit path read the start, then
-    // let the drain begin, before the head is completed.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The order under test, each step waited for: the connection is
+    // accepted, then the drain begins, then the head is completed.
+    let mut second = Conn::open(addr).await;
+    assert!(
+        second.closed().await,
+        "the first connection holds the place"
+    );
     let drained = tokio::spawn(proxy.shutdown());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("the drain closes the listener", || async move {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
     conn.send(rest).await;
     let wire = conn.response().await;
     assert_eq!(wire.status, 200, "{wire:?}");

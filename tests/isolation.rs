@@ -403,13 +403,10 @@ async fn readiness_waits_for_a_listener() {
             .is_err_and(|reason| reason.contains("starting"))
     );
     let handle = start_proxy_over(config, proxy.clone(), None).await;
-    for _ in 0..100 {
-        if proxy.readiness().is_ok() {
-            break;
-        }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("a listener accepts", || {
+        std::future::ready(proxy.readiness().is_ok())
+    })
+    .await;
     assert_eq!(proxy.readiness(), Ok(()));
     drop(handle);
 }

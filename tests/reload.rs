@@ -37,9 +37,10 @@ async fn sighup_applies_a_valid_file_without_dropping_requests() {
     let slow_url = format!("http://{addr}/v2/images?limit=1");
     let in_flight = tokio::spawn(async move { get(&slow_url, &[("x-auth-token", TOKEN_A)]).await });
     let seen = sample.control.total_requests();
-    while sample.control.total_requests() == seen {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the slow request reached the upstream", || {
+        std::future::ready(sample.control.total_requests() > seen)
+    })
+    .await;
     config_file("reload-ok.toml", &sample.url(), r#"["x-auth-token"]"#);
     sighup(&child);
     wait_for_metric(admin, "imgcache_config_reloads_total{result=\"ok\"}", 1.0).await;
@@ -198,13 +199,12 @@ fn closed_port() -> u16 {
 /// Polls until a metric reaches `value` (the barrier for "the reload
 /// happened").
 async fn wait_for_metric(admin: std::net::SocketAddr, series: &str, value: f64) {
-    for _ in 0..500 {
-        if metric_value(&format!("http://{admin}"), series).await >= value {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{series} never reached {value}");
+    let admin = format!("http://{admin}");
+    let what = format!("{series} reaches {value}");
+    eventually(&what, || async {
+        metric_value(&admin, series).await >= value
+    })
+    .await;
 }
 
 /// A config file on ephemeral loopback ports in front of `upstream`.

@@ -78,17 +78,10 @@ async fn a_change_of_the_files_is_picked_up() {
     ));
     replace_files(&server, &ca.server("renewed", 3));
     let connector = pki::connector(&ca.file(), H1, None);
-    let swapped = async {
-        loop {
-            let (_, serial) = Client::open(&connector, proxy.handle.addr).await;
-            if serial == "03" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(HANG_GUARD, swapped)
-        .await
-        .expect("the new certificate is served");
+    eventually("the new certificate is served", || async {
+        let (_, serial) = Client::open(&connector, proxy.handle.addr).await;
+        serial == "03"
+    })
+    .await;
     watcher.abort();
 }

@@ -142,6 +142,25 @@ pub async fn on_new_connection(addr: SocketAddr, request: &[u8]) -> Wire {
     Conn::open(addr).await.round_trip(request).await
 }
 
+/// Sends `request` on a new connection until one is served (a connection
+/// past `server.max_connections` is closed at once, with no answer).
+pub async fn served_once_there_is_room(addr: SocketAddr, request: &[u8]) -> Wire {
+    tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            let mut conn = Conn::open(addr).await;
+            // A refused connection may already be closed when we write.
+            let _ = conn.stream.write_all(request).await;
+            if let Some(reply) = conn.try_response().await {
+                return reply;
+            }
+            // Polling for a free place: nothing tells when one is freed.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("served within the hang guard")
+}
+
 /// A request's bytes: the request line, `lines` in order and spelled as
 /// given, then `body`.
 pub fn request_bytes(
