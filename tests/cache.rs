@@ -194,10 +194,13 @@ async fn transient_statuses_are_not_stored() {
 #[tokio::test]
 async fn ttl_expiry_refetches() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.cache.ttl = Duration::from_secs(1);
-    config.cache.stale_if_error = Duration::ZERO;
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.cache.ttl = Duration::from_secs(1);
+            config.cache.stale_if_error = Duration::ZERO;
+        })
+        .start()
+        .await;
     get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert!(
         get_image(&proxy, EXAMPLE_IMAGE_ID)
@@ -595,9 +598,12 @@ async fn max_bytes_bounds_the_cache() {
         .start()
         .await
         .expect("sample");
-    let mut config = config_for(&sample.url());
-    config.cache_max_bytes = 256 * 1024;
-    let proxy = Arc::new(start_proxy_with(config).await);
+    let proxy = Arc::new(
+        TestProxy::new(&sample.url())
+            .with(|config| config.cache_max_bytes = 256 * 1024)
+            .start()
+            .await,
+    );
     let mut tasks = Vec::new();
     for worker in 0..8 {
         let proxy = proxy.clone();

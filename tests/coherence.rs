@@ -235,8 +235,7 @@ async fn ims_legacy_delete_invalidates() {
 async fn ims_member_jobs_hold_their_images_until_they_end() {
     let sample = start_sample().await;
     sample.control.set_task_delay(None);
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     cached(&proxy, TOKEN_B, SHARED_IMAGE_ID).await;
     let removal = write(
         &proxy,
@@ -280,7 +279,7 @@ async fn ims_member_jobs_hold_their_images_until_they_end() {
             .await
             .outcome()
     ));
-    assert_eq!(metric_value(&admin, "imgcache_jobs_held_total").await, 1.0);
+    assert_eq!(proxy.metric("imgcache_jobs_held_total").await, 1.0);
 }
 
 /// Nobody polls the job: the images are held for `cache.job_hold`, then
@@ -363,8 +362,7 @@ async fn ims_registration_is_held_until_its_job_ends() {
 #[tokio::test]
 async fn a_chunked_member_body_is_read_for_its_ids() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     cached(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
     cached(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await;
     let body = format!(r#"{{"images": ["{PRIVATE_IMAGE_ID}"], "projects": ["project-c"]}}"#);
@@ -385,7 +383,9 @@ async fn a_chunked_member_body_is_read_for_its_ids() {
             .await
             .outcome()
     ));
-    let conservative = metric_value(&admin, "imgcache_invalidations_conservative_total").await;
+    let conservative = proxy
+        .metric("imgcache_invalidations_conservative_total")
+        .await;
     assert_eq!(conservative, 0.0);
 }
 
@@ -397,8 +397,7 @@ async fn a_body_naming_too_many_images_invalidates_everything() {
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"job_id\": \"j\"}".to_vec(),
     ))
     .await;
-    let proxy = start_proxy(&upstream.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&upstream.url()).admin().start().await;
     let ids: Vec<String> = (0..1001).map(|n| format!("\"image-{n}\"")).collect();
     let body = format!(r#"{{"images": [{}], "projects": ["p"]}}"#, ids.join(","));
     let accepted = write(
@@ -410,7 +409,9 @@ async fn a_body_naming_too_many_images_invalidates_everything() {
     )
     .await;
     assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    let conservative = metric_value(&admin, "imgcache_invalidations_conservative_total").await;
+    let conservative = proxy
+        .metric("imgcache_invalidations_conservative_total")
+        .await;
     assert_eq!(conservative, 1.0);
 }
 

@@ -83,11 +83,14 @@ async fn served(addr: SocketAddr) -> u16 {
 #[tokio::test]
 async fn idle_h2c_connections_are_closed_and_the_excess_refused() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.max_connections = 20;
-    config.server.idle_timeout = Duration::from_millis(500);
-    let proxy = start_proxy_with(config).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.server.max_connections = 20;
+            config.server.idle_timeout = Duration::from_millis(500);
+        })
+        .admin()
+        .start()
+        .await;
     let mut idle = Vec::new();
     for _ in 0..40 {
         let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
@@ -104,9 +107,9 @@ async fn idle_h2c_connections_are_closed_and_the_excess_refused() {
     }
     assert_eq!(goaways, 20, "each accepted connection got a GOAWAY");
     assert_eq!(served(proxy.addr).await, 200);
-    let refused = metric_value(&admin, "imgcache_connections_refused_total").await;
+    let refused = proxy.metric("imgcache_connections_refused_total").await;
     assert_eq!(refused, 20.0);
-    let closed = metric_value(&admin, "imgcache_idle_connections_closed_total").await;
+    let closed = proxy.metric("imgcache_idle_connections_closed_total").await;
     assert_eq!(closed, 20.0);
 }
 
@@ -146,9 +149,10 @@ async fn idle_tls_h2_connections_are_closed() {
 #[tokio::test]
 async fn a_silent_h2_peer_with_an_open_stream_is_closed_by_pings() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.idle_timeout = Duration::from_secs(2);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.server.idle_timeout = Duration::from_secs(2))
+        .start()
+        .await;
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     stream
         .write_all(&[PREFACE_AND_SETTINGS, &open_stream()].concat())

@@ -20,8 +20,7 @@ fn read(id: &str, extra: &str) -> Vec<u8> {
 #[tokio::test]
 async fn misses_and_writes_do_not_demote_the_connection() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     let mut conn = Conn::open(proxy.addr).await;
 
     conn.send(&read(EXAMPLE_IMAGE_ID, "")).await;
@@ -52,7 +51,7 @@ async fn misses_and_writes_do_not_demote_the_connection() {
     conn.send(&read(EXAMPLE_IMAGE_ID, "")).await;
     assert!(conn.response().await.header("cache-status").contains("hit"));
 
-    let value = |name: &'static str| metric_value(&admin, name);
+    let value = |name: &'static str| proxy.metric(name);
     assert_eq!(value("imgcache_hit_path_responses_total").await, 7.0);
     assert_eq!(value("imgcache_hit_path_exchanges_total").await, 4.0);
     assert_eq!(value("imgcache_hit_path_handoffs_total").await, 0.0);
@@ -64,8 +63,7 @@ async fn misses_and_writes_do_not_demote_the_connection() {
 #[tokio::test]
 async fn pipelined_requests_around_an_exchange() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
     let mut all = read(EXAMPLE_IMAGE_ID, "");
@@ -85,10 +83,7 @@ async fn pipelined_requests_around_an_exchange() {
         seen[2].contains("hit") && seen[3].contains("hit"),
         "{seen:?}"
     );
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_responses_total").await,
-        3.0
-    );
+    assert_eq!(proxy.metric("imgcache_hit_path_responses_total").await, 3.0);
 }
 
 /// After hyper has answered a request, a malformed head on the same
@@ -120,8 +115,7 @@ async fn every_head_is_judged_after_an_exchange() {
 #[tokio::test]
 async fn http10_stays_with_hyper() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
     conn.send(
@@ -131,8 +125,5 @@ async fn http10_stays_with_hyper() {
     .await;
     let wire = conn.response().await;
     assert!(wire.header("cache-status").contains("hit"), "{wire:?}");
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_handoffs_total").await,
-        1.0
-    );
+    assert_eq!(proxy.metric("imgcache_hit_path_handoffs_total").await, 1.0);
 }

@@ -13,18 +13,17 @@ use common::gated::GatedUpstream;
 use common::raw::{RawUpstream, Script, exchange};
 use common::*;
 use imgcache::cache::outcome::CacheOutcome;
-use imgcache::config::Config;
 
-/// A config whose entries go stale after 300 ms and are kept for an hour.
-fn stale_config(upstream: &str) -> Config {
-    let mut config = config_for(upstream);
-    config.cache.ttl = Duration::from_millis(300);
-    config.cache.stale_if_error = Duration::from_secs(3600);
-    config.upstream.breaker_failures = 0;
-    config
+/// A proxy whose entries go stale after 300 ms and are kept for an hour.
+fn stale_proxy(upstream: &str) -> TestProxy {
+    TestProxy::new(upstream).with(|config| {
+        config.cache.ttl = Duration::from_millis(300);
+        config.cache.stale_if_error = Duration::from_secs(3600);
+        config.upstream.breaker_failures = 0;
+    })
 }
 
-/// Lets an entry of `stale_config` go stale: the proxy's clock moves on.
+/// Lets an entry of `stale_proxy` go stale: the proxy's clock moves on.
 fn let_it_go_stale(proxy: &ProxyHandle) {
     proxy.proxy.clock().advance(Duration::from_millis(400));
 }
@@ -35,9 +34,10 @@ fn let_it_go_stale(proxy: &ProxyHandle) {
 #[tokio::test]
 async fn stale_if_error_covers_every_kind_of_failure() {
     let sample = start_sample().await;
-    let mut config = stale_config(&sample.url());
-    config.upstream.response_timeout = Duration::from_millis(500);
-    let proxy = start_proxy_with(config).await;
+    let proxy = stale_proxy(&sample.url())
+        .with(|config| config.upstream.response_timeout = Duration::from_millis(500))
+        .start()
+        .await;
     let fresh = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     let cases = [
         (
@@ -94,7 +94,7 @@ async fn stale_if_error_covers_every_kind_of_failure() {
 #[tokio::test]
 async fn gone_images_are_not_served_stale() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(stale_config(&sample.url())).await;
+    let proxy = stale_proxy(&sample.url()).start().await;
     get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     let_it_go_stale(&proxy);
     let image = sample.control.image(EXAMPLE_IMAGE_ID).expect("image");
@@ -132,9 +132,12 @@ async fn gone_images_are_not_served_stale() {
 #[tokio::test]
 async fn stale_while_revalidate_refreshes_once_in_the_background() {
     let upstream = GatedUpstream::start(r#"{"id": "abc", "status": "active", "v": 1}"#).await;
-    let mut config = stale_config(&upstream.url());
-    config.cache.stale_while_revalidate = Duration::from_secs(30);
-    let proxy = Arc::new(start_proxy_with(config).await);
+    let proxy = Arc::new(
+        stale_proxy(&upstream.url())
+            .with(|config| config.cache.stale_while_revalidate = Duration::from_secs(30))
+            .start()
+            .await,
+    );
     upstream.set_gate(true);
     get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
     upstream.set_gate(false);
@@ -184,10 +187,13 @@ async fn in_flight_cap_answers_503_with_retry_after() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nfirst bytes".to_vec(),
     ))
     .await;
-    let mut config = config_for(&upstream.url());
-    config.upstream.max_in_flight = 1;
-    config.upstream.response_timeout = Duration::from_millis(500);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&upstream.url())
+        .with(|config| {
+            config.upstream.max_in_flight = 1;
+            config.upstream.response_timeout = Duration::from_millis(500);
+        })
+        .start()
+        .await;
     let download = client()
         .get(proxy.url("/v2/images/a/file").parse().expect("uri"))
         .await
@@ -216,10 +222,13 @@ async fn in_flight_cap_answers_503_with_retry_after() {
 #[tokio::test]
 async fn broken_image_responses_are_502_and_not_stored() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.upstream.idle_timeout = Duration::from_millis(300);
-    config.upstream.breaker_failures = 0;
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.upstream.idle_timeout = Duration::from_millis(300);
+            config.upstream.breaker_failures = 0;
+        })
+        .start()
+        .await;
     for fault in [Fault::ResetMidBody, Fault::StallBody] {
         sample.control.set_fault(fault.clone());
         let reply = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
@@ -264,9 +273,10 @@ async fn lying_content_length_on_an_image_read_is_502() {
 #[tokio::test]
 async fn slowloris_is_cut_off() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.header_read_timeout = Duration::from_millis(300);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.server.header_read_timeout = Duration::from_millis(300))
+        .start()
+        .await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut slow = tokio::net::TcpStream::connect(proxy.addr)
         .await

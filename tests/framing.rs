@@ -161,11 +161,14 @@ async fn other_methods_on_an_image_purge_nothing() {
 #[tokio::test]
 async fn clients_that_stop_reading_are_closed() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.write_timeout = Duration::from_millis(500);
-    config.server.max_connections = 1;
-    let proxy = start_proxy_with(config).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.server.write_timeout = Duration::from_millis(500);
+            config.server.max_connections = 1;
+        })
+        .admin()
+        .start()
+        .await;
     {
         let mut fill = Conn::open(proxy.addr).await;
         fill.send(read_as_alice("Connection: close\r\n").as_bytes())
@@ -180,7 +183,7 @@ async fn clients_that_stop_reading_are_closed() {
         assert_eq!(next.status, 200, "hyper: {through_hyper}");
         drop(stalled);
     }
-    let timeouts = metric_value(&admin, "imgcache_client_write_timeouts_total").await;
+    let timeouts = proxy.metric("imgcache_client_write_timeouts_total").await;
     assert!(timeouts >= 2.0, "{timeouts}");
 }
 

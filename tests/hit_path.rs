@@ -21,8 +21,7 @@ fn get_request(id: &str, extra: &str) -> Vec<u8> {
 #[tokio::test]
 async fn hits_match_the_full_path() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
 
     let mut conn = Conn::open(proxy.addr).await;
@@ -67,22 +66,13 @@ async fn hits_match_the_full_path() {
     assert_eq!(first.header("x-openstack-request-id"), "req-mine");
     let fresh = second.header("x-openstack-request-id");
     assert!(fresh.starts_with("req-") && fresh.len() == 40, "{fresh}");
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_responses_total").await,
-        2.0
-    );
+    assert_eq!(proxy.metric("imgcache_hit_path_responses_total").await, 2.0);
     // The fill and the reference: hyper answered them, and the
     // connections came back (nothing was handed over for good).
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_exchanges_total").await,
-        2.0
-    );
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_handoffs_total").await,
-        0.0
-    );
+    assert_eq!(proxy.metric("imgcache_hit_path_exchanges_total").await, 2.0);
+    assert_eq!(proxy.metric("imgcache_hit_path_handoffs_total").await, 0.0);
     let hits = "imgcache_requests_total{route=\"image_read\",cache=\"hit\"}";
-    assert_eq!(metric_value(&admin, hits).await, 3.0);
+    assert_eq!(proxy.metric(hits).await, 3.0);
 }
 
 /// A miss in the middle of a connection hands it to hyper with the bytes
@@ -202,9 +192,10 @@ async fn bypass_and_validators_take_the_full_path() {
 #[tokio::test]
 async fn idle_connections_time_out() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.header_read_timeout = Duration::from_millis(300);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.server.header_read_timeout = Duration::from_millis(300))
+        .start()
+        .await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
     conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
@@ -217,9 +208,10 @@ async fn idle_connections_time_out() {
 #[tokio::test]
 async fn drain_closes_idle_connections() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.shutdown_grace = Duration::from_secs(60);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.server.shutdown_grace = Duration::from_secs(60))
+        .start()
+        .await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
     conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
@@ -303,15 +295,14 @@ async fn a_request_handed_off_during_the_drain_is_answered() {
 #[tokio::test]
 async fn connection_close_hits_stay_on_the_hit_path() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     let mut miss = Conn::open(proxy.addr).await;
     miss.send(&get_request(EXAMPLE_IMAGE_ID, "Connection: close\r\n"))
         .await;
     let first = miss.response().await;
     assert_eq!(first.header("cache-status"), "imgcache; fwd=miss; stored");
     assert!(miss.closed().await, "hyper closes after Connection: close");
-    let before = metric_value(&admin, "imgcache_hit_path_responses_total").await;
+    let before = proxy.metric("imgcache_hit_path_responses_total").await;
     let mut hit = Conn::open(proxy.addr).await;
     let mut request = get_request(EXAMPLE_IMAGE_ID, "Connection: close\r\n");
     // Bytes after a request that closes are not answered.
@@ -322,6 +313,6 @@ async fn connection_close_hits_stay_on_the_hit_path() {
     assert_eq!(answer.header("connection"), "close");
     assert_eq!(answer.body, first.body);
     assert!(hit.closed().await, "closed after the answer");
-    let after = metric_value(&admin, "imgcache_hit_path_responses_total").await;
+    let after = proxy.metric("imgcache_hit_path_responses_total").await;
     assert_eq!(after, before + 1.0, "answered on the hit path");
 }

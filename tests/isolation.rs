@@ -9,17 +9,16 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use imgcache::config::Config;
 
-/// A breaker that opens on 3 failures within 10 s (2 principals, 2 ids)
+/// A proxy whose breaker opens on 3 failures within 10 s (2 principals, 2 ids)
 /// and cools down for 1 s.
-fn breaker_config(upstream: &str) -> Config {
-    let mut config = config_for(upstream);
-    config.upstream.breaker_failures = 3;
-    config.upstream.breaker_window = Duration::from_secs(10);
-    config.upstream.breaker_min_principals = 2;
-    config.upstream.breaker_cooldown = Duration::from_secs(1);
-    config
+fn breaker(upstream: &str) -> TestProxy {
+    TestProxy::new(upstream).with(|config| {
+        config.upstream.breaker_failures = 3;
+        config.upstream.breaker_window = Duration::from_secs(10);
+        config.upstream.breaker_min_principals = 2;
+        config.upstream.breaker_cooldown = Duration::from_secs(1);
+    })
 }
 
 /// The next `n` image reads of the sample answer `status` (with
@@ -51,7 +50,7 @@ async fn fail_for_many(proxy: &ProxyHandle, sample: &glance_sample::SampleHandle
 #[tokio::test]
 async fn breaker_opens_when_the_upstream_fails_for_many() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     fail_for_many(&proxy, &sample).await;
     let before = sample.control.total_requests();
     let held = get_image_as(&proxy, QUEUED_IMAGE_ID, TOKEN_ADMIN).await;
@@ -82,7 +81,7 @@ async fn breaker_opens_when_the_upstream_fails_for_many() {
 #[tokio::test]
 async fn one_caller_never_opens_the_breaker() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     fail_next(&sample, 20, 503, None);
     for id in [EXAMPLE_IMAGE_ID, PRIVATE_IMAGE_ID, SHARED_IMAGE_ID]
         .iter()
@@ -106,7 +105,7 @@ async fn one_caller_never_opens_the_breaker() {
 #[tokio::test]
 async fn one_image_never_opens_the_breaker() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     fail_next(&sample, 6, 504, None);
     for token in [TOKEN_A, TOKEN_B, TOKEN_ADMIN, TOKEN_A, TOKEN_B, TOKEN_ADMIN] {
         assert_eq!(
@@ -130,7 +129,7 @@ async fn forwarded_failures_never_open_the_breaker() {
             .to_vec(),
     ))
     .await;
-    let proxy = start_proxy_with(breaker_config(&upstream.url())).await;
+    let proxy = breaker(&upstream.url()).start().await;
     let tokens = [TOKEN_A, TOKEN_B, TOKEN_ADMIN];
     for (n, token) in tokens.iter().cycle().take(12).enumerate() {
         for path in [format!("/v2/images?marker={n}"), format!("/v2/schemas/{n}")] {
@@ -149,7 +148,7 @@ async fn forwarded_failures_never_open_the_breaker() {
 #[tokio::test]
 async fn breaker_closes_after_a_successful_probe() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     fail_for_many(&proxy, &sample).await;
     assert_eq!(
         get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await.status,
@@ -171,9 +170,10 @@ async fn breaker_closes_after_a_successful_probe() {
 #[tokio::test]
 async fn breaker_reopens_after_a_failed_probe_and_serves_stale() {
     let sample = start_sample().await;
-    let mut config = breaker_config(&sample.url());
-    config.cache.ttl = Duration::from_millis(100);
-    let proxy = start_proxy_with(config).await;
+    let proxy = breaker(&sample.url())
+        .with(|config| config.cache.ttl = Duration::from_millis(100))
+        .start()
+        .await;
     let fresh = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_ADMIN).await;
     assert_eq!(fresh.status, 200);
     proxy.proxy.clock().advance(Duration::from_millis(150));
@@ -206,9 +206,10 @@ async fn breaker_reopens_after_a_failed_probe_and_serves_stale() {
 #[tokio::test]
 async fn upstream_killed_opens_the_breaker_and_stale_is_served() {
     let sample = start_sample().await;
-    let mut config = breaker_config(&sample.url());
-    config.cache.ttl = Duration::from_millis(100);
-    let proxy = start_proxy_with(config).await;
+    let proxy = breaker(&sample.url())
+        .with(|config| config.cache.ttl = Duration::from_millis(100))
+        .start()
+        .await;
     let fresh = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await;
     proxy.proxy.clock().advance(Duration::from_millis(150));
     sample.shutdown().await;
@@ -229,9 +230,10 @@ async fn upstream_killed_opens_the_breaker_and_stale_is_served() {
 #[tokio::test]
 async fn fills_timing_out_for_many_open_the_breaker() {
     let sample = start_sample().await;
-    let mut config = breaker_config(&sample.url());
-    config.upstream.response_timeout = Duration::from_millis(200);
-    let proxy = start_proxy_with(config).await;
+    let proxy = breaker(&sample.url())
+        .with(|config| config.upstream.response_timeout = Duration::from_millis(200))
+        .start()
+        .await;
     sample.control.set_latency(Duration::from_secs(5));
     for (token, id) in [
         (TOKEN_A, EXAMPLE_IMAGE_ID),
@@ -250,9 +252,10 @@ async fn fills_timing_out_for_many_open_the_breaker() {
 #[tokio::test]
 async fn retry_after_backs_off_only_the_caller_it_was_asked_of() {
     let sample = start_sample().await;
-    let mut config = breaker_config(&sample.url());
-    config.cache.ttl = Duration::from_millis(100);
-    let proxy = start_proxy_with(config).await;
+    let proxy = breaker(&sample.url())
+        .with(|config| config.cache.ttl = Duration::from_millis(100))
+        .start()
+        .await;
     let fresh = get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_A).await;
     proxy.proxy.clock().advance(Duration::from_millis(150));
     fail_next(&sample, 1, 429, Some(7));
@@ -292,7 +295,7 @@ async fn retry_after_backs_off_only_the_caller_it_was_asked_of() {
 #[tokio::test]
 async fn retry_after_for_many_callers_never_opens_the_breaker() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     fail_next(&sample, 3, 503, Some(30));
     for (token, id) in [
         (TOKEN_A, EXAMPLE_IMAGE_ID),
@@ -321,9 +324,10 @@ async fn retry_after_for_many_callers_never_opens_the_breaker() {
 #[tokio::test]
 async fn a_revoked_caller_cannot_trip_his_way_to_a_stale_copy() {
     let sample = start_sample().await;
-    let mut config = breaker_config(&sample.url());
-    config.cache.ttl = Duration::from_millis(100);
-    let proxy = start_proxy_with(config).await;
+    let proxy = breaker(&sample.url())
+        .with(|config| config.cache.ttl = Duration::from_millis(100))
+        .start()
+        .await;
     assert_eq!(
         get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await.status,
         200
@@ -360,8 +364,11 @@ async fn a_revoked_caller_cannot_trip_his_way_to_a_stale_copy() {
 #[tokio::test]
 async fn readiness_means_the_proxy_can_serve() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
-    let admin = start_admin(&proxy, Some("s3cret-admin")).await;
+    let proxy = breaker(&sample.url())
+        .admin_token("s3cret-admin")
+        .start()
+        .await;
+    let admin = proxy.admin_url();
     assert_eq!(get(&format!("{admin}/readyz"), &[]).await.status, 200);
     fail_for_many(&proxy, &sample).await;
     assert_eq!(proxy.proxy.breaker_state().as_str(), "open");
@@ -422,17 +429,12 @@ async fn token_validation_is_bounded() {
     let sample = start_sample().await;
     let keystone = FakeKeystone::start().await;
     keystone.set_latency(Duration::from_millis(300));
-    let mut config = config_for(&sample.url());
-    config.identity = Some(imgcache::config::IdentityConfig {
-        keystone_url: keystone.url().parse().expect("keystone url"),
-        validation_ttl: Duration::from_secs(60),
-        timeout: Duration::from_secs(2),
-        share: imgcache::config::Share::User,
-        service_token: None,
-        max_concurrent_validations: 2,
-    });
-    let proxy = start_proxy_with(config).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url())
+        .keystone(&keystone.url(), imgcache::config::Share::User)
+        .with_identity(|identity| identity.max_concurrent_validations = 2)
+        .admin()
+        .start()
+        .await;
     let flood: Vec<_> = (0..40)
         .map(|n| {
             let url = proxy.url(&image_path(EXAMPLE_IMAGE_ID));
@@ -454,7 +456,9 @@ async fn token_validation_is_bounded() {
     assert_eq!(user.status, 200, "the real user is answered");
     let calls = keystone.calls();
     assert!(calls <= 3, "{calls} validations for 41 new tokens");
-    let skipped = metric_value(&admin, "imgcache_token_validations_skipped_total").await;
+    let skipped = proxy
+        .metric("imgcache_token_validations_skipped_total")
+        .await;
     assert!(skipped >= 35.0, "{skipped}");
     // Once called invalid, the same garbage again costs no call.
     keystone.set_latency(Duration::ZERO);
@@ -479,8 +483,8 @@ async fn token_validation_is_bounded() {
 #[tokio::test]
 async fn undecodable_ids_from_one_client_hurt_nobody_else() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = breaker(&sample.url()).admin().start().await;
+    let admin = proxy.admin_url();
     assert_eq!(
         get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_B).await.status,
         200
@@ -521,8 +525,7 @@ async fn undecodable_ids_from_one_client_hurt_nobody_else() {
 #[tokio::test]
 async fn a_poisoned_pool_is_not_the_next_clients_problem() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = breaker(&sample.url()).admin().start().await;
     let (image, unknown) = (
         proxy.url(&image_path(EXAMPLE_IMAGE_ID)),
         proxy.url("/v2/no-such-thing"),
@@ -557,7 +560,9 @@ async fn a_poisoned_pool_is_not_the_next_clients_problem() {
     attacker.await.expect("attacker");
     assert!(errors.is_empty(), "{} errors: {errors:?}", errors.len());
     assert!(sample.control.poisoned_drops() > 0, "the pool was poisoned");
-    let retried = metric_value(&admin, "imgcache_upstream_retries_total{result=\"ok\"}").await;
+    let retried = proxy
+        .metric("imgcache_upstream_retries_total{result=\"ok\"}")
+        .await;
     assert!(retried > 0.0, "{retried}");
     assert_eq!(proxy.proxy.breaker_state().as_str(), "closed");
 }
@@ -567,7 +572,7 @@ async fn a_poisoned_pool_is_not_the_next_clients_problem() {
 #[tokio::test]
 async fn a_throttled_tenant_is_held_back_alone() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     sample.control.throttle(TOKEN_A, 429, 60);
     let throttled = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await;
     assert_eq!(throttled.status, 429);

@@ -122,10 +122,13 @@ async fn lists_are_transformed_per_image() {
 #[tokio::test]
 async fn large_lists_pass_through() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.transform.mode = Mode::Strip;
-    config.transform.max_list_bytes = 100;
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.transform.mode = Mode::Strip;
+            config.transform.max_list_bytes = 100;
+        })
+        .start()
+        .await;
     let direct = get(
         &format!("{}/v2/images?limit=3", sample.url()),
         &[("x-auth-token", TOKEN_ADMIN)],

@@ -31,8 +31,7 @@ fn request(method: &str, path: &str) -> String {
 #[tokio::test]
 async fn underscored_headers_never_reach_the_upstream() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     let mut conn = Conn::open(proxy.addr).await;
     for (method, path) in [
         ("GET", format!("/v2/images/{EXAMPLE_IMAGE_ID}")),
@@ -58,11 +57,9 @@ async fn underscored_headers_never_reach_the_upstream() {
     assert_eq!(read(response).await.status, 200);
     assert_forwarded_without_underscores(&sample, "h2c");
 
-    let dropped = metric_value(
-        &admin,
-        "imgcache_request_headers_underscored_total{action=\"dropped\"}",
-    )
-    .await;
+    let dropped = proxy
+        .metric("imgcache_request_headers_underscored_total{action=\"dropped\"}")
+        .await;
     assert_eq!(dropped, 7.0);
 }
 
@@ -86,10 +83,11 @@ async fn a_dropped_token_is_no_token() {
 #[tokio::test]
 async fn fold_forwards_what_it_keys() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.cache.underscore_headers = UnderscoreHeaders::Fold;
-    let proxy = start_proxy_with(config).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.cache.underscore_headers = UnderscoreHeaders::Fold)
+        .admin()
+        .start()
+        .await;
     let mut conn = Conn::open(proxy.addr).await;
     let underscored = format!(
         "GET /v2/images/{PRIVATE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX_Auth_Token: {TOKEN_A}\r\n\r\n"
@@ -114,10 +112,8 @@ async fn fold_forwards_what_it_keys() {
     )
     .await;
     assert_eq!(other.status, 404);
-    let folded = metric_value(
-        &admin,
-        "imgcache_request_headers_underscored_total{action=\"folded\"}",
-    )
-    .await;
+    let folded = proxy
+        .metric("imgcache_request_headers_underscored_total{action=\"folded\"}")
+        .await;
     assert_eq!(folded, 1.0);
 }
