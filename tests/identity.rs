@@ -173,15 +173,17 @@ fn judge(policy: UnderscoreHeaders, case: &Case, got: &Wire) -> Vec<String> {
         &case.as_sent
     };
     if got.status == 200 && (allowed.status != 200 || allowed.body != got.body) {
-        let (served, says) = (got.header("cache-status"), allowed.status);
+        let (served, says) = (got.outcome(), allowed.status);
         broken.push(format!(
-            "LEAK: 200 ({served}) where the upstream says {says}"
+            "LEAK: 200 ({served:?}) where the upstream says {says}"
         ));
     }
     let expected = if drop { &case.dropped } else { &case.as_sent };
     if got.status != expected.status {
-        let (status, served, says) = (got.status, got.header("cache-status"), expected.status);
-        broken.push(format!("status {status} ({served}), the upstream's {says}"));
+        let (status, served, says) = (got.status, got.outcome(), expected.status);
+        broken.push(format!(
+            "status {status} ({served:?}), the upstream's {says}"
+        ));
     }
     broken
 }
@@ -224,13 +226,13 @@ async fn run_fill(config: Config, via: Via, fill: &Case, probes: &[Case], seen: 
     let prober = other.as_ref().unwrap_or(&filler);
     let filled = send_raw(filler.addr, &fill.lines, via).await;
     let mut sent = vec![(fill, filled)];
-    if via == Via::Fleet && sent[0].1.header("cache-status").ends_with("stored") {
+    if via == Via::Fleet && sent[0].1.outcome() == STORED {
         // The fleet path is taken: the fill's own identity finds it in Redis.
         let shared = send_raw(prober.addr, &fill.lines, via).await;
-        if !shared.header("cache-status").ends_with("detail=shared") {
-            let what = shared.header("cache-status");
+        if !matches!(shared.outcome(), Some(CacheOutcome::SharedHit { .. })) {
+            let what = shared.outcome();
             seen.broken
-                .push(format!("fill {:?} not shared: {what}", fill.name));
+                .push(format!("fill {:?} not shared: {what:?}", fill.name));
         }
         sent.push((fill, shared));
     }

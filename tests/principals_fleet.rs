@@ -8,7 +8,6 @@ use common::redis::TestRedis;
 use common::sdk::*;
 use common::wire::on_new_connection;
 use common::*;
-use imgcache::cache::outcome::CacheOutcome;
 use imgcache::config::Share;
 
 /// Two instances sharing Redis: token A fills on one, token B of the same

@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use imgcache::cache::outcome::CacheOutcome;
+pub use imgcache::cache::outcome::CacheOutcome;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
