@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::pki::{self, Ca};
 use common::tls_proxy::{H2, TlsProxy};
-use common::wire::{Conn, served_once_there_is_room};
+use common::wire::{Conn, alice_get, served_once_there_is_room};
 use common::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -69,10 +69,7 @@ const GOAWAY: u8 = 7;
 /// An HTTP/1.1 read through the proxy, on a new connection.
 async fn served(addr: SocketAddr) -> u16 {
     let mut conn = Conn::open(addr).await;
-    let request = format!(
-        "GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n\r\n"
-    );
-    conn.send(request.as_bytes()).await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
     conn.response().await.status
 }
 
@@ -180,10 +177,7 @@ async fn max_connections_is_one_budget_for_all_workers() {
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut conn = Conn::open(addr).await;
-        let request = format!(
-            "GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n\r\n"
-        );
-        conn.send(request.as_bytes()).await;
+        conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
         assert_eq!(conn.response().await.status, 200);
         held.push(conn);
     }
@@ -193,10 +187,7 @@ async fn max_connections_is_one_budget_for_all_workers() {
         assert!(refused.closed().await, "refused at once");
     }
     drop(held.pop());
-    let request = format!(
-        "GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n\r\n"
-    );
-    let served = served_once_there_is_room(addr, request.as_bytes()).await;
+    let served = served_once_there_is_room(addr, &alice_get(EXAMPLE_IMAGE_ID, "")).await;
     assert_eq!(served.status, 200, "a freed place is used");
     workers.stop_and_join().await;
 }

@@ -5,13 +5,8 @@
 
 mod common;
 
-use common::wire::Conn;
+use common::wire::{Conn, alice_get};
 use common::*;
-
-fn read(id: &str, extra: &str) -> Vec<u8> {
-    format!("GET /v2/images/{id} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n{extra}\r\n")
-        .into_bytes()
-}
 
 /// A miss, a bypass, a 304 and a write with a body on one keep-alive
 /// connection, each followed by hits: every hit is answered on the hit
@@ -23,7 +18,7 @@ async fn misses_and_writes_do_not_demote_the_connection() {
     let proxy = TestProxy::new(&sample.url()).admin().start().await;
     let mut conn = Conn::open(proxy.addr).await;
 
-    conn.send(&read(EXAMPLE_IMAGE_ID, "")).await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
     let miss = conn.response().await;
     assert_eq!(miss.outcome(), STORED);
     let etag = miss.header("etag").to_owned();
@@ -34,13 +29,16 @@ async fn misses_and_writes_do_not_demote_the_connection() {
          Content-Type: application/openstack-images-v2.1-json-patch\r\nContent-Length: 2\r\n\r\n[]"
     );
     let others: [(Vec<u8>, u16); 3] = [
-        (read(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"), 200),
-        (read(EXAMPLE_IMAGE_ID, &if_none_match), 304),
+        (
+            alice_get(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"),
+            200,
+        ),
+        (alice_get(EXAMPLE_IMAGE_ID, &if_none_match), 304),
         (patch.into_bytes(), 200),
     ];
     for (request, status) in others {
         for _ in 0..2 {
-            conn.send(&read(EXAMPLE_IMAGE_ID, "")).await;
+            conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
             let hit = conn.response().await;
             assert!(is_hit(hit.outcome()), "{hit:?}");
         }
@@ -48,7 +46,7 @@ async fn misses_and_writes_do_not_demote_the_connection() {
         let answered = conn.response().await;
         assert_eq!(answered.status, status, "{answered:?}");
     }
-    conn.send(&read(EXAMPLE_IMAGE_ID, "")).await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
     assert!(is_hit(conn.response().await.outcome()));
 
     let value = |name: &'static str| proxy.metric(name);
@@ -66,10 +64,10 @@ async fn pipelined_requests_around_an_exchange() {
     let proxy = TestProxy::new(&sample.url()).admin().start().await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
-    let mut all = read(EXAMPLE_IMAGE_ID, "");
-    all.extend(read(SHARED_IMAGE_ID, ""));
-    all.extend(read(EXAMPLE_IMAGE_ID, ""));
-    all.extend(read(EXAMPLE_IMAGE_ID, ""));
+    let mut all = alice_get(EXAMPLE_IMAGE_ID, "");
+    all.extend(alice_get(SHARED_IMAGE_ID, ""));
+    all.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
+    all.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
     conn.send(&all).await;
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -98,7 +96,7 @@ async fn every_head_is_judged_after_an_exchange() {
         b"GET /v2/images/a HTTP/1.1\r\nX-Auth-Token: t\r\n\r\n",
     ] {
         let mut conn = Conn::open(proxy.addr).await;
-        conn.send(&read(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"))
+        conn.send(&alice_get(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"))
             .await;
         assert_eq!(conn.response().await.status, 200);
         conn.send(bad).await;

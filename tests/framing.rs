@@ -7,22 +7,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::wire::{Conn, Wire, served_once_there_is_room};
+use common::wire::{Conn, Wire, alice_get, served_once_there_is_room};
 use common::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
-
-fn read_as_alice(extra: &str) -> String {
-    format!(
-        "GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n{extra}\r\n"
-    )
-}
 
 /// A connection the hit path has handed to hyper: its first request is a
 /// bypass, answered through the full path.
 async fn handed_off(proxy: &ProxyHandle) -> Conn {
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(read_as_alice("Cache-Control: no-cache\r\n").as_bytes())
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"))
         .await;
     let bypass = conn.response().await;
     assert_eq!(bypass.outcome(), BYPASS);
@@ -166,7 +160,7 @@ async fn clients_that_stop_reading_are_closed() {
         .await;
     {
         let mut fill = Conn::open(proxy.addr).await;
-        fill.send(read_as_alice("Connection: close\r\n").as_bytes())
+        fill.send(&alice_get(EXAMPLE_IMAGE_ID, "Connection: close\r\n"))
             .await;
         assert_eq!(fill.response().await.status, 200);
     }
@@ -174,7 +168,7 @@ async fn clients_that_stop_reading_are_closed() {
         let stalled = stall(&proxy, through_hyper).await;
         // The one place is the stalled connection's until the write
         // timeout closes it: until then new connections are refused.
-        let next = served_once_there_is_room(proxy.addr, read_as_alice("").as_bytes()).await;
+        let next = served_once_there_is_room(proxy.addr, &alice_get(EXAMPLE_IMAGE_ID, "")).await;
         assert_eq!(next.status, 200, "hyper: {through_hyper}");
         drop(stalled);
     }
@@ -194,9 +188,9 @@ async fn stall(proxy: &ProxyHandle, through_hyper: bool) -> tokio::task::JoinHan
             b"POST /v2/images HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
         );
     }
-    let one = read_as_alice("");
+    let one = alice_get(EXAMPLE_IMAGE_ID, "");
     for _ in 0..20_000 {
-        requests.extend_from_slice(one.as_bytes());
+        requests.extend_from_slice(&one);
     }
     tokio::spawn(async move {
         // Fails once the proxy closes the connection; the stream is held

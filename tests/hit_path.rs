@@ -7,13 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::wire::Conn;
+use common::wire::{Conn, alice_get};
 use common::*;
-
-fn get_request(id: &str, extra: &str) -> Vec<u8> {
-    format!("GET /v2/images/{id} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n{extra}\r\n")
-        .into_bytes()
-}
 
 /// A hit on the hit path carries what a hit through hyper carries (same
 /// headers, body and ETag), pipelined requests are answered in order, and
@@ -27,11 +22,11 @@ async fn hits_match_the_full_path() {
     let mut conn = Conn::open(proxy.addr).await;
     // python-requests (glanceclient, openstacksdk) sends `Connection:
     // keep-alive`: still the hit path's.
-    let mut two = get_request(
+    let mut two = alice_get(
         EXAMPLE_IMAGE_ID,
         "X-Openstack-Request-Id: req-mine\r\nConnection: keep-alive\r\n",
     );
-    two.extend(get_request(EXAMPLE_IMAGE_ID, ""));
+    two.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
     conn.send(&two).await;
     let first = conn.response().await;
     let second = conn.response().await;
@@ -39,7 +34,7 @@ async fn hits_match_the_full_path() {
     // hyper: its hit is the reference.
     let mut reference = Conn::open(proxy.addr).await;
     reference
-        .send(&get_request(
+        .send(&alice_get(
             EXAMPLE_IMAGE_ID,
             "Connection: keep-alive, X-Unused\r\n",
         ))
@@ -82,11 +77,11 @@ async fn a_miss_hands_the_connection_to_hyper() {
     let before = sample.control.total_requests();
 
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
     assert!(is_hit(conn.response().await.outcome()));
     // A miss pipelined with a hit behind it: both must come back.
-    let mut pair = get_request(SHARED_IMAGE_ID, "");
-    pair.extend(get_request(EXAMPLE_IMAGE_ID, ""));
+    let mut pair = alice_get(SHARED_IMAGE_ID, "");
+    pair.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
     conn.send(&pair).await;
     let miss = conn.response().await;
     assert_eq!(miss.status, 200);
@@ -110,7 +105,7 @@ async fn heads_in_pieces() {
     let sample = start_sample().await;
     let proxy = start_proxy(&sample.url()).await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
-    let request = get_request(EXAMPLE_IMAGE_ID, "");
+    let request = alice_get(EXAMPLE_IMAGE_ID, "");
     let mut conn = Conn::open(proxy.addr).await;
     for piece in request.chunks(7) {
         conn.send(piece).await;
@@ -164,16 +159,13 @@ async fn bypass_and_validators_take_the_full_path() {
     let etag = stored.header("etag").to_owned();
 
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(&get_request(
-        EXAMPLE_IMAGE_ID,
-        "Cache-Control: no-cache\r\n",
-    ))
-    .await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"))
+        .await;
     let bypass = conn.response().await;
     assert_eq!(bypass.outcome(), BYPASS);
 
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(&get_request(
+    conn.send(&alice_get(
         EXAMPLE_IMAGE_ID,
         &format!("If-None-Match: {etag}\r\n"),
     ))
@@ -193,7 +185,7 @@ async fn idle_connections_time_out() {
         .await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
     assert_eq!(conn.response().await.status, 200);
     assert!(conn.closed().await, "the idle connection stayed open");
 }
@@ -209,7 +201,7 @@ async fn drain_closes_idle_connections() {
         .await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
     assert_eq!(conn.response().await.status, 200);
     let stopped = tokio::time::timeout(HANG_GUARD, proxy.shutdown()).await;
     assert!(stopped.is_ok(), "the drain waited for an idle connection");
@@ -230,7 +222,7 @@ async fn pipelined_flood_arrives_whole_and_in_order() {
     let mut requests = Vec::new();
     for n in 0..COUNT {
         let id = format!("X-Openstack-Request-Id: req-{n}\r\n");
-        requests.extend(get_request(EXAMPLE_IMAGE_ID, &id));
+        requests.extend(alice_get(EXAMPLE_IMAGE_ID, &id));
     }
     let mut conn = Conn::open(proxy.addr).await;
     conn.send(&requests).await;
@@ -258,7 +250,7 @@ async fn a_request_handed_off_during_the_drain_is_answered() {
         .start()
         .await;
     let addr = proxy.addr;
-    let request = get_request(EXAMPLE_IMAGE_ID, "");
+    let request = alice_get(EXAMPLE_IMAGE_ID, "");
     let (start, rest) = request.split_at(12);
     let mut conn = Conn::open(addr).await;
     conn.send(start).await;
@@ -298,16 +290,16 @@ async fn connection_close_hits_stay_on_the_hit_path() {
     let sample = start_sample().await;
     let proxy = TestProxy::new(&sample.url()).admin().start().await;
     let mut miss = Conn::open(proxy.addr).await;
-    miss.send(&get_request(EXAMPLE_IMAGE_ID, "Connection: close\r\n"))
+    miss.send(&alice_get(EXAMPLE_IMAGE_ID, "Connection: close\r\n"))
         .await;
     let first = miss.response().await;
     assert_eq!(first.outcome(), STORED);
     assert!(miss.closed().await, "hyper closes after Connection: close");
     let before = proxy.metric("imgcache_hit_path_responses_total").await;
     let mut hit = Conn::open(proxy.addr).await;
-    let mut request = get_request(EXAMPLE_IMAGE_ID, "Connection: close\r\n");
+    let mut request = alice_get(EXAMPLE_IMAGE_ID, "Connection: close\r\n");
     // Bytes after a request that closes are not answered.
-    request.extend(get_request(EXAMPLE_IMAGE_ID, ""));
+    request.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
     hit.send(&request).await;
     let answer = hit.response().await;
     assert!(is_hit(answer.outcome()));

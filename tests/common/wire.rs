@@ -161,6 +161,14 @@ pub async fn served_once_there_is_room(addr: SocketAddr, request: &[u8]) -> Wire
     .expect("served within the hang guard")
 }
 
+/// `GET` of image `id` as alice (`TOKEN_A`) over HTTP/1.1, with `extra`
+/// header lines (each ending in `\r\n`).
+pub fn alice_get(id: &str, extra: &str) -> Vec<u8> {
+    let token = super::TOKEN_A;
+    format!("GET /v2/images/{id} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\n{extra}\r\n")
+        .into_bytes()
+}
+
 /// A request's bytes: the request line, `lines` in order and spelled as
 /// given, then `body`.
 pub fn request_bytes(
