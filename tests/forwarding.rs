@@ -397,20 +397,8 @@ async fn malformed_requests_are_400() {
 async fn h2c_clients_are_served() {
     let sample = start_sample().await;
     let proxy = start_proxy(&sample.url()).await;
-    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .http2_only(true)
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let mut request = http::Request::new(http_body_util::Full::default());
-    *request.uri_mut() = proxy
-        .url(&format!("/v2/images/{EXAMPLE_IMAGE_ID}"))
-        .parse()
-        .expect("uri");
-    request
-        .headers_mut()
-        .insert("x-auth-token", TOKEN_A.parse().expect("v"));
-    let response = h2.request(request).await.expect("h2 response");
-    assert_eq!(response.version(), http::Version::HTTP_2);
-    let reply = read(response).await;
+    let url = proxy.url(&image_path(EXAMPLE_IMAGE_ID));
+    let reply = h2c_get(&url, &[("x-auth-token", TOKEN_A)]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["id"], EXAMPLE_IMAGE_ID);
     let seen = sample.control.last_request_headers().expect("headers");

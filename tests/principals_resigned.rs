@@ -5,13 +5,9 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::sdk::*;
 use common::wire::{Head, on_new_connection, request_bytes};
 use common::*;
-use http::{HeaderName, HeaderValue};
-use http_body_util::Full;
-use hyper_util::rt::TokioExecutor;
 use imgcache::principal::sdk_date;
 use imgcache::principal::signing::SignatureCheck;
 
@@ -77,23 +73,12 @@ async fn http2_signatures_cover_the_authority() {
 /// `GET` over HTTP/2 (prior knowledge) with `lines` but `Host` (the URL
 /// gives the `:authority`).
 async fn h2_get(url: &str, lines: &[(String, String)]) -> Reply {
-    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http::<Full<Bytes>>();
-    let mut request = http::Request::new(Full::default());
-    *request.uri_mut() = url.parse().expect("url");
-    for (name, value) in lines.iter().filter(|(n, _)| n != "Host") {
-        request.headers_mut().append(
-            HeaderName::from_bytes(name.as_bytes()).expect("name"),
-            HeaderValue::from_str(value).expect("value"),
-        );
-    }
-    let response = tokio::time::timeout(HANG_GUARD, client.request(request))
-        .await
-        .expect("no hang")
-        .expect("an h2 response");
-    assert_eq!(response.version(), http::Version::HTTP_2);
-    read(response).await
+    let lines: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|(name, _)| name != "Host")
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    h2c_get(url, &lines).await
 }
 
 /// A verified `PATCH` is signed again with the hash of its JSON body

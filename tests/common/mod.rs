@@ -149,6 +149,36 @@ where
 
 /// Sends a request and reads the whole response.
 pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let request = request(method, url, headers, body);
+    let response = tokio::time::timeout(HANG_GUARD, client().request(request))
+        .await
+        .expect("no hang")
+        .expect("response");
+    read(response).await
+}
+
+/// `GET` over HTTP/2 without TLS (h2c, prior knowledge); the URL gives
+/// the `:authority`.
+pub async fn h2c_get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let h2 = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let request = request(Method::GET, url, headers, b"");
+    let response = tokio::time::timeout(HANG_GUARD, h2.request(request))
+        .await
+        .expect("no hang")
+        .expect("an h2 response");
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    read(response).await
+}
+
+/// A request with `headers` appended in order (repeated names stay).
+fn request(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Request<Full<Bytes>> {
     let mut request = Request::new(Full::new(Bytes::copy_from_slice(body)));
     *request.method_mut() = method;
     *request.uri_mut() = url.parse().expect("url");
@@ -158,11 +188,7 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &[u
             HeaderValue::from_str(value).expect("value"),
         );
     }
-    let response = tokio::time::timeout(HANG_GUARD, client().request(request))
-        .await
-        .expect("no hang")
-        .expect("response");
-    read(response).await
+    request
 }
 
 /// Reads a whole response.
