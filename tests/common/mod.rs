@@ -1,9 +1,21 @@
-//! Shared test harness: the sample upstream, the proxy, a raw scriptable
-//! upstream for broken HTTP, and a small client — all on 127.0.0.1:0.
+//! Shared test harness, all on 127.0.0.1:0: the sample upstream, a small
+//! client, waiting without sleeping, and (modules)
+//!
+//! - `proxy`: the proxy under test, built with `TestProxy`;
+//! - `outcome`: `Cache-Status` read back as a `CacheOutcome`;
+//! - `wire`: raw HTTP/1.1 requests and responses, request heads parsed;
+//! - `raw`, `gated`, `keystone`: scripted upstreams and a fake Keystone;
+//! - `sdk`: requests signed as Huawei's SDK signs them;
+//! - `redis`: the Redis a fleet test uses;
+//! - `pki`, `tls_proxy`: certificates and a TLS-serving proxy.
+//!
+//! Each test binary compiles all of it and uses some: unused items are
+//! allowed here, not in the tests.
 #![allow(dead_code, unused_imports)]
 
 pub mod gated;
 pub mod keystone;
+pub mod outcome;
 pub mod pki;
 pub mod proxy;
 pub mod raw;
@@ -22,10 +34,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-pub use imgcache::cache::outcome::CacheOutcome;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use outcome::{BYPASS, COLLAPSED, CacheOutcome, STORED, URI_MISS, is_hit, outcome_of};
 pub use proxy::{
     ProxyHandle, TestProxy, config_for, start_admin, start_proxy, start_proxy_over,
     start_proxy_with,
@@ -89,40 +101,6 @@ impl Reply {
         })
     }
 }
-
-/// A `Cache-Status` value parsed; a value imgcache does not send fails
-/// the test (the wire format is a contract, see `CacheOutcome::from_str`).
-pub fn outcome_of(value: Option<&[u8]>) -> Option<CacheOutcome> {
-    let text = std::str::from_utf8(value?).expect("Cache-Status is text");
-    Some(text.parse().unwrap_or_else(|e| panic!("{e}")))
-}
-
-/// Whether `outcome` is a hit (this instance's memory or the shared tier,
-/// fresh or stale-while-revalidate).
-pub fn is_hit(outcome: Option<CacheOutcome>) -> bool {
-    matches!(
-        outcome,
-        Some(CacheOutcome::Hit { .. } | CacheOutcome::SharedHit { .. })
-    )
-}
-
-/// `Cache-Status` of a miss that was stored.
-pub const STORED: Option<CacheOutcome> = Some(CacheOutcome::Fetched {
-    stored: true,
-    collapsed: false,
-});
-/// `Cache-Status` of a request that waited for another one's stored fill.
-pub const COLLAPSED: Option<CacheOutcome> = Some(CacheOutcome::Fetched {
-    stored: true,
-    collapsed: true,
-});
-/// `Cache-Status` of an answer fetched and not stored.
-pub const URI_MISS: Option<CacheOutcome> = Some(CacheOutcome::Fetched {
-    stored: false,
-    collapsed: false,
-});
-/// `Cache-Status` of a request that did not use the cache.
-pub const BYPASS: Option<CacheOutcome> = Some(CacheOutcome::Bypass);
 
 /// `/v2/images/{id}`.
 pub fn image_path(id: &str) -> String {
