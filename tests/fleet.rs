@@ -11,9 +11,14 @@ use common::redis::{RedisServer, TestRedis, available};
 use common::*;
 use http::Method;
 
-/// `n` instances in front of `upstream`, sharing `redis`.
+/// `n` instances in front of `upstream`, sharing `redis`, each with its
+/// admin API.
 async fn fleet_of(n: usize, upstream: &str, redis: &TestRedis) -> Vec<Arc<ProxyHandle>> {
-    let fleet = TestProxy::new(upstream).redis(redis).start_many(n).await;
+    let fleet = TestProxy::new(upstream)
+        .redis(redis)
+        .admin()
+        .start_many(n)
+        .await;
     fleet.into_iter().map(Arc::new).collect()
 }
 
@@ -136,7 +141,7 @@ async fn a_purge_on_one_instance_empties_all() {
         get_image(instance, EXAMPLE_IMAGE_ID).await;
         get_image(instance, PRIVATE_IMAGE_ID).await;
     }
-    let admin = start_admin(&fleet[0], None).await;
+    let admin = fleet[0].admin_url();
     let purge = send(Method::DELETE, &format!("{admin}/cache"), &[], b"").await;
     assert_eq!(purge.status, 200);
     for instance in &fleet {
@@ -174,7 +179,7 @@ async fn redis_failure_degrades_to_local_and_recovers() {
             assert_eq!(reply.json()["id"], id);
         }
     }
-    let admin = start_admin(&fleet[1], None).await;
+    let admin = fleet[1].admin_url();
     let ready = get(&format!("{admin}/readyz"), &[]).await;
     assert_eq!(
         ready.status, 200,

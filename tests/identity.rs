@@ -13,7 +13,7 @@ use common::redis::TestRedis;
 use common::wire::{Conn, Wire};
 use common::*;
 use glance_sample::SampleService;
-use imgcache::config::{Config, UnderscoreHeaders};
+use imgcache::config::UnderscoreHeaders;
 
 type Line = (String, String);
 
@@ -205,22 +205,25 @@ async fn run_matrix(policy: UnderscoreHeaders, via: Via, redis: Option<&TestRedi
     let probes = cases(sample.addr, PROBES).await;
     let mut seen = Seen::default();
     for fill in &fills {
-        let mut config = config_for(&sample.url());
-        config.cache.underscore_headers = policy;
-        // Each fill's fleet shares nothing with the fills before it.
-        config.redis = redis.map(|redis| redis.another_prefix().config());
-        run_fill(config, via, fill, &probes, &mut seen).await;
+        let mut proxy = TestProxy::new(&sample.url())
+            .with(|config| config.cache.underscore_headers = policy)
+            .admin();
+        if let Some(redis) = redis {
+            // Each fill's fleet shares nothing with the fills before it.
+            proxy = proxy.redis(&redis.another_prefix());
+        }
+        run_fill(&proxy, via, fill, &probes, &mut seen).await;
     }
     seen
 }
 
 /// One fill, then the probes: on one proxy, or (fleet) the fill on one
 /// instance and the probes on another.
-async fn run_fill(config: Config, via: Via, fill: &Case, probes: &[Case], seen: &mut Seen) {
-    let policy = config.cache.underscore_headers;
-    let filler = start_proxy_with(config.clone()).await;
+async fn run_fill(proxy: &TestProxy, via: Via, fill: &Case, probes: &[Case], seen: &mut Seen) {
+    let policy = proxy.config().cache.underscore_headers;
+    let filler = proxy.start().await;
     let other = match via {
-        Via::Fleet => Some(start_proxy_with(config).await),
+        Via::Fleet => Some(proxy.start().await),
         _ => None,
     };
     let prober = other.as_ref().unwrap_or(&filler);
@@ -246,11 +249,10 @@ async fn run_fill(config: Config, via: Via, fill: &Case, probes: &[Case], seen: 
                 .push(format!("{context} {:?}: {what}", case.name));
         }
     }
-    let admin = start_admin(prober, None).await;
     let label = action(policy);
     let series = format!("imgcache_request_headers_underscored_total{{action=\"{label}\"}}");
-    seen.underscored += metric_value(&admin, &series).await;
-    seen.hit_path_hits += metric_value(&admin, "imgcache_hit_path_responses_total").await;
+    seen.underscored += prober.metric(&series).await;
+    seen.hit_path_hits += prober.metric("imgcache_hit_path_responses_total").await;
 }
 
 fn action(policy: UnderscoreHeaders) -> &'static str {

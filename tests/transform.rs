@@ -14,9 +14,10 @@ use serde_json::Value;
 use sha2::Digest;
 
 async fn proxy_in(mode: Mode, upstream: &str) -> ProxyHandle {
-    let mut config = config_for(upstream);
-    config.transform.mode = mode;
-    start_proxy_with(config).await
+    TestProxy::new(upstream)
+        .with(|config| config.transform.mode = mode)
+        .start()
+        .await
 }
 
 fn golden(name: &str) -> Value {
@@ -208,8 +209,9 @@ async fn errors_are_untouched() {
 #[tokio::test]
 async fn a_mode_change_never_serves_old_bodies() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    let proxy = start_proxy_with(config.clone()).await;
+    let builder = TestProxy::new(&sample.url());
+    let proxy = builder.start().await;
+    let mut config = builder.config().clone();
     let plain = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(plain.json()["__isregistered"], "true");
     config.transform.mode = Mode::Typed;
@@ -221,8 +223,9 @@ async fn a_mode_change_never_serves_old_bodies() {
 
     let upstream =
         GatedUpstream::start(r#"{"id": "abc", "status": "active", "__os_bit": "64"}"#).await;
-    let mut config = config_for(&upstream.url());
-    let proxy = Arc::new(start_proxy_with(config.clone()).await);
+    let builder = TestProxy::new(&upstream.url());
+    let proxy = Arc::new(builder.start().await);
+    let mut config = builder.config().clone();
     let slow = tokio::spawn({
         let proxy = proxy.clone();
         async move { get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await }
