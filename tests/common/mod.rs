@@ -38,10 +38,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use outcome::{BYPASS, COLLAPSED, CacheOutcome, STORED, URI_MISS, is_hit, outcome_of};
-pub use proxy::{
-    ProxyHandle, TestProxy, config_for, start_admin, start_proxy, start_proxy_over,
-    start_proxy_with,
-};
+pub use proxy::{ProxyHandle, TestProxy, config_for, start_proxy, start_proxy_over};
 
 pub use glance_sample::{
     EXAMPLE_IMAGE_ID, Fault, PRIVATE_IMAGE_ID, QUEUED_IMAGE_ID, SHARED_IMAGE_ID,

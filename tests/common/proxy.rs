@@ -180,15 +180,10 @@ impl Drop for ProxyHandle {
     }
 }
 
-/// Starts the proxy in front of `upstream` with the default test config.
+/// Starts the proxy in front of `upstream` with the default test config
+/// (`TestProxy::new(upstream).start()`).
 pub async fn start_proxy(upstream: &str) -> ProxyHandle {
-    start_proxy_with(config_for(upstream)).await
-}
-
-/// Starts the proxy with a given config.
-pub async fn start_proxy_with(config: Config) -> ProxyHandle {
-    let proxy = Proxy::new(&config).expect("proxy");
-    start_proxy_over(config, proxy, None).await
+    TestProxy::new(upstream).start().await
 }
 
 /// Starts `proxy` (made from `config`), over TLS when `tls` is given.
@@ -219,7 +214,7 @@ pub async fn start_proxy_over(
 
 /// Starts the admin API for a running proxy on 127.0.0.1:0; returns its
 /// base URL. It stops when the test's runtime ends.
-pub async fn start_admin(proxy: &ProxyHandle, token: Option<&str>) -> String {
+async fn start_admin(proxy: &ProxyHandle, token: Option<&str>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let admin = imgcache::admin::Admin::new(proxy.proxy.clone(), token);
