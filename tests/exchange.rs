@@ -50,7 +50,7 @@ async fn misses_and_writes_do_not_demote_the_connection() {
     assert!(is_hit(conn.response().await.outcome()));
 
     let value = |name: &'static str| proxy.metric(name);
-    assert_eq!(value("imgcache_hit_path_responses_total").await, 7.0);
+    assert_eq!(value(HIT_PATH_RESPONSES).await, 7.0);
     assert_eq!(value("imgcache_hit_path_exchanges_total").await, 4.0);
     assert_eq!(value("imgcache_hit_path_handoffs_total").await, 0.0);
 }
@@ -81,7 +81,7 @@ async fn pipelined_requests_around_an_exchange() {
         "{seen:?}"
     );
     assert!(is_hit(seen[2]) && is_hit(seen[3]), "{seen:?}");
-    assert_eq!(proxy.metric("imgcache_hit_path_responses_total").await, 3.0);
+    assert_eq!(proxy.metric(HIT_PATH_RESPONSES).await, 3.0);
 }
 
 /// After hyper has answered a request, a malformed head on the same

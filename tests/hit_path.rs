@@ -57,7 +57,7 @@ async fn hits_match_the_full_path() {
     assert_eq!(first.header("x-openstack-request-id"), "req-mine");
     let fresh = second.header("x-openstack-request-id");
     assert!(fresh.starts_with("req-") && fresh.len() == 40, "{fresh}");
-    assert_eq!(proxy.metric("imgcache_hit_path_responses_total").await, 2.0);
+    assert_eq!(proxy.metric(HIT_PATH_RESPONSES).await, 2.0);
     // The fill and the reference: hyper answered them, and the
     // connections came back (nothing was handed over for good).
     assert_eq!(proxy.metric("imgcache_hit_path_exchanges_total").await, 2.0);
@@ -295,7 +295,7 @@ async fn connection_close_hits_stay_on_the_hit_path() {
     let first = miss.response().await;
     assert_eq!(first.outcome(), STORED);
     assert!(miss.closed().await, "hyper closes after Connection: close");
-    let before = proxy.metric("imgcache_hit_path_responses_total").await;
+    let before = proxy.metric(HIT_PATH_RESPONSES).await;
     let mut hit = Conn::open(proxy.addr).await;
     let mut request = alice_get(EXAMPLE_IMAGE_ID, "Connection: close\r\n");
     // Bytes after a request that closes are not answered.
@@ -306,6 +306,6 @@ async fn connection_close_hits_stay_on_the_hit_path() {
     assert_eq!(answer.header("connection"), "close");
     assert_eq!(answer.body, first.body);
     assert!(hit.closed().await, "closed after the answer");
-    let after = proxy.metric("imgcache_hit_path_responses_total").await;
+    let after = proxy.metric(HIT_PATH_RESPONSES).await;
     assert_eq!(after, before + 1.0, "answered on the hit path");
 }

@@ -252,7 +252,7 @@ async fn run_fill(proxy: &TestProxy, via: Via, fill: &Case, probes: &[Case], see
     let label = action(policy);
     let series = format!("imgcache_request_headers_underscored_total{{action=\"{label}\"}}");
     seen.underscored += prober.metric(&series).await;
-    seen.hit_path_hits += prober.metric("imgcache_hit_path_responses_total").await;
+    seen.hit_path_hits += prober.metric(HIT_PATH_RESPONSES).await;
 }
 
 fn action(policy: UnderscoreHeaders) -> &'static str {

@@ -13,9 +13,6 @@ use common::*;
 use imgcache::config::Credential;
 use imgcache::principal::signing::SignatureCheck;
 
-/// Fresh hits the hit path answered.
-const HIT_PATH_RESPONSES: &str = "imgcache_hit_path_responses_total";
-
 /// A verified signed read is cached under its access key: the same key
 /// signing again (a new `X-Sdk-Date`, so a new signature) hits, on a new
 /// connection (answered by the hit path) and on the kept-alive one that

@@ -12,9 +12,6 @@ use common::proxy::VALIDATION_TTL;
 use common::*;
 use imgcache::config::Share;
 
-/// Fresh hits the hit path answered.
-const HIT_PATH_RESPONSES: &str = "imgcache_hit_path_responses_total";
-
 /// Twenty different tokens Keystone says are the same user, project and
 /// roles share one entry: one upstream GET, one validation call each,
 /// nineteen hits answered by the hit path.

@@ -28,7 +28,7 @@ async fn h1_hits_over_tls_take_the_hit_path() {
     let (status, _, cache) = client.get(&image_path(EXAMPLE_IMAGE_ID), TOKEN_A).await;
     assert_eq!(status, 200);
     assert!(is_hit(cache), "{cache:?}");
-    assert_eq!(proxy.metric("imgcache_hit_path_responses_total").await, 1.0);
+    assert_eq!(proxy.metric(HIT_PATH_RESPONSES).await, 1.0);
     assert_eq!(
         proxy
             .metric("imgcache_tls_handshakes_total{protocol=\"http/1.1\"}")
@@ -50,7 +50,7 @@ async fn h2_by_alpn_is_served_by_hyper() {
     assert_eq!(proxy.forwarded_proto(), "https");
     let (_, _, cache) = client.get(&image_path(EXAMPLE_IMAGE_ID), TOKEN_A).await;
     assert!(is_hit(cache), "{cache:?}");
-    assert_eq!(proxy.metric("imgcache_hit_path_responses_total").await, 0.0);
+    assert_eq!(proxy.metric(HIT_PATH_RESPONSES).await, 0.0);
     assert_eq!(
         proxy
             .metric("imgcache_tls_handshakes_total{protocol=\"h2\"}")
@@ -122,7 +122,7 @@ async fn client_identity_keys_the_cache() {
     assert_eq!(b.get(&path, TOKEN_A).await.2, STORED);
     assert!(is_hit(a.get(&path, TOKEN_A).await.2));
     assert!(is_hit(b.get(&path, TOKEN_A).await.2));
-    assert_eq!(proxy.metric("imgcache_hit_path_responses_total").await, 1.0);
+    assert_eq!(proxy.metric(HIT_PATH_RESPONSES).await, 1.0);
     // The same host again, on a new connection, finds its entry.
     let again = pki::connector(&ca.file(), H1, Some(&host_a));
     let (mut again, _) = Client::open(&again, proxy.handle.addr).await;

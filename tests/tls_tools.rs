@@ -129,10 +129,7 @@ async fn curl_over_http1_and_http2() {
         &image,
     ]);
     assert_eq!(h2, "2");
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_responses_total").await,
-        1.0
-    );
+    assert_eq!(metric_value(&admin, HIT_PATH_RESPONSES).await, 1.0);
     assert_eq!(
         metric_value(&admin, "imgcache_tls_handshakes_total{protocol=\"h2\"}").await,
         1.0

@@ -51,6 +51,9 @@ pub const TOKEN_B: &str = "bob:project-b:member";
 /// An admin token.
 pub const TOKEN_ADMIN: &str = "root:admin:admin";
 
+/// Fresh hits the hit path answered (the series).
+pub const HIT_PATH_RESPONSES: &str = "imgcache_hit_path_responses_total";
+
 /// Hang guard for awaits in tests (not a timing assertion: only stops a
 /// broken test from hanging CI).
 pub const HANG_GUARD: Duration = Duration::from_secs(20);
