@@ -13,10 +13,6 @@ use glance_sample::SampleService;
 use http::Method;
 use sha2::Digest;
 
-fn image_path(id: &str) -> String {
-    format!("/v2/images/{id}")
-}
-
 fn etag_of(body: &[u8]) -> String {
     let digest = sha2::Sha256::digest(body);
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
@@ -31,12 +27,8 @@ async fn hit_after_miss_asks_the_upstream_once() {
     let first = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     let second = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(first.status, 200);
-    assert_eq!(first.header("cache-status"), "imgcache; fwd=miss; stored");
-    assert!(
-        second
-            .header("cache-status")
-            .starts_with("imgcache; hit; ttl=")
-    );
+    assert_eq!(first.outcome(), STORED);
+    assert!(is_hit(second.outcome()));
     assert_eq!(first.body, second.body);
     assert_eq!(first.header("content-type"), second.header("content-type"));
     assert_eq!(
@@ -60,10 +52,7 @@ async fn identity_isolation_matrix() {
     assert_eq!(a.status, 200);
     assert_eq!(a.json()["visibility"], "private");
     let again = get(&url, &[("X-AUTH-TOKEN", TOKEN_A)]).await;
-    assert!(
-        again.header("cache-status").contains("hit"),
-        "same identity: a hit"
-    );
+    assert!(is_hit(again.outcome()), "same identity: a hit");
     assert_eq!(sample.control.requests("GET", &path), 1);
 
     let b = get(&url, &[("x-auth-token", TOKEN_B)]).await;
@@ -82,7 +71,7 @@ async fn identity_isolation_matrix() {
     for (n, headers) in variants.iter().enumerate() {
         let reply = get(&url, headers).await;
         assert!(
-            !reply.header("cache-status").contains("hit"),
+            !is_hit(reply.outcome()),
             "{headers:?} must not hit A's entry"
         );
         assert_eq!(sample.control.requests("GET", &path), 4 + n as u64);
@@ -125,7 +114,7 @@ async fn errors_pass_through_and_are_never_stored() {
                 proxied.header("content-type"),
                 direct.header("content-type")
             );
-            assert_eq!(proxied.header("cache-status"), "imgcache; fwd=uri-miss");
+            assert_eq!(proxied.outcome(), URI_MISS);
         }
     }
     assert_eq!(sample.control.requests("GET", &image_path(missing)), 9);
@@ -155,12 +144,12 @@ async fn wrong_bodies_pass_through_unstored() {
         let proxied = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
         assert_eq!(proxied.status, 200, "{fault:?}");
         assert_eq!(proxied.body, direct.body, "{fault:?}");
-        assert_eq!(proxied.header("cache-status"), "imgcache; fwd=uri-miss");
+        assert_eq!(proxied.outcome(), URI_MISS);
     }
     sample.control.set_fault(Fault::None);
     let good = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(good.json()["id"], EXAMPLE_IMAGE_ID);
-    assert_eq!(good.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(good.outcome(), STORED);
 }
 
 /// Images in transient statuses are not stored (transient_ttl = 0).
@@ -176,7 +165,7 @@ async fn transient_statuses_are_not_stored() {
         .await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.json()["status"], "queued");
-        assert_eq!(reply.header("cache-status"), "imgcache; fwd=uri-miss");
+        assert_eq!(reply.outcome(), URI_MISS);
     }
     assert_eq!(
         sample.control.requests("GET", &image_path(QUEUED_IMAGE_ID)),
@@ -187,10 +176,8 @@ async fn transient_statuses_are_not_stored() {
         .control
         .set_image_field(EXAMPLE_IMAGE_ID, "status", serde_json::json!("killed"));
     assert_eq!(
-        get_image(&proxy, EXAMPLE_IMAGE_ID)
-            .await
-            .header("cache-status"),
-        "imgcache; fwd=uri-miss"
+        get_image(&proxy, EXAMPLE_IMAGE_ID).await.outcome(),
+        URI_MISS
     );
 }
 
@@ -198,21 +185,19 @@ async fn transient_statuses_are_not_stored() {
 #[tokio::test]
 async fn ttl_expiry_refetches() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.cache.ttl = Duration::from_secs(1);
-    config.cache.stale_if_error = Duration::ZERO;
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.cache.ttl = Duration::from_secs(1);
+            config.cache.stale_if_error = Duration::ZERO;
+        })
+        .start()
+        .await;
     get_image(&proxy, EXAMPLE_IMAGE_ID).await;
-    assert!(
-        get_image(&proxy, EXAMPLE_IMAGE_ID)
-            .await
-            .header("cache-status")
-            .contains("hit")
-    );
+    assert!(is_hit(get_image(&proxy, EXAMPLE_IMAGE_ID).await.outcome()));
     // The TTL runs out on the proxy's clock.
     proxy.proxy.clock().advance(Duration::from_millis(1100));
     let after = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
-    assert_eq!(after.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(after.outcome(), STORED);
     assert_eq!(
         sample
             .control
@@ -240,7 +225,7 @@ async fn two_hundred_cold_requests_make_one_upstream_request() {
     for task in tasks {
         let reply = task.await.expect("task");
         assert_eq!(reply.status, 200);
-        collapsed += usize::from(reply.header("cache-status") == "imgcache; fwd=miss; collapsed");
+        collapsed += usize::from(reply.outcome() == COLLAPSED);
         bodies.push(reply.body);
     }
     assert_eq!(
@@ -305,17 +290,18 @@ async fn a_disconnecting_first_waiter_does_not_break_the_fill() {
         let proxy = proxy.clone();
         async move { get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await }
     });
-    // The follower joins while the gate is still closed; then the fill ends.
+    // The follower joins while the gate is still closed; then the fill
+    // ends. An ordering sleep, kept: nothing outside the proxy tells when
+    // a request has joined a flight (the flight table counts leaders, not
+    // followers). Late, the follower would get a hit, and the `collapsed`
+    // assertion below fails: this can fail spuriously, never pass wrongly.
     tokio::time::sleep(Duration::from_millis(200)).await;
     upstream.set_gate(true);
     let second = second.await.expect("task");
     assert_eq!(second.status, 200);
-    assert_eq!(
-        second.header("cache-status"),
-        "imgcache; fwd=miss; collapsed"
-    );
+    assert_eq!(second.outcome(), COLLAPSED);
     let third = get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
-    assert!(third.header("cache-status").contains("hit"));
+    assert!(is_hit(third.outcome()));
     assert_eq!(upstream.gets(), 1);
 }
 
@@ -347,7 +333,7 @@ async fn a_fill_overtaken_by_a_write_is_not_stored() {
     upstream.set_gate(true);
     let slow = slow.await.expect("task");
     assert_eq!(slow.json()["v"], 1, "the read began before the write");
-    assert_eq!(slow.header("cache-status"), "imgcache; fwd=uri-miss");
+    assert_eq!(slow.outcome(), URI_MISS);
     let after = get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
     assert_eq!(after.json()["v"], 2);
     assert_eq!(upstream.gets(), 2);
@@ -390,7 +376,7 @@ async fn writes_invalidate_for_all_identities() {
         for token in [TOKEN_A, TOKEN_B] {
             get(&url, &[("x-auth-token", token)]).await;
             let hit = get(&url, &[("x-auth-token", token)]).await;
-            assert!(hit.header("cache-status").contains("hit"));
+            assert!(is_hit(hit.outcome()));
         }
         let before = sample.control.requests("GET", &path);
         let headers = [
@@ -406,7 +392,7 @@ async fn writes_invalidate_for_all_identities() {
         for token in [TOKEN_A, TOKEN_B] {
             let after = get(&url, &[("x-auth-token", token)]).await;
             assert!(
-                !after.header("cache-status").contains("hit"),
+                !is_hit(after.outcome()),
                 "{method} {write_path} invalidates"
             );
         }
@@ -483,22 +469,13 @@ async fn bypass_requests_are_not_looked_up_or_stored() {
     ];
     for headers in bypasses {
         let reply = get(&url, headers).await;
-        assert_eq!(
-            reply.header("cache-status"),
-            "imgcache; fwd=bypass",
-            "{headers:?}"
-        );
+        assert_eq!(reply.outcome(), BYPASS, "{headers:?}");
     }
-    assert_eq!(
-        get_image(&proxy, EXAMPLE_IMAGE_ID)
-            .await
-            .header("cache-status"),
-        "imgcache; fwd=miss; stored"
-    );
+    assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.outcome(), STORED);
     let no_cache = get(&url, bypasses[0]).await;
     assert_eq!(
-        no_cache.header("cache-status"),
-        "imgcache; fwd=bypass",
+        no_cache.outcome(),
+        BYPASS,
         "a stored entry is not used either"
     );
     assert_eq!(
@@ -510,7 +487,9 @@ async fn bypass_requests_are_not_looked_up_or_stored() {
 }
 
 /// Cache-Status, Age, ETag, If-None-Match → 304 (also on the miss that
-/// stores), and x-openstack-request-id on hits.
+/// stores), and x-openstack-request-id on hits. `Cache-Status` is checked
+/// as text here: its wire format is a contract with clients (other tests
+/// read it back as a `CacheOutcome`).
 #[tokio::test]
 async fn response_headers_on_the_cache_path() {
     let sample = start_sample().await;
@@ -595,9 +574,12 @@ async fn max_bytes_bounds_the_cache() {
         .start()
         .await
         .expect("sample");
-    let mut config = config_for(&sample.url());
-    config.cache_max_bytes = 256 * 1024;
-    let proxy = Arc::new(start_proxy_with(config).await);
+    let proxy = Arc::new(
+        TestProxy::new(&sample.url())
+            .with(|config| config.cache_max_bytes = 256 * 1024)
+            .start()
+            .await,
+    );
     let mut tasks = Vec::new();
     for worker in 0..8 {
         let proxy = proxy.clone();

@@ -7,17 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::redis::{TestRedis, available, redis_config};
+use common::redis::TestRedis;
 use common::*;
 use http::Method;
-
-fn image_path(id: &str) -> String {
-    format!("/v2/images/{id}")
-}
-
-async fn read(proxy: &ProxyHandle, token: &str, id: &str) -> Reply {
-    get(&proxy.url(&image_path(id)), &[("x-auth-token", token)]).await
-}
 
 /// Sends a JSON write as `token`.
 async fn write(proxy: &ProxyHandle, method: Method, path: &str, token: &str, body: &str) -> Reply {
@@ -43,16 +35,12 @@ async fn new_image(proxy: &ProxyHandle, name: &str, disk_format: &str) -> String
     created.json()["id"].as_str().expect("id").to_owned()
 }
 
-fn is_hit(reply: &Reply) -> bool {
-    reply.header("cache-status").contains("; hit")
-}
-
 /// Reads `id` twice as `token`: the second one is a hit (stored).
 async fn cached(proxy: &ProxyHandle, token: &str, id: &str) -> Reply {
-    let first = read(proxy, token, id).await;
+    let first = get_image_as(proxy, id, token).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
-    let second = read(proxy, token, id).await;
-    assert!(is_hit(&second), "{}", second.header("cache-status"));
+    let second = get_image_as(proxy, id, token).await;
+    assert!(is_hit(second.outcome()), "{:?}", second.outcome());
     second
 }
 
@@ -76,22 +64,27 @@ async fn copy_image_import_is_never_cached_mid_task() {
     .await;
     assert_eq!(import.status, 202, "{:?}", import.body);
     for _ in 0..3 {
-        let during = read(&proxy, TOKEN_ADMIN, EXAMPLE_IMAGE_ID).await;
+        let during = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_ADMIN).await;
         assert_eq!(during.status, 200);
         assert!(!during.json()["os_glance_import_task"].is_null());
-        let status = during.header("cache-status");
+        let outcome = during.outcome();
         assert!(
-            !status.contains("hit") && !status.contains("stored"),
-            "not stored while the task runs: {status}"
+            !is_hit(outcome)
+                && !matches!(outcome, Some(CacheOutcome::Fetched { stored: true, .. })),
+            "not stored while the task runs: {outcome:?}"
         );
     }
     assert_eq!(sample.control.finish_tasks(), 1);
-    let after = read(&proxy, TOKEN_ADMIN, EXAMPLE_IMAGE_ID).await;
+    let after = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_ADMIN).await;
     let stores = after.json()["stores"].as_str().unwrap_or("").to_owned();
     assert!(stores.contains("fs2"), "{stores}");
     assert!(after.json()["os_glance_import_task"].is_null());
-    assert_eq!(after.header("cache-status"), "imgcache; fwd=miss; stored");
-    assert!(is_hit(&read(&proxy, TOKEN_ADMIN, EXAMPLE_IMAGE_ID).await));
+    assert_eq!(after.outcome(), STORED);
+    assert!(is_hit(
+        get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_ADMIN)
+            .await
+            .outcome()
+    ));
 }
 
 /// The glance-direct import: stage, import (202, `importing` with a
@@ -122,18 +115,13 @@ async fn glance_direct_import_is_never_cached_mid_task() {
     )
     .await;
     assert_eq!(import.status, 202, "{:?}", import.body);
-    let during = read(&proxy, TOKEN_A, &id).await;
+    let during = get_image_as(&proxy, &id, TOKEN_A).await;
     assert_eq!(during.json()["status"], "importing");
-    assert!(
-        !read(&proxy, TOKEN_A, &id)
-            .await
-            .header("cache-status")
-            .contains("hit")
-    );
+    assert!(!is_hit(get_image_as(&proxy, &id, TOKEN_A).await.outcome()));
     sample.control.finish_tasks();
-    let active = read(&proxy, TOKEN_A, &id).await;
+    let active = get_image_as(&proxy, &id, TOKEN_A).await;
     assert_eq!(active.json()["status"], "active");
-    assert_eq!(active.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(active.outcome(), STORED);
 }
 
 /// IMS's "Updating Image Information": a rename through
@@ -152,8 +140,8 @@ async fn ims_update_invalidates() {
     )
     .await;
     assert_eq!(patched.status, 200, "{:?}", patched.body);
-    let after = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
-    assert!(!is_hit(&after));
+    let after = get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
+    assert!(!is_hit(after.outcome()));
     assert_eq!(after.json()["name"], "renamed-by-ims");
 }
 
@@ -191,8 +179,8 @@ async fn ims_tag_calls_invalidate() {
             "{method} {path}: {:?}",
             answer.body
         );
-        let after = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
-        assert!(!is_hit(&after), "{method} {path}");
+        let after = get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
+        assert!(!is_hit(after.outcome()), "{method} {path}");
         let tags = after.json()["tags"].to_string();
         assert!(tags.contains(tag), "{method} {path}: {tags}");
     }
@@ -205,8 +193,8 @@ async fn ims_tag_calls_invalidate() {
     )
     .await;
     assert!(deleted.status.is_success(), "{:?}", deleted.body);
-    let after = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
-    assert!(!is_hit(&after));
+    let after = get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
+    assert!(!is_hit(after.outcome()));
     assert!(!after.json()["tags"].to_string().contains("env.prod"));
 }
 
@@ -224,7 +212,10 @@ async fn ims_legacy_delete_invalidates() {
     )
     .await;
     assert!(deleted.status.is_success(), "{:?}", deleted.body);
-    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 404);
+    assert_eq!(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await.status,
+        404
+    );
 }
 
 /// Removing a member through IMS's asynchronous batch call: accepted at
@@ -236,8 +227,7 @@ async fn ims_legacy_delete_invalidates() {
 async fn ims_member_jobs_hold_their_images_until_they_end() {
     let sample = start_sample().await;
     sample.control.set_task_delay(None);
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     cached(&proxy, TOKEN_B, SHARED_IMAGE_ID).await;
     let removal = write(
         &proxy,
@@ -254,23 +244,34 @@ async fn ims_member_jobs_hold_their_images_until_they_end() {
         .to_owned();
     // The job has not run: bob still sees the image, uncached.
     for _ in 0..2 {
-        let during = read(&proxy, TOKEN_B, SHARED_IMAGE_ID).await;
+        let during = get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_B).await;
         assert_eq!(during.status, 200);
-        assert!(!is_hit(&during), "held while the job runs");
+        assert!(!is_hit(during.outcome()), "held while the job runs");
     }
     let poll = |proxy: &ProxyHandle| {
         let url = proxy.url(&format!("/v1/project-a/jobs/{job}"));
         async move { get(&url, &[("x-auth-token", TOKEN_A)]).await }
     };
     assert_eq!(poll(&proxy).await.json()["status"], "RUNNING");
-    assert!(!is_hit(&read(&proxy, TOKEN_B, SHARED_IMAGE_ID).await));
+    assert!(!is_hit(
+        get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_B)
+            .await
+            .outcome()
+    ));
     sample.control.finish_tasks();
     assert_eq!(poll(&proxy).await.json()["status"], "SUCCESS");
-    assert_eq!(read(&proxy, TOKEN_B, SHARED_IMAGE_ID).await.status, 404);
+    assert_eq!(
+        get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_B).await.status,
+        404
+    );
     // Released: the owner's reads are stored again.
-    read(&proxy, TOKEN_A, SHARED_IMAGE_ID).await;
-    assert!(is_hit(&read(&proxy, TOKEN_A, SHARED_IMAGE_ID).await));
-    assert_eq!(metric_value(&admin, "imgcache_jobs_held_total").await, 1.0);
+    get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_A).await;
+    assert!(is_hit(
+        get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_A)
+            .await
+            .outcome()
+    ));
+    assert_eq!(proxy.metric("imgcache_jobs_held_total").await, 1.0);
 }
 
 /// Nobody polls the job: the images are held for `cache.job_hold`, then
@@ -279,9 +280,12 @@ async fn ims_member_jobs_hold_their_images_until_they_end() {
 async fn an_unwatched_job_is_released_after_job_hold() {
     let sample = start_sample().await;
     sample.control.set_task_delay(None);
-    let mut config = config_for(&sample.url());
-    config.cache.job_hold = Duration::from_millis(300);
-    let proxy = start_proxy_with(config).await;
+    let job_hold = Duration::from_millis(300);
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.cache.job_hold = job_hold)
+        .start()
+        .await;
+    let written = tokio::time::Instant::now();
     let added = write(
         &proxy,
         Method::POST,
@@ -291,11 +295,24 @@ async fn an_unwatched_job_is_released_after_job_hold() {
     )
     .await;
     assert_eq!(added.status, 200, "{:?}", added.body);
-    read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
-    assert!(!is_hit(&read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await));
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
-    assert!(is_hit(&read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await));
+    get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
+    assert!(!is_hit(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A)
+            .await
+            .outcome()
+    ));
+    // Released once the hold's timer has run: a read is stored again.
+    let proxy = &proxy;
+    eventually("the images are released", || async move {
+        get_image_as(proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
+        is_hit(
+            get_image_as(proxy, PRIVATE_IMAGE_ID, TOKEN_A)
+                .await
+                .outcome(),
+        )
+    })
+    .await;
+    assert!(written.elapsed() >= job_hold, "released before job_hold");
 }
 
 /// Registering an image file (`PUT /v1/cloudimages/{id}/upload`, a job):
@@ -319,7 +336,7 @@ async fn ims_registration_is_held_until_its_job_ends() {
         .as_str()
         .expect("job")
         .to_owned();
-    assert!(!is_hit(&read(&proxy, TOKEN_A, &id).await));
+    assert!(!is_hit(get_image_as(&proxy, &id, TOKEN_A).await.outcome()));
     sample.control.finish_tasks();
     let polled = get(
         &proxy.url(&format!("/v1/project-a/jobs/{job}")),
@@ -327,9 +344,9 @@ async fn ims_registration_is_held_until_its_job_ends() {
     )
     .await;
     assert_eq!(polled.json()["status"], "SUCCESS");
-    let active = read(&proxy, TOKEN_A, &id).await;
+    let active = get_image_as(&proxy, &id, TOKEN_A).await;
     assert_eq!(active.json()["status"], "active");
-    assert!(is_hit(&read(&proxy, TOKEN_A, &id).await));
+    assert!(is_hit(get_image_as(&proxy, &id, TOKEN_A).await.outcome()));
 }
 
 /// A chunked member body (no length declared) is read for its ids all
@@ -337,8 +354,7 @@ async fn ims_registration_is_held_until_its_job_ends() {
 #[tokio::test]
 async fn a_chunked_member_body_is_read_for_its_ids() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     cached(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
     cached(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await;
     let body = format!(r#"{{"images": ["{PRIVATE_IMAGE_ID}"], "projects": ["project-c"]}}"#);
@@ -349,9 +365,19 @@ async fn a_chunked_member_body_is_read_for_its_ids() {
     );
     conn.send(request.as_bytes()).await;
     assert_eq!(conn.response().await.status, 200);
-    assert!(!is_hit(&read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await));
-    assert!(is_hit(&read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await));
-    let conservative = metric_value(&admin, "imgcache_invalidations_conservative_total").await;
+    assert!(!is_hit(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A)
+            .await
+            .outcome()
+    ));
+    assert!(is_hit(
+        get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_B)
+            .await
+            .outcome()
+    ));
+    let conservative = proxy
+        .metric("imgcache_invalidations_conservative_total")
+        .await;
     assert_eq!(conservative, 0.0);
 }
 
@@ -363,8 +389,7 @@ async fn a_body_naming_too_many_images_invalidates_everything() {
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"job_id\": \"j\"}".to_vec(),
     ))
     .await;
-    let proxy = start_proxy(&upstream.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&upstream.url()).admin().start().await;
     let ids: Vec<String> = (0..1001).map(|n| format!("\"image-{n}\"")).collect();
     let body = format!(r#"{{"images": [{}], "projects": ["p"]}}"#, ids.join(","));
     let accepted = write(
@@ -376,7 +401,9 @@ async fn a_body_naming_too_many_images_invalidates_everything() {
     )
     .await;
     assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    let conservative = metric_value(&admin, "imgcache_invalidations_conservative_total").await;
+    let conservative = proxy
+        .metric("imgcache_invalidations_conservative_total")
+        .await;
     assert_eq!(conservative, 1.0);
 }
 
@@ -395,7 +422,11 @@ async fn a_malformed_write_body_refused_changes_nothing() {
     )
     .await;
     assert_eq!(refused.status, 400, "{:?}", refused.body);
-    assert!(is_hit(&read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await));
+    assert!(is_hit(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A)
+            .await
+            .outcome()
+    ));
 }
 
 /// Writes the upstream refuses (401, 403, 404, 409, 5xx) or never
@@ -403,17 +434,14 @@ async fn a_malformed_write_body_refused_changes_nothing() {
 /// instances sharing Redis; an accepted write still invalidates on both.
 #[tokio::test]
 async fn only_accepted_writes_invalidate_across_the_fleet() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
-    let mut fleet = Vec::new();
-    for _ in 0..2 {
-        let mut config = config_for(&sample.url());
-        config.redis = Some(redis_config(&redis));
-        fleet.push(start_proxy_with(config).await);
-    }
+    let fleet = TestProxy::new(&sample.url())
+        .redis(&redis)
+        .start_many(2)
+        .await;
     // A third instance, sharing the same Redis, in front of an upstream
     // that fails every write with a 500, then one that drops them.
     let mut broken = Vec::new();
@@ -424,9 +452,8 @@ async fn only_accepted_writes_invalidate_across_the_fleet() {
         common::raw::Script::Close,
     ] {
         let upstream = common::raw::RawUpstream::start(script).await;
-        let mut config = config_for(&upstream.url());
-        config.redis = Some(redis_config(&redis));
-        broken.push((start_proxy_with(config).await, upstream));
+        let proxy = TestProxy::new(&upstream.url()).redis(&redis).start().await;
+        broken.push((proxy, upstream));
     }
     let image = |id: &str| image_path(id);
     for proxy in &fleet {
@@ -473,7 +500,11 @@ async fn only_accepted_writes_invalidate_across_the_fleet() {
         assert_eq!(reply.status, expected, "{method} {path}: {:?}", reply.body);
         for proxy in &fleet {
             assert!(
-                is_hit(&read(proxy, TOKEN_A, PRIVATE_IMAGE_ID).await),
+                is_hit(
+                    get_image_as(proxy, PRIVATE_IMAGE_ID, TOKEN_A)
+                        .await
+                        .outcome()
+                ),
                 "kept after a {expected}"
             );
         }
@@ -501,7 +532,11 @@ async fn only_accepted_writes_invalidate_across_the_fleet() {
         assert!(reply.status.is_server_error(), "{:?}", reply.status);
     }
     for proxy in &fleet {
-        assert!(is_hit(&read(proxy, TOKEN_A, PRIVATE_IMAGE_ID).await));
+        assert!(is_hit(
+            get_image_as(proxy, PRIVATE_IMAGE_ID, TOKEN_A)
+                .await
+                .outcome()
+        ));
     }
     let accepted = send(
         Method::PATCH,
@@ -517,22 +552,15 @@ async fn only_accepted_writes_invalidate_across_the_fleet() {
     )
     .await;
     assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    let mut invalidated_everywhere = false;
-    for _ in 0..100 {
+    let fleet = &fleet;
+    eventually("the accepted write reached both instances", || async move {
         let misses = [
-            read(&fleet[0], TOKEN_A, PRIVATE_IMAGE_ID).await,
-            read(&fleet[1], TOKEN_A, PRIVATE_IMAGE_ID).await,
+            get_image_as(&fleet[0], PRIVATE_IMAGE_ID, TOKEN_A).await,
+            get_image_as(&fleet[1], PRIVATE_IMAGE_ID, TOKEN_A).await,
         ];
-        if misses.iter().all(|r| r.json()["name"] == "accepted") {
-            invalidated_everywhere = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        invalidated_everywhere,
-        "the accepted write reached both instances"
-    );
+        misses.iter().all(|r| r.json()["name"] == "accepted")
+    })
+    .await;
 }
 
 /// A member accepting a share through IMS's batch status call
@@ -560,7 +588,11 @@ async fn ims_member_status_job_holds_the_image() {
         .expect("job_id")
         .to_owned();
     for _ in 0..2 {
-        assert!(!is_hit(&read(&proxy, TOKEN_B, SHARED_IMAGE_ID).await));
+        assert!(!is_hit(
+            get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_B)
+                .await
+                .outcome()
+        ));
     }
     sample.control.finish_tasks();
     let polled = get(
@@ -569,8 +601,12 @@ async fn ims_member_status_job_holds_the_image() {
     )
     .await;
     assert_eq!(polled.json()["status"], "SUCCESS");
-    read(&proxy, TOKEN_B, SHARED_IMAGE_ID).await;
-    assert!(is_hit(&read(&proxy, TOKEN_B, SHARED_IMAGE_ID).await));
+    get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_B).await;
+    assert!(is_hit(
+        get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_B)
+            .await
+            .outcome()
+    ));
 }
 
 /// A member body larger than the proxy reads (1 MiB) is refused with 413
@@ -598,7 +634,11 @@ async fn an_oversized_write_body_is_refused() {
         0,
         "never forwarded"
     );
-    assert!(is_hit(&read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await));
+    assert!(is_hit(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A)
+            .await
+            .outcome()
+    ));
 }
 
 /// A client that hangs up once its write has gone out does not keep the
@@ -616,31 +656,24 @@ async fn a_write_whose_client_hung_up_still_invalidates() {
     );
     let mut conn = common::wire::Conn::open(proxy.addr).await;
     conn.send(request.as_bytes()).await;
-    // Gone before the upstream (300 ms) answers.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Gone once the upstream has the write, before it answers (300 ms).
+    let path = image_path(PRIVATE_IMAGE_ID);
+    let sample = &sample;
+    eventually("the write reached the upstream", || {
+        std::future::ready(sample.control.requests("PATCH", &path) == 1)
+    })
+    .await;
     drop(conn);
-    let mut renamed = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if sample
-            .control
-            .image(PRIVATE_IMAGE_ID)
-            .is_some_and(|i| i["name"] == "after-hang-up")
-        {
-            renamed = true;
-            break;
-        }
-    }
-    assert!(renamed, "the write reached the upstream");
+    eventually("the upstream applied the write", || {
+        let image = sample.control.image(PRIVATE_IMAGE_ID);
+        std::future::ready(image.is_some_and(|i| i["name"] == "after-hang-up"))
+    })
+    .await;
     sample.control.set_latency(Duration::ZERO);
-    let mut seen = false;
-    for _ in 0..50 {
-        let after = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
-        if after.json()["name"] == "after-hang-up" {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(seen, "the cached copy was invalidated");
+    let proxy = &proxy;
+    eventually("the cached copy was invalidated", || async move {
+        let after = get_image_as(proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
+        after.json()["name"] == "after-hang-up"
+    })
+    .await;
 }

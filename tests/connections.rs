@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::pki::{self, Ca};
 use common::tls_proxy::{H2, TlsProxy};
-use common::wire::Conn;
+use common::wire::{Conn, alice_get, served_once_there_is_room};
 use common::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -69,10 +69,7 @@ const GOAWAY: u8 = 7;
 /// An HTTP/1.1 read through the proxy, on a new connection.
 async fn served(addr: SocketAddr) -> u16 {
     let mut conn = Conn::open(addr).await;
-    let request = format!(
-        "GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n\r\n"
-    );
-    conn.send(request.as_bytes()).await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
     conn.response().await.status
 }
 
@@ -83,11 +80,14 @@ async fn served(addr: SocketAddr) -> u16 {
 #[tokio::test]
 async fn idle_h2c_connections_are_closed_and_the_excess_refused() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.max_connections = 20;
-    config.server.idle_timeout = Duration::from_millis(500);
-    let proxy = start_proxy_with(config).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.server.max_connections = 20;
+            config.server.idle_timeout = Duration::from_millis(500);
+        })
+        .admin()
+        .start()
+        .await;
     let mut idle = Vec::new();
     for _ in 0..40 {
         let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
@@ -104,9 +104,9 @@ async fn idle_h2c_connections_are_closed_and_the_excess_refused() {
     }
     assert_eq!(goaways, 20, "each accepted connection got a GOAWAY");
     assert_eq!(served(proxy.addr).await, 200);
-    let refused = metric_value(&admin, "imgcache_connections_refused_total").await;
+    let refused = proxy.metric("imgcache_connections_refused_total").await;
     assert_eq!(refused, 20.0);
-    let closed = metric_value(&admin, "imgcache_idle_connections_closed_total").await;
+    let closed = proxy.metric("imgcache_idle_connections_closed_total").await;
     assert_eq!(closed, 20.0);
 }
 
@@ -136,7 +136,7 @@ async fn idle_tls_h2_connections_are_closed() {
     }
     // Every place is free again: a new TLS connection is served.
     let (mut client, _) = common::tls_proxy::Client::open(&connector, proxy.handle.addr).await;
-    let (status, _, _) = client.get(&common::tls_proxy::image_path(), TOKEN_A).await;
+    let (status, _, _) = client.get(&image_path(EXAMPLE_IMAGE_ID), TOKEN_A).await;
     assert_eq!(status, 200);
 }
 
@@ -146,9 +146,10 @@ async fn idle_tls_h2_connections_are_closed() {
 #[tokio::test]
 async fn a_silent_h2_peer_with_an_open_stream_is_closed_by_pings() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.idle_timeout = Duration::from_secs(2);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.server.idle_timeout = Duration::from_secs(2))
+        .start()
+        .await;
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     stream
         .write_all(&[PREFACE_AND_SETTINGS, &open_stream()].concat())
@@ -176,10 +177,7 @@ async fn max_connections_is_one_budget_for_all_workers() {
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut conn = Conn::open(addr).await;
-        let request = format!(
-            "GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n\r\n"
-        );
-        conn.send(request.as_bytes()).await;
+        conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
         assert_eq!(conn.response().await.status, 200);
         held.push(conn);
     }
@@ -189,19 +187,7 @@ async fn max_connections_is_one_budget_for_all_workers() {
         assert!(refused.closed().await, "refused at once");
     }
     drop(held.pop());
-    let mut served_after = false;
-    for _ in 0..100 {
-        let mut conn = Conn::open(addr).await;
-        let request = format!(
-            "GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n\r\n"
-        );
-        let _ = conn.stream.write_all(request.as_bytes()).await;
-        if conn.try_response().await.is_some() {
-            served_after = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(served_after, "a freed place is used");
+    let served = served_once_there_is_room(addr, &alice_get(EXAMPLE_IMAGE_ID, "")).await;
+    assert_eq!(served.status, 200, "a freed place is used");
     workers.stop_and_join().await;
 }

@@ -5,13 +5,8 @@
 
 mod common;
 
-use common::wire::Conn;
+use common::wire::{Conn, alice_get};
 use common::*;
-
-fn read(id: &str, extra: &str) -> Vec<u8> {
-    format!("GET /v2/images/{id} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n{extra}\r\n")
-        .into_bytes()
-}
 
 /// A miss, a bypass, a 304 and a write with a body on one keep-alive
 /// connection, each followed by hits: every hit is answered on the hit
@@ -20,13 +15,12 @@ fn read(id: &str, extra: &str) -> Vec<u8> {
 #[tokio::test]
 async fn misses_and_writes_do_not_demote_the_connection() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     let mut conn = Conn::open(proxy.addr).await;
 
-    conn.send(&read(EXAMPLE_IMAGE_ID, "")).await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
     let miss = conn.response().await;
-    assert_eq!(miss.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(miss.outcome(), STORED);
     let etag = miss.header("etag").to_owned();
 
     let if_none_match = format!("If-None-Match: {etag}\r\n");
@@ -35,25 +29,28 @@ async fn misses_and_writes_do_not_demote_the_connection() {
          Content-Type: application/openstack-images-v2.1-json-patch\r\nContent-Length: 2\r\n\r\n[]"
     );
     let others: [(Vec<u8>, u16); 3] = [
-        (read(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"), 200),
-        (read(EXAMPLE_IMAGE_ID, &if_none_match), 304),
+        (
+            alice_get(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"),
+            200,
+        ),
+        (alice_get(EXAMPLE_IMAGE_ID, &if_none_match), 304),
         (patch.into_bytes(), 200),
     ];
     for (request, status) in others {
         for _ in 0..2 {
-            conn.send(&read(EXAMPLE_IMAGE_ID, "")).await;
+            conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
             let hit = conn.response().await;
-            assert!(hit.header("cache-status").contains("hit"), "{hit:?}");
+            assert!(is_hit(hit.outcome()), "{hit:?}");
         }
         conn.send(&request).await;
         let answered = conn.response().await;
         assert_eq!(answered.status, status, "{answered:?}");
     }
-    conn.send(&read(EXAMPLE_IMAGE_ID, "")).await;
-    assert!(conn.response().await.header("cache-status").contains("hit"));
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
+    assert!(is_hit(conn.response().await.outcome()));
 
-    let value = |name: &'static str| metric_value(&admin, name);
-    assert_eq!(value("imgcache_hit_path_responses_total").await, 7.0);
+    let value = |name: &'static str| proxy.metric(name);
+    assert_eq!(value(HIT_PATH_RESPONSES).await, 7.0);
     assert_eq!(value("imgcache_hit_path_exchanges_total").await, 4.0);
     assert_eq!(value("imgcache_hit_path_handoffs_total").await, 0.0);
 }
@@ -64,31 +61,27 @@ async fn misses_and_writes_do_not_demote_the_connection() {
 #[tokio::test]
 async fn pipelined_requests_around_an_exchange() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
-    let mut all = read(EXAMPLE_IMAGE_ID, "");
-    all.extend(read(SHARED_IMAGE_ID, ""));
-    all.extend(read(EXAMPLE_IMAGE_ID, ""));
-    all.extend(read(EXAMPLE_IMAGE_ID, ""));
+    let mut all = alice_get(EXAMPLE_IMAGE_ID, "");
+    all.extend(alice_get(SHARED_IMAGE_ID, ""));
+    all.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
+    all.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
     conn.send(&all).await;
     let mut seen = Vec::new();
     for _ in 0..4 {
         let wire = conn.response().await;
         assert_eq!(wire.status, 200);
-        seen.push(wire.header("cache-status").to_owned());
+        seen.push(wire.outcome());
     }
-    assert!(seen[0].contains("hit"), "{seen:?}");
-    assert!(seen[1].contains("fwd=miss"), "{seen:?}");
+    assert!(is_hit(seen[0]), "{seen:?}");
     assert!(
-        seen[2].contains("hit") && seen[3].contains("hit"),
+        matches!(seen[1], Some(CacheOutcome::Fetched { stored: true, .. })),
         "{seen:?}"
     );
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_responses_total").await,
-        3.0
-    );
+    assert!(is_hit(seen[2]) && is_hit(seen[3]), "{seen:?}");
+    assert_eq!(proxy.metric(HIT_PATH_RESPONSES).await, 3.0);
 }
 
 /// After hyper has answered a request, a malformed head on the same
@@ -103,7 +96,7 @@ async fn every_head_is_judged_after_an_exchange() {
         b"GET /v2/images/a HTTP/1.1\r\nX-Auth-Token: t\r\n\r\n",
     ] {
         let mut conn = Conn::open(proxy.addr).await;
-        conn.send(&read(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"))
+        conn.send(&alice_get(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"))
             .await;
         assert_eq!(conn.response().await.status, 200);
         conn.send(bad).await;
@@ -120,8 +113,7 @@ async fn every_head_is_judged_after_an_exchange() {
 #[tokio::test]
 async fn http10_stays_with_hyper() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
     conn.send(
@@ -130,9 +122,6 @@ async fn http10_stays_with_hyper() {
     )
     .await;
     let wire = conn.response().await;
-    assert!(wire.header("cache-status").contains("hit"), "{wire:?}");
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_handoffs_total").await,
-        1.0
-    );
+    assert!(is_hit(wire.outcome()), "{wire:?}");
+    assert_eq!(proxy.metric("imgcache_hit_path_handoffs_total").await, 1.0);
 }

@@ -12,22 +12,17 @@ use std::time::Duration;
 use common::gated::GatedUpstream;
 use common::raw::{RawUpstream, Script, exchange};
 use common::*;
-use imgcache::config::Config;
 
-fn image_path(id: &str) -> String {
-    format!("/v2/images/{id}")
+/// A proxy whose entries go stale after 300 ms and are kept for an hour.
+fn stale_proxy(upstream: &str) -> TestProxy {
+    TestProxy::new(upstream).with(|config| {
+        config.cache.ttl = Duration::from_millis(300);
+        config.cache.stale_if_error = Duration::from_secs(3600);
+        config.upstream.breaker_failures = 0;
+    })
 }
 
-/// A config whose entries go stale after 300 ms and are kept for an hour.
-fn stale_config(upstream: &str) -> Config {
-    let mut config = config_for(upstream);
-    config.cache.ttl = Duration::from_millis(300);
-    config.cache.stale_if_error = Duration::from_secs(3600);
-    config.upstream.breaker_failures = 0;
-    config
-}
-
-/// Lets an entry of `stale_config` go stale: the proxy's clock moves on.
+/// Lets an entry of `stale_proxy` go stale: the proxy's clock moves on.
 fn let_it_go_stale(proxy: &ProxyHandle) {
     proxy.proxy.clock().advance(Duration::from_millis(400));
 }
@@ -38,9 +33,10 @@ fn let_it_go_stale(proxy: &ProxyHandle) {
 #[tokio::test]
 async fn stale_if_error_covers_every_kind_of_failure() {
     let sample = start_sample().await;
-    let mut config = stale_config(&sample.url());
-    config.upstream.response_timeout = Duration::from_millis(500);
-    let proxy = start_proxy_with(config).await;
+    let proxy = stale_proxy(&sample.url())
+        .with(|config| config.upstream.response_timeout = Duration::from_millis(500))
+        .start()
+        .await;
     let fresh = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     let cases = [
         (
@@ -49,7 +45,7 @@ async fn stale_if_error_covers_every_kind_of_failure() {
                 status: 503,
                 retry_after: None,
             },
-            "503",
+            503,
         ),
         (
             Fault::FailNext {
@@ -57,7 +53,7 @@ async fn stale_if_error_covers_every_kind_of_failure() {
                 status: 500,
                 retry_after: None,
             },
-            "500",
+            500,
         ),
         (
             Fault::FailNext {
@@ -65,10 +61,10 @@ async fn stale_if_error_covers_every_kind_of_failure() {
                 status: 429,
                 retry_after: None,
             },
-            "429",
+            429,
         ),
-        (Fault::Down, "502"),
-        (Fault::StallBody, "504"),
+        (Fault::Down, 502),
+        (Fault::StallBody, 504),
     ];
     for (fault, code) in cases {
         let_it_go_stale(&proxy);
@@ -76,20 +72,17 @@ async fn stale_if_error_covers_every_kind_of_failure() {
         let reply = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
         assert_eq!(reply.status, 200, "{fault:?}");
         assert_eq!(reply.body, fresh.body, "{fault:?}: the stale copy, whole");
-        assert_eq!(
-            reply.header("cache-status"),
-            format!("imgcache; fwd=stale; fwd-status={code}")
-        );
+        let stale = CacheOutcome::Stale {
+            upstream_status: code,
+        };
+        assert_eq!(reply.outcome(), Some(stale), "{fault:?}");
         let age: u64 = reply.header("age").parse().expect("Age on a stale answer");
         assert!(age < 60, "{age}");
         sample.control.set_fault(Fault::None);
     }
     let_it_go_stale(&proxy);
     let refreshed = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
-    assert_eq!(
-        refreshed.header("cache-status"),
-        "imgcache; fwd=miss; stored"
-    );
+    assert_eq!(refreshed.outcome(), STORED);
 }
 
 /// A 404 or 401 on refresh is never hidden behind the stale copy: it
@@ -97,7 +90,7 @@ async fn stale_if_error_covers_every_kind_of_failure() {
 #[tokio::test]
 async fn gone_images_are_not_served_stale() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(stale_config(&sample.url())).await;
+    let proxy = stale_proxy(&sample.url()).start().await;
     get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     let_it_go_stale(&proxy);
     let image = sample.control.image(EXAMPLE_IMAGE_ID).expect("image");
@@ -135,9 +128,12 @@ async fn gone_images_are_not_served_stale() {
 #[tokio::test]
 async fn stale_while_revalidate_refreshes_once_in_the_background() {
     let upstream = GatedUpstream::start(r#"{"id": "abc", "status": "active", "v": 1}"#).await;
-    let mut config = stale_config(&upstream.url());
-    config.cache.stale_while_revalidate = Duration::from_secs(30);
-    let proxy = Arc::new(start_proxy_with(config).await);
+    let proxy = Arc::new(
+        stale_proxy(&upstream.url())
+            .with(|config| config.cache.stale_while_revalidate = Duration::from_secs(30))
+            .start()
+            .await,
+    );
     upstream.set_gate(true);
     get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
     upstream.set_gate(false);
@@ -146,11 +142,9 @@ async fn stale_while_revalidate_refreshes_once_in_the_background() {
         let reply = get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
         assert_eq!(reply.status, 200);
         assert!(
-            reply
-                .header("cache-status")
-                .starts_with("imgcache; hit; ttl=-"),
-            "{}",
-            reply.header("cache-status")
+            matches!(reply.outcome(), Some(CacheOutcome::Hit { ttl }) if ttl < 0),
+            "{:?}",
+            reply.outcome()
         );
     }
     upstream.wait_for_gets(2).await;
@@ -160,19 +154,21 @@ async fn stale_while_revalidate_refreshes_once_in_the_background() {
         "one background refresh for twenty stale hits"
     );
     upstream.set_gate(true);
-    for _ in 0..100 {
-        let reply = get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await;
-        if !reply.header("cache-status").contains("ttl=-") {
-            assert!(
-                reply
-                    .header("cache-status")
-                    .starts_with("imgcache; hit; ttl=")
-            );
-            return;
+    let url = proxy.url("/v2/images/abc");
+    eventually("the background refresh landed", || async {
+        let reply = get(&url, &[("x-auth-token", "t")]).await;
+        match reply.outcome() {
+            Some(CacheOutcome::Hit { ttl }) if ttl < 0 => false,
+            outcome => {
+                assert!(
+                    matches!(outcome, Some(CacheOutcome::Hit { .. })),
+                    "{reply:?}"
+                );
+                true
+            }
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the background refresh never landed");
+    })
+    .await;
 }
 
 /// With upstream.max_in_flight full (a download holds the only place
@@ -185,10 +181,13 @@ async fn in_flight_cap_answers_503_with_retry_after() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nfirst bytes".to_vec(),
     ))
     .await;
-    let mut config = config_for(&upstream.url());
-    config.upstream.max_in_flight = 1;
-    config.upstream.response_timeout = Duration::from_millis(500);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&upstream.url())
+        .with(|config| {
+            config.upstream.max_in_flight = 1;
+            config.upstream.response_timeout = Duration::from_millis(500);
+        })
+        .start()
+        .await;
     let download = client()
         .get(proxy.url("/v2/images/a/file").parse().expect("uri"))
         .await
@@ -205,15 +204,10 @@ async fn in_flight_cap_answers_503_with_retry_after() {
         "the queued request never reached the upstream"
     );
     drop(download);
-    let mut freed = false;
-    for _ in 0..200 {
-        if proxy.proxy.upstream_in_flight() == 0 {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(freed, "the place is given back when the download ends");
+    eventually("the place is given back when the download ends", || {
+        std::future::ready(proxy.proxy.upstream_in_flight() == 0)
+    })
+    .await;
 }
 
 /// Broken upstream answers to image reads: a clear 502, or the bytes as
@@ -222,10 +216,13 @@ async fn in_flight_cap_answers_503_with_retry_after() {
 #[tokio::test]
 async fn broken_image_responses_are_502_and_not_stored() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.upstream.idle_timeout = Duration::from_millis(300);
-    config.upstream.breaker_failures = 0;
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.upstream.idle_timeout = Duration::from_millis(300);
+            config.upstream.breaker_failures = 0;
+        })
+        .start()
+        .await;
     for fault in [Fault::ResetMidBody, Fault::StallBody] {
         sample.control.set_fault(fault.clone());
         let reply = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
@@ -238,11 +235,11 @@ async fn broken_image_responses_are_502_and_not_stored() {
     let huge = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(huge.status, 200);
     assert_eq!(huge.body.len(), 6 * 1024 * 1024, "the bytes as they came");
-    assert_eq!(huge.header("cache-status"), "imgcache; fwd=uri-miss");
+    assert_eq!(huge.outcome(), URI_MISS);
     sample.control.set_fault(Fault::None);
     assert_eq!(proxy.proxy.cache().store.entry_count(), 0);
     let good = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
-    assert_eq!(good.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(good.outcome(), STORED);
 }
 
 /// `Content-Length: None` (as Glance sends after a rejected upload) on an
@@ -270,9 +267,10 @@ async fn lying_content_length_on_an_image_read_is_502() {
 #[tokio::test]
 async fn slowloris_is_cut_off() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.header_read_timeout = Duration::from_millis(300);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.server.header_read_timeout = Duration::from_millis(300))
+        .start()
+        .await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut slow = tokio::net::TcpStream::connect(proxy.addr)
         .await

@@ -7,66 +7,42 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::redis::{RedisServer, TestRedis, available, redis_config};
+use common::redis::{RedisServer, TestRedis, available};
 use common::*;
 use http::Method;
 
+/// `n` instances in front of `upstream`, sharing `redis`, each with its
+/// admin API.
 async fn fleet_of(n: usize, upstream: &str, redis: &TestRedis) -> Vec<Arc<ProxyHandle>> {
-    let mut instances = Vec::new();
-    for _ in 0..n {
-        let mut config = config_for(upstream);
-        config.redis = Some(redis_config(redis));
-        instances.push(Arc::new(start_proxy_with(config).await));
-    }
-    instances
-}
-
-fn image_path(id: &str) -> String {
-    format!("/v2/images/{id}")
-}
-
-/// Waits (bounded) until `check` holds: for effects that travel through
-/// Redis pub/sub to another instance.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never happened: {what}");
+    let fleet = TestProxy::new(upstream)
+        .redis(redis)
+        .admin()
+        .start_many(n)
+        .await;
+    fleet.into_iter().map(Arc::new).collect()
 }
 
 /// A fill on instance 1 is a hit on instance 2: the upstream is asked once.
 #[tokio::test]
 async fn a_fill_on_one_instance_is_a_hit_on_another() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     let fleet = fleet_of(2, &sample.url(), &redis).await;
     let first = get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
-    assert_eq!(first.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(first.outcome(), STORED);
     let second = get_image(&fleet[1], EXAMPLE_IMAGE_ID).await;
     assert!(
-        second.header("cache-status").ends_with("; detail=shared"),
-        "{}",
-        second.header("cache-status")
+        matches!(second.outcome(), Some(CacheOutcome::SharedHit { .. })),
+        "{:?}",
+        second.outcome()
     );
     assert_eq!(second.body, first.body);
     let third = get_image(&fleet[1], EXAMPLE_IMAGE_ID).await;
+    assert!(is_hit(third.outcome()));
     assert!(
-        third
-            .header("cache-status")
-            .starts_with("imgcache; hit; ttl=")
-    );
-    assert!(
-        !third.header("cache-status").contains("shared"),
+        !matches!(third.outcome(), Some(CacheOutcome::SharedHit { .. })),
         "now in instance 2's memory"
     );
     assert_eq!(
@@ -81,10 +57,9 @@ async fn a_fill_on_one_instance_is_a_hit_on_another() {
 /// request.
 #[tokio::test]
 async fn a_cold_herd_over_three_instances_asks_once() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     sample.control.set_latency(Duration::from_millis(200));
     let fleet = fleet_of(3, &sample.url(), &redis).await;
@@ -114,20 +89,16 @@ async fn a_cold_herd_over_three_instances_asks_once() {
 /// body (its local entry was dropped by the fleet message, Redis's too).
 #[tokio::test]
 async fn a_write_on_one_instance_reaches_the_others() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     let fleet = fleet_of(2, &sample.url(), &redis).await;
     for instance in &fleet {
         get_image(instance, EXAMPLE_IMAGE_ID).await;
-        assert!(
-            get_image(instance, EXAMPLE_IMAGE_ID)
-                .await
-                .header("cache-status")
-                .contains("hit")
-        );
+        assert!(is_hit(
+            get_image(instance, EXAMPLE_IMAGE_ID).await.outcome()
+        ));
     }
     for round in 0..10 {
         let value = format!("round {round}");
@@ -161,17 +132,16 @@ async fn a_write_on_one_instance_reaches_the_others() {
 /// A purge on one instance empties every instance and Redis.
 #[tokio::test]
 async fn a_purge_on_one_instance_empties_all() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     let fleet = fleet_of(3, &sample.url(), &redis).await;
     for instance in &fleet {
         get_image(instance, EXAMPLE_IMAGE_ID).await;
         get_image(instance, PRIVATE_IMAGE_ID).await;
     }
-    let admin = start_admin(&fleet[0], None).await;
+    let admin = fleet[0].admin_url();
     let purge = send(Method::DELETE, &format!("{admin}/cache"), &[], b"").await;
     assert_eq!(purge.status, 200);
     for instance in &fleet {
@@ -184,11 +154,7 @@ async fn a_purge_on_one_instance_empties_all() {
     }
     let before = sample.control.total_requests();
     let after = get_image(&fleet[2], EXAMPLE_IMAGE_ID).await;
-    assert_eq!(
-        after.header("cache-status"),
-        "imgcache; fwd=miss; stored",
-        "Redis no longer has it"
-    );
+    assert_eq!(after.outcome(), STORED, "Redis no longer has it");
     assert_eq!(sample.control.total_requests(), before + 1);
 }
 
@@ -213,7 +179,7 @@ async fn redis_failure_degrades_to_local_and_recovers() {
             assert_eq!(reply.json()["id"], id);
         }
     }
-    let admin = start_admin(&fleet[1], None).await;
+    let admin = fleet[1].admin_url();
     let ready = get(&format!("{admin}/readyz"), &[]).await;
     assert_eq!(
         ready.status, 200,
@@ -226,10 +192,7 @@ async fn redis_failure_degrades_to_local_and_recovers() {
             .starts_with("down")
     );
     assert!(
-        get_image(&fleet[0], PRIVATE_IMAGE_ID)
-            .await
-            .header("cache-status")
-            .contains("hit"),
+        is_hit(get_image(&fleet[0], PRIVATE_IMAGE_ID).await.outcome()),
         "L1 still works"
     );
 
@@ -248,9 +211,8 @@ async fn redis_failure_degrades_to_local_and_recovers() {
         let shared = shared.clone();
         async move {
             let reply = get_image(&shared, EXAMPLE_IMAGE_ID).await;
-            let status = reply.header("cache-status").to_owned();
             shared.proxy.cache().store.invalidate_all().await;
-            status.ends_with("detail=shared")
+            matches!(reply.outcome(), Some(CacheOutcome::SharedHit { .. }))
         }
     })
     .await;
@@ -260,10 +222,9 @@ async fn redis_failure_degrades_to_local_and_recovers() {
 /// nothing in Redis reveals a token or an image id.
 #[tokio::test]
 async fn identity_isolation_across_instances() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     let fleet = fleet_of(2, &sample.url(), &redis).await;
     let url = |n: usize| fleet[n].url(&image_path(PRIVATE_IMAGE_ID));
@@ -274,11 +235,14 @@ async fn identity_isolation_across_instances() {
     assert_eq!(get(&url(1), &[]).await.status, 401);
     let roles = get(&url(1), &[("x-auth-token", TOKEN_A), ("x-roles", "admin")]).await;
     assert!(
-        !roles.header("cache-status").contains("shared"),
+        !matches!(roles.outcome(), Some(CacheOutcome::SharedHit { .. })),
         "another identity"
     );
     let same = get(&url(1), &[("x-auth-token", TOKEN_A)]).await;
-    assert!(same.header("cache-status").ends_with("detail=shared"));
+    assert!(matches!(
+        same.outcome(),
+        Some(CacheOutcome::SharedHit { .. })
+    ));
     let pattern = format!("{}:*", redis.prefix);
     let keys = redis.cli(&["--scan", "--pattern", &pattern]);
     assert!(!keys.is_empty());
@@ -290,22 +254,19 @@ async fn identity_isolation_across_instances() {
 /// Garbage in Redis is a miss, never an error or a wrong body.
 #[tokio::test]
 async fn garbage_in_redis_is_ignored() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let redis = TestRedis::new().await;
+    };
     let sample = start_sample().await;
     let fleet = fleet_of(2, &sample.url(), &redis).await;
     get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
     // The fill shares its entry after answering: wait until it is there.
-    let mut keys = String::new();
-    for _ in 0..300 {
-        keys = redis.cli(&["--scan", "--pattern", &format!("{}:img:*", redis.prefix)]);
-        if !keys.trim().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let scan = || redis.cli(&["--scan", "--pattern", &format!("{}:img:*", redis.prefix)]);
+    eventually("the fill is in Redis", || async {
+        !scan().trim().is_empty()
+    })
+    .await;
+    let keys = scan();
     let key = keys.lines().next().expect("the image's hash").to_owned();
     let fields = redis.cli(&["HKEYS", &key]);
     let field = fields.lines().next().expect("a field").to_owned();
@@ -313,5 +274,5 @@ async fn garbage_in_redis_is_ignored() {
     let reply = get_image(&fleet[1], EXAMPLE_IMAGE_ID).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["id"], EXAMPLE_IMAGE_ID);
-    assert_eq!(reply.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(reply.outcome(), STORED);
 }

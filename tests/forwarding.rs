@@ -194,9 +194,10 @@ async fn prefixes_and_base_paths() {
         b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_vec(),
     ))
     .await;
-    let mut config = config_for(&format!("{}/image", upstream.url()));
-    config.server.path_prefix = "/glance".into();
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&format!("{}/image", upstream.url()))
+        .with(|config| config.server.path_prefix = "/glance".into())
+        .start()
+        .await;
     let reply = get(&proxy.url("/glance/v2/images?limit=5&marker=a%20b"), &[]).await;
     assert_eq!(reply.status, 204);
     let heads = upstream.heads();
@@ -259,9 +260,10 @@ async fn connect_timeout_is_502() {
             fillers.push(s);
         }
     }
-    let mut config = config_for(&format!("http://{addr}"));
-    config.upstream.connect_timeout = Duration::from_millis(300);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&format!("http://{addr}"))
+        .with(|config| config.upstream.connect_timeout = Duration::from_millis(300))
+        .start()
+        .await;
     let reply = get(&proxy.url("/v2/images"), &[]).await;
     assert_eq!(reply.status, 502);
     let message = reply.json()["error"]["message"]
@@ -275,9 +277,10 @@ async fn connect_timeout_is_502() {
 #[tokio::test]
 async fn silent_upstream_is_504() {
     let upstream = RawUpstream::start(Script::Silent).await;
-    let mut config = config_for(&upstream.url());
-    config.upstream.response_timeout = Duration::from_millis(300);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&upstream.url())
+        .with(|config| config.upstream.response_timeout = Duration::from_millis(300))
+        .start()
+        .await;
     let reply = get(&proxy.url("/v2/images"), &[]).await;
     assert_eq!(reply.status, 504);
     assert_eq!(reply.json()["error"]["title"], "Gateway Timeout");
@@ -347,9 +350,10 @@ async fn upstream_closing_mid_chunked_body_aborts_the_client_body() {
 #[tokio::test]
 async fn oversized_headers_are_431() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.max_header_bytes = 8 * 1024;
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.server.max_header_bytes = 8 * 1024)
+        .start()
+        .await;
     let big = "a".repeat(10 * 1024);
     let reply = get(&proxy.url("/v2/images"), &[("x-big", &big)]).await;
     assert_eq!(reply.status, 431);
@@ -393,20 +397,8 @@ async fn malformed_requests_are_400() {
 async fn h2c_clients_are_served() {
     let sample = start_sample().await;
     let proxy = start_proxy(&sample.url()).await;
-    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .http2_only(true)
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let mut request = http::Request::new(http_body_util::Full::default());
-    *request.uri_mut() = proxy
-        .url(&format!("/v2/images/{EXAMPLE_IMAGE_ID}"))
-        .parse()
-        .expect("uri");
-    request
-        .headers_mut()
-        .insert("x-auth-token", TOKEN_A.parse().expect("v"));
-    let response = h2.request(request).await.expect("h2 response");
-    assert_eq!(response.version(), http::Version::HTTP_2);
-    let reply = read(response).await;
+    let url = proxy.url(&image_path(EXAMPLE_IMAGE_ID));
+    let reply = h2c_get(&url, &[("x-auth-token", TOKEN_A)]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["id"], EXAMPLE_IMAGE_ID);
     let seen = sample.control.last_request_headers().expect("headers");
@@ -418,10 +410,13 @@ async fn h2c_clients_are_served() {
 #[tokio::test]
 async fn http2_to_the_upstream_when_configured() {
     let raw = RawUpstream::start(Script::Silent).await;
-    let mut config = config_for(&raw.url());
-    config.upstream.http2 = true;
-    config.upstream.response_timeout = Duration::from_millis(300);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&raw.url())
+        .with(|config| {
+            config.upstream.http2 = true;
+            config.upstream.response_timeout = Duration::from_millis(300);
+        })
+        .start()
+        .await;
     let _ = get(&proxy.url("/v2/images"), &[]).await;
     assert!(
         raw.heads()[0].starts_with("PRI * HTTP/2.0"),
@@ -430,9 +425,10 @@ async fn http2_to_the_upstream_when_configured() {
     );
 
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.upstream.http2 = true;
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.upstream.http2 = true)
+        .start()
+        .await;
     let reply = get(
         &proxy.url("/v2/images?limit=1"),
         &[("x-auth-token", TOKEN_A)],

@@ -7,25 +7,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::wire::{Conn, Wire};
+use common::wire::{Conn, Wire, alice_get, served_once_there_is_room};
 use common::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
-
-fn read_as_alice(extra: &str) -> String {
-    format!(
-        "GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n{extra}\r\n"
-    )
-}
 
 /// A connection the hit path has handed to hyper: its first request is a
 /// bypass, answered through the full path.
 async fn handed_off(proxy: &ProxyHandle) -> Conn {
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(read_as_alice("Cache-Control: no-cache\r\n").as_bytes())
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"))
         .await;
     let bypass = conn.response().await;
-    assert_eq!(bypass.header("cache-status"), "imgcache; fwd=bypass");
+    assert_eq!(bypass.outcome(), BYPASS);
     conn
 }
 
@@ -47,12 +41,7 @@ async fn http11_without_host_is_400_on_both_paths() {
     let sample = start_sample().await;
     let proxy = start_proxy(&sample.url()).await;
     get_image(&proxy, EXAMPLE_IMAGE_ID).await;
-    assert!(
-        get_image(&proxy, EXAMPLE_IMAGE_ID)
-            .await
-            .header("cache-status")
-            .contains("hit")
-    );
+    assert!(is_hit(get_image(&proxy, EXAMPLE_IMAGE_ID).await.outcome()));
     let no_host =
         format!("GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nX-Auth-Token: {TOKEN_A}\r\n\r\n");
 
@@ -132,9 +121,9 @@ async fn other_methods_on_an_image_purge_nothing() {
         send(method, &url, &[], b"").await;
         let again = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
         assert!(
-            again.header("cache-status").contains("hit"),
-            "purged by a request that writes nothing: {}",
-            again.header("cache-status")
+            is_hit(again.outcome()),
+            "purged by a request that writes nothing: {:?}",
+            again.outcome()
         );
     }
     send(
@@ -151,7 +140,7 @@ async fn other_methods_on_an_image_purge_nothing() {
     )
     .await;
     let after = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
-    assert_eq!(after.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(after.outcome(), STORED);
 }
 
 /// A client that pipelines requests and never reads the answers is
@@ -161,14 +150,17 @@ async fn other_methods_on_an_image_purge_nothing() {
 #[tokio::test]
 async fn clients_that_stop_reading_are_closed() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.write_timeout = Duration::from_millis(500);
-    config.server.max_connections = 1;
-    let proxy = start_proxy_with(config).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.server.write_timeout = Duration::from_millis(500);
+            config.server.max_connections = 1;
+        })
+        .admin()
+        .start()
+        .await;
     {
         let mut fill = Conn::open(proxy.addr).await;
-        fill.send(read_as_alice("Connection: close\r\n").as_bytes())
+        fill.send(&alice_get(EXAMPLE_IMAGE_ID, "Connection: close\r\n"))
             .await;
         assert_eq!(fill.response().await.status, 200);
     }
@@ -176,30 +168,12 @@ async fn clients_that_stop_reading_are_closed() {
         let stalled = stall(&proxy, through_hyper).await;
         // The one place is the stalled connection's until the write
         // timeout closes it: until then new connections are refused.
-        let next = served_once_there_is_room(&proxy, &read_as_alice("")).await;
+        let next = served_once_there_is_room(proxy.addr, &alice_get(EXAMPLE_IMAGE_ID, "")).await;
         assert_eq!(next.status, 200, "hyper: {through_hyper}");
         drop(stalled);
     }
-    let timeouts = metric_value(&admin, "imgcache_client_write_timeouts_total").await;
+    let timeouts = proxy.metric("imgcache_client_write_timeouts_total").await;
     assert!(timeouts >= 2.0, "{timeouts}");
-}
-
-/// Sends `request` on a new connection until one is served (a connection
-/// past `server.max_connections` is closed at once, with no answer).
-async fn served_once_there_is_room(proxy: &ProxyHandle, request: &str) -> Wire {
-    tokio::time::timeout(HANG_GUARD, async {
-        loop {
-            let mut conn = Conn::open(proxy.addr).await;
-            // A refused connection may already be closed when we write.
-            let _ = conn.stream.write_all(request.as_bytes()).await;
-            if let Some(reply) = conn.try_response().await {
-                return reply;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("served within the hang guard")
 }
 
 /// Opens a connection with a small receive buffer and pipelines hits on
@@ -214,9 +188,9 @@ async fn stall(proxy: &ProxyHandle, through_hyper: bool) -> tokio::task::JoinHan
             b"POST /v2/images HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
         );
     }
-    let one = read_as_alice("");
+    let one = alice_get(EXAMPLE_IMAGE_ID, "");
     for _ in 0..20_000 {
-        requests.extend_from_slice(one.as_bytes());
+        requests.extend_from_slice(&one);
     }
     tokio::spawn(async move {
         // Fails once the proxy closes the connection; the stream is held

@@ -7,13 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::wire::Conn;
+use common::wire::{Conn, alice_get};
 use common::*;
-
-fn get_request(id: &str, extra: &str) -> Vec<u8> {
-    format!("GET /v2/images/{id} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {TOKEN_A}\r\n{extra}\r\n")
-        .into_bytes()
-}
 
 /// A hit on the hit path carries what a hit through hyper carries (same
 /// headers, body and ETag), pipelined requests are answered in order, and
@@ -21,18 +16,17 @@ fn get_request(id: &str, extra: &str) -> Vec<u8> {
 #[tokio::test]
 async fn hits_match_the_full_path() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
 
     let mut conn = Conn::open(proxy.addr).await;
     // python-requests (glanceclient, openstacksdk) sends `Connection:
     // keep-alive`: still the hit path's.
-    let mut two = get_request(
+    let mut two = alice_get(
         EXAMPLE_IMAGE_ID,
         "X-Openstack-Request-Id: req-mine\r\nConnection: keep-alive\r\n",
     );
-    two.extend(get_request(EXAMPLE_IMAGE_ID, ""));
+    two.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
     conn.send(&two).await;
     let first = conn.response().await;
     let second = conn.response().await;
@@ -40,7 +34,7 @@ async fn hits_match_the_full_path() {
     // hyper: its hit is the reference.
     let mut reference = Conn::open(proxy.addr).await;
     reference
-        .send(&get_request(
+        .send(&alice_get(
             EXAMPLE_IMAGE_ID,
             "Connection: keep-alive, X-Unused\r\n",
         ))
@@ -49,11 +43,7 @@ async fn hits_match_the_full_path() {
 
     for wire in [&first, &second, &reference] {
         assert_eq!(wire.status, 200);
-        assert!(
-            wire.header("cache-status")
-                .starts_with("imgcache; hit; ttl="),
-            "{wire:?}"
-        );
+        assert!(is_hit(wire.outcome()), "{wire:?}");
         assert_eq!(wire.body, reference.body);
         assert_eq!(wire.header("etag"), reference.header("etag"));
         assert_eq!(
@@ -67,22 +57,13 @@ async fn hits_match_the_full_path() {
     assert_eq!(first.header("x-openstack-request-id"), "req-mine");
     let fresh = second.header("x-openstack-request-id");
     assert!(fresh.starts_with("req-") && fresh.len() == 40, "{fresh}");
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_responses_total").await,
-        2.0
-    );
+    assert_eq!(proxy.metric(HIT_PATH_RESPONSES).await, 2.0);
     // The fill and the reference: hyper answered them, and the
     // connections came back (nothing was handed over for good).
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_exchanges_total").await,
-        2.0
-    );
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_handoffs_total").await,
-        0.0
-    );
+    assert_eq!(proxy.metric("imgcache_hit_path_exchanges_total").await, 2.0);
+    assert_eq!(proxy.metric("imgcache_hit_path_handoffs_total").await, 0.0);
     let hits = "imgcache_requests_total{route=\"image_read\",cache=\"hit\"}";
-    assert_eq!(metric_value(&admin, hits).await, 3.0);
+    assert_eq!(proxy.metric(hits).await, 3.0);
 }
 
 /// A miss in the middle of a connection hands it to hyper with the bytes
@@ -96,25 +77,24 @@ async fn a_miss_hands_the_connection_to_hyper() {
     let before = sample.control.total_requests();
 
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
-    assert_eq!(
-        conn.response()
-            .await
-            .header("cache-status")
-            .split(';')
-            .nth(1),
-        Some(" hit")
-    );
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
+    assert!(is_hit(conn.response().await.outcome()));
     // A miss pipelined with a hit behind it: both must come back.
-    let mut pair = get_request(SHARED_IMAGE_ID, "");
-    pair.extend(get_request(EXAMPLE_IMAGE_ID, ""));
+    let mut pair = alice_get(SHARED_IMAGE_ID, "");
+    pair.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
     conn.send(&pair).await;
     let miss = conn.response().await;
     assert_eq!(miss.status, 200);
-    assert!(miss.header("cache-status").contains("fwd=miss"), "{miss:?}");
+    assert!(
+        matches!(
+            miss.outcome(),
+            Some(CacheOutcome::Fetched { stored: true, .. })
+        ),
+        "{miss:?}"
+    );
     assert!(String::from_utf8_lossy(&miss.body).contains(SHARED_IMAGE_ID));
     let hit = conn.response().await;
-    assert!(hit.header("cache-status").contains("hit"), "{hit:?}");
+    assert!(is_hit(hit.outcome()), "{hit:?}");
     assert!(String::from_utf8_lossy(&hit.body).contains(EXAMPLE_IMAGE_ID));
     assert_eq!(sample.control.total_requests() - before, 1);
 }
@@ -125,15 +105,18 @@ async fn heads_in_pieces() {
     let sample = start_sample().await;
     let proxy = start_proxy(&sample.url()).await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
-    let request = get_request(EXAMPLE_IMAGE_ID, "");
+    let request = alice_get(EXAMPLE_IMAGE_ID, "");
     let mut conn = Conn::open(proxy.addr).await;
     for piece in request.chunks(7) {
         conn.send(piece).await;
+        // The behaviour under test, not an ordering: a pause between
+        // writes makes each piece its own segment (nodelay or not), so
+        // the hit path reads the head in pieces.
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let wire = conn.response().await;
     assert_eq!(wire.status, 200);
-    assert!(wire.header("cache-status").contains("hit"), "{wire:?}");
+    assert!(is_hit(wire.outcome()), "{wire:?}");
 }
 
 /// Entries stay with their identity on the hit path: the owner's cached
@@ -163,7 +146,7 @@ async fn identities_stay_apart() {
     .await;
     let owner = conn.response().await;
     assert_eq!(owner.status, 200);
-    assert!(owner.header("cache-status").contains("hit"), "{owner:?}");
+    assert!(is_hit(owner.outcome()), "{owner:?}");
 }
 
 /// Request cache controls and validators are the full path's: a bypass
@@ -176,16 +159,13 @@ async fn bypass_and_validators_take_the_full_path() {
     let etag = stored.header("etag").to_owned();
 
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(&get_request(
-        EXAMPLE_IMAGE_ID,
-        "Cache-Control: no-cache\r\n",
-    ))
-    .await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "Cache-Control: no-cache\r\n"))
+        .await;
     let bypass = conn.response().await;
-    assert_eq!(bypass.header("cache-status"), "imgcache; fwd=bypass");
+    assert_eq!(bypass.outcome(), BYPASS);
 
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(&get_request(
+    conn.send(&alice_get(
         EXAMPLE_IMAGE_ID,
         &format!("If-None-Match: {etag}\r\n"),
     ))
@@ -199,12 +179,13 @@ async fn bypass_and_validators_take_the_full_path() {
 #[tokio::test]
 async fn idle_connections_time_out() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.header_read_timeout = Duration::from_millis(300);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.server.header_read_timeout = Duration::from_millis(300))
+        .start()
+        .await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
     assert_eq!(conn.response().await.status, 200);
     assert!(conn.closed().await, "the idle connection stayed open");
 }
@@ -214,12 +195,13 @@ async fn idle_connections_time_out() {
 #[tokio::test]
 async fn drain_closes_idle_connections() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.shutdown_grace = Duration::from_secs(60);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.server.shutdown_grace = Duration::from_secs(60))
+        .start()
+        .await;
     assert_eq!(get_image(&proxy, EXAMPLE_IMAGE_ID).await.status, 200);
     let mut conn = Conn::open(proxy.addr).await;
-    conn.send(&get_request(EXAMPLE_IMAGE_ID, "")).await;
+    conn.send(&alice_get(EXAMPLE_IMAGE_ID, "")).await;
     assert_eq!(conn.response().await.status, 200);
     let stopped = tokio::time::timeout(HANG_GUARD, proxy.shutdown()).await;
     assert!(stopped.is_ok(), "the drain waited for an idle connection");
@@ -240,7 +222,7 @@ async fn pipelined_flood_arrives_whole_and_in_order() {
     let mut requests = Vec::new();
     for n in 0..COUNT {
         let id = format!("X-Openstack-Request-Id: req-{n}\r\n");
-        requests.extend(get_request(EXAMPLE_IMAGE_ID, &id));
+        requests.extend(alice_get(EXAMPLE_IMAGE_ID, &id));
     }
     let mut conn = Conn::open(proxy.addr).await;
     conn.send(&requests).await;
@@ -258,22 +240,42 @@ async fn pipelined_flood_arrives_whole_and_in_order() {
 #[tokio::test]
 async fn a_request_handed_off_during_the_drain_is_answered() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.server.shutdown_grace = Duration::from_secs(60);
-    let proxy = start_proxy_with(config).await;
-    let request = get_request(EXAMPLE_IMAGE_ID, "");
+    // One connection allowed: a second one refused says the first was
+    // accepted.
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.server.shutdown_grace = Duration::from_secs(60);
+            config.server.max_connections = 1;
+        })
+        .start()
+        .await;
+    let addr = proxy.addr;
+    let request = alice_get(EXAMPLE_IMAGE_ID, "");
     let (start, rest) = request.split_at(12);
-    let mut conn = Conn::open(proxy.addr).await;
+    let mut conn = Conn::open(addr).await;
     conn.send(start).await;
-    // Ordering only, not timing: let the hit path read the start, then
-    // let the drain begin, before the head is completed.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The order under test, each step waited for: the connection is
+    // accepted, then the drain begins, then the head is completed.
+    let mut second = Conn::open(addr).await;
+    assert!(
+        second.closed().await,
+        "the first connection holds the place"
+    );
     let drained = tokio::spawn(proxy.shutdown());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("the drain closes the listener", || async move {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
     conn.send(rest).await;
     let wire = conn.response().await;
     assert_eq!(wire.status, 200, "{wire:?}");
-    assert!(wire.header("cache-status").contains("fwd=miss"), "{wire:?}");
+    assert!(
+        matches!(
+            wire.outcome(),
+            Some(CacheOutcome::Fetched { stored: true, .. })
+        ),
+        "{wire:?}"
+    );
     assert!(conn.closed().await);
     let drained = tokio::time::timeout(HANG_GUARD, drained).await;
     assert!(matches!(drained, Ok(Ok(()))), "the drain did not finish");
@@ -286,25 +288,24 @@ async fn a_request_handed_off_during_the_drain_is_answered() {
 #[tokio::test]
 async fn connection_close_hits_stay_on_the_hit_path() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     let mut miss = Conn::open(proxy.addr).await;
-    miss.send(&get_request(EXAMPLE_IMAGE_ID, "Connection: close\r\n"))
+    miss.send(&alice_get(EXAMPLE_IMAGE_ID, "Connection: close\r\n"))
         .await;
     let first = miss.response().await;
-    assert_eq!(first.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(first.outcome(), STORED);
     assert!(miss.closed().await, "hyper closes after Connection: close");
-    let before = metric_value(&admin, "imgcache_hit_path_responses_total").await;
+    let before = proxy.metric(HIT_PATH_RESPONSES).await;
     let mut hit = Conn::open(proxy.addr).await;
-    let mut request = get_request(EXAMPLE_IMAGE_ID, "Connection: close\r\n");
+    let mut request = alice_get(EXAMPLE_IMAGE_ID, "Connection: close\r\n");
     // Bytes after a request that closes are not answered.
-    request.extend(get_request(EXAMPLE_IMAGE_ID, ""));
+    request.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
     hit.send(&request).await;
     let answer = hit.response().await;
-    assert!(answer.header("cache-status").starts_with("imgcache; hit;"));
+    assert!(is_hit(answer.outcome()));
     assert_eq!(answer.header("connection"), "close");
     assert_eq!(answer.body, first.body);
     assert!(hit.closed().await, "closed after the answer");
-    let after = metric_value(&admin, "imgcache_hit_path_responses_total").await;
+    let after = proxy.metric(HIT_PATH_RESPONSES).await;
     assert_eq!(after, before + 1.0, "answered on the hit path");
 }

@@ -8,13 +8,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use common::redis::{RedisServer, available};
+use common::redis::TestRedis;
 use common::wire::{Conn, Wire};
 use common::*;
 use glance_sample::SampleService;
-use imgcache::config::{Config, RedisConfig, UnderscoreHeaders};
+use imgcache::config::UnderscoreHeaders;
 
 type Line = (String, String);
 
@@ -143,12 +142,6 @@ fn request(lines: &[Line]) -> Vec<u8> {
     head.into_bytes()
 }
 
-/// Sends one request on `conn` and reads its response.
-async fn exchange(conn: &mut Conn, request: &[u8]) -> Wire {
-    conn.send(request).await;
-    conn.response().await
-}
-
 /// How a probe reaches the proxy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Via {
@@ -165,13 +158,9 @@ async fn send_raw(addr: SocketAddr, lines: &[Line], via: Via) -> Wire {
     let mut conn = Conn::open(addr).await;
     if via == Via::KeptAlive {
         let warm = b"GET /versions HTTP/1.1\r\nHost: imgcache.test\r\n\r\n";
-        assert_eq!(
-            exchange(&mut conn, warm).await.status,
-            200,
-            "the warm-up read"
-        );
+        assert_eq!(conn.round_trip(warm).await.status, 200, "the warm-up read");
     }
-    exchange(&mut conn, &request(lines)).await
+    conn.round_trip(&request(lines)).await
 }
 
 /// The properties one proxied answer must have; what it breaks, if any.
@@ -184,37 +173,19 @@ fn judge(policy: UnderscoreHeaders, case: &Case, got: &Wire) -> Vec<String> {
         &case.as_sent
     };
     if got.status == 200 && (allowed.status != 200 || allowed.body != got.body) {
-        let (served, says) = (got.header("cache-status"), allowed.status);
+        let (served, says) = (got.outcome(), allowed.status);
         broken.push(format!(
-            "LEAK: 200 ({served}) where the upstream says {says}"
+            "LEAK: 200 ({served:?}) where the upstream says {says}"
         ));
     }
     let expected = if drop { &case.dropped } else { &case.as_sent };
     if got.status != expected.status {
-        let (status, served, says) = (got.status, got.header("cache-status"), expected.status);
-        broken.push(format!("status {status} ({served}), the upstream's {says}"));
+        let (status, served, says) = (got.status, got.outcome(), expected.status);
+        broken.push(format!(
+            "status {status} ({served:?}), the upstream's {says}"
+        ));
     }
     broken
-}
-
-fn fleet_redis(url: &str) -> RedisConfig {
-    RedisConfig {
-        url: url.to_owned(),
-        key_secret: Some("identity-secret".into()),
-        timeout: Duration::from_millis(200),
-        lock_ttl: Duration::from_secs(3),
-        poll_interval: Duration::from_millis(10),
-        key_prefix: format!("imgcache:test:{}", uuid::Uuid::new_v4().simple()),
-    }
-}
-
-/// A Redis for fleet runs: the one `.ci/run` started, or one of our own.
-async fn test_redis() -> (String, Option<RedisServer>) {
-    if let Ok(url) = std::env::var("IMGCACHE_TEST_REDIS_URL") {
-        return (url, None);
-    }
-    let server = RedisServer::start().await;
-    (server.url(), Some(server))
 }
 
 /// What one run saw, beyond the broken properties.
@@ -228,39 +199,43 @@ struct Seen {
 }
 
 /// Runs every fill, each in front of fresh proxies, then every probe.
-async fn run_matrix(policy: UnderscoreHeaders, via: Via, redis: Option<&str>) -> Seen {
+async fn run_matrix(policy: UnderscoreHeaders, via: Via, redis: Option<&TestRedis>) -> Seen {
     let sample = start_sample().await;
     let fills = cases(sample.addr, FILLS).await;
     let probes = cases(sample.addr, PROBES).await;
     let mut seen = Seen::default();
     for fill in &fills {
-        let mut config = config_for(&sample.url());
-        config.cache.underscore_headers = policy;
-        config.redis = redis.map(fleet_redis);
-        run_fill(config, via, fill, &probes, &mut seen).await;
+        let mut proxy = TestProxy::new(&sample.url())
+            .with(|config| config.cache.underscore_headers = policy)
+            .admin();
+        if let Some(redis) = redis {
+            // Each fill's fleet shares nothing with the fills before it.
+            proxy = proxy.redis(&redis.another_prefix());
+        }
+        run_fill(&proxy, via, fill, &probes, &mut seen).await;
     }
     seen
 }
 
 /// One fill, then the probes: on one proxy, or (fleet) the fill on one
 /// instance and the probes on another.
-async fn run_fill(config: Config, via: Via, fill: &Case, probes: &[Case], seen: &mut Seen) {
-    let policy = config.cache.underscore_headers;
-    let filler = start_proxy_with(config.clone()).await;
+async fn run_fill(proxy: &TestProxy, via: Via, fill: &Case, probes: &[Case], seen: &mut Seen) {
+    let policy = proxy.config().cache.underscore_headers;
+    let filler = proxy.start().await;
     let other = match via {
-        Via::Fleet => Some(start_proxy_with(config).await),
+        Via::Fleet => Some(proxy.start().await),
         _ => None,
     };
     let prober = other.as_ref().unwrap_or(&filler);
     let filled = send_raw(filler.addr, &fill.lines, via).await;
     let mut sent = vec![(fill, filled)];
-    if via == Via::Fleet && sent[0].1.header("cache-status").ends_with("stored") {
+    if via == Via::Fleet && sent[0].1.outcome() == STORED {
         // The fleet path is taken: the fill's own identity finds it in Redis.
         let shared = send_raw(prober.addr, &fill.lines, via).await;
-        if !shared.header("cache-status").ends_with("detail=shared") {
-            let what = shared.header("cache-status");
+        if !matches!(shared.outcome(), Some(CacheOutcome::SharedHit { .. })) {
+            let what = shared.outcome();
             seen.broken
-                .push(format!("fill {:?} not shared: {what}", fill.name));
+                .push(format!("fill {:?} not shared: {what:?}", fill.name));
         }
         sent.push((fill, shared));
     }
@@ -274,11 +249,10 @@ async fn run_fill(config: Config, via: Via, fill: &Case, probes: &[Case], seen: 
                 .push(format!("{context} {:?}: {what}", case.name));
         }
     }
-    let admin = start_admin(prober, None).await;
     let label = action(policy);
     let series = format!("imgcache_request_headers_underscored_total{{action=\"{label}\"}}");
-    seen.underscored += metric_value(&admin, &series).await;
-    seen.hit_path_hits += metric_value(&admin, "imgcache_hit_path_responses_total").await;
+    seen.underscored += prober.metric(&series).await;
+    seen.hit_path_hits += prober.metric(HIT_PATH_RESPONSES).await;
 }
 
 fn action(policy: UnderscoreHeaders) -> &'static str {
@@ -327,11 +301,10 @@ async fn drop_mode_on_kept_alive_connections() {
 /// served to another identity on the other.
 #[tokio::test]
 async fn drop_mode_across_a_fleet() {
-    if !available() {
+    let Some(redis) = TestRedis::acquire().await else {
         return;
-    }
-    let (url, _own) = test_redis().await;
-    let seen = run_matrix(UnderscoreHeaders::Drop, Via::Fleet, Some(&url)).await;
+    };
+    let seen = run_matrix(UnderscoreHeaders::Drop, Via::Fleet, Some(&redis)).await;
     assert_clean(&seen, UnderscoreHeaders::Drop);
 }
 

@@ -9,26 +9,16 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use imgcache::config::Config;
 
-fn image_path(id: &str) -> String {
-    format!("/v2/images/{id}")
-}
-
-/// Reads `id` with `token`.
-async fn read(proxy: &ProxyHandle, token: &str, id: &str) -> Reply {
-    get(&proxy.url(&image_path(id)), &[("x-auth-token", token)]).await
-}
-
-/// A breaker that opens on 3 failures within 10 s (2 principals, 2 ids)
+/// A proxy whose breaker opens on 3 failures within 10 s (2 principals, 2 ids)
 /// and cools down for 1 s.
-fn breaker_config(upstream: &str) -> Config {
-    let mut config = config_for(upstream);
-    config.upstream.breaker_failures = 3;
-    config.upstream.breaker_window = Duration::from_secs(10);
-    config.upstream.breaker_min_principals = 2;
-    config.upstream.breaker_cooldown = Duration::from_secs(1);
-    config
+fn breaker(upstream: &str) -> TestProxy {
+    TestProxy::new(upstream).with(|config| {
+        config.upstream.breaker_failures = 3;
+        config.upstream.breaker_window = Duration::from_secs(10);
+        config.upstream.breaker_min_principals = 2;
+        config.upstream.breaker_cooldown = Duration::from_secs(1);
+    })
 }
 
 /// The next `n` image reads of the sample answer `status` (with
@@ -50,7 +40,7 @@ async fn fail_for_many(proxy: &ProxyHandle, sample: &glance_sample::SampleHandle
         (TOKEN_B, PRIVATE_IMAGE_ID),
         (TOKEN_A, SHARED_IMAGE_ID),
     ] {
-        assert_eq!(read(proxy, token, id).await.status, 502);
+        assert_eq!(get_image_as(proxy, id, token).await.status, 502);
     }
 }
 
@@ -60,10 +50,10 @@ async fn fail_for_many(proxy: &ProxyHandle, sample: &glance_sample::SampleHandle
 #[tokio::test]
 async fn breaker_opens_when_the_upstream_fails_for_many() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     fail_for_many(&proxy, &sample).await;
     let before = sample.control.total_requests();
-    let held = read(&proxy, TOKEN_ADMIN, QUEUED_IMAGE_ID).await;
+    let held = get_image_as(&proxy, QUEUED_IMAGE_ID, TOKEN_ADMIN).await;
     assert_eq!(held.status, 503);
     let retry: u64 = held.header("retry-after").parse().expect("Retry-After");
     assert!(retry >= 1);
@@ -91,23 +81,23 @@ async fn breaker_opens_when_the_upstream_fails_for_many() {
 #[tokio::test]
 async fn one_caller_never_opens_the_breaker() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     fail_next(&sample, 20, 503, None);
     for id in [EXAMPLE_IMAGE_ID, PRIVATE_IMAGE_ID, SHARED_IMAGE_ID]
         .iter()
         .cycle()
         .take(20)
     {
-        assert_eq!(read(&proxy, TOKEN_A, id).await.status, 503);
+        assert_eq!(get_image_as(&proxy, id, TOKEN_A).await.status, 503);
     }
     sample.control.set_fault(Fault::Down);
     for id in [EXAMPLE_IMAGE_ID, PRIVATE_IMAGE_ID] {
-        assert_eq!(read(&proxy, TOKEN_A, id).await.status, 502);
+        assert_eq!(get_image_as(&proxy, id, TOKEN_A).await.status, 502);
     }
     sample.control.set_fault(Fault::None);
-    let other = read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await;
+    let other = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_B).await;
     assert_eq!(other.status, 200, "{:?}", other.body);
-    assert_eq!(other.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(other.outcome(), STORED);
 }
 
 /// Failures of many callers on one image never open it either: a broken
@@ -115,12 +105,18 @@ async fn one_caller_never_opens_the_breaker() {
 #[tokio::test]
 async fn one_image_never_opens_the_breaker() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     fail_next(&sample, 6, 504, None);
     for token in [TOKEN_A, TOKEN_B, TOKEN_ADMIN, TOKEN_A, TOKEN_B, TOKEN_ADMIN] {
-        assert_eq!(read(&proxy, token, EXAMPLE_IMAGE_ID).await.status, 504);
+        assert_eq!(
+            get_image_as(&proxy, EXAMPLE_IMAGE_ID, token).await.status,
+            504
+        );
     }
-    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 200);
+    assert_eq!(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await.status,
+        200
+    );
 }
 
 /// Forwarded requests never feed the breaker nor back anyone off:
@@ -133,7 +129,7 @@ async fn forwarded_failures_never_open_the_breaker() {
             .to_vec(),
     ))
     .await;
-    let proxy = start_proxy_with(breaker_config(&upstream.url())).await;
+    let proxy = breaker(&upstream.url()).start().await;
     let tokens = [TOKEN_A, TOKEN_B, TOKEN_ADMIN];
     for (n, token) in tokens.iter().cycle().take(12).enumerate() {
         for path in [format!("/v2/images?marker={n}"), format!("/v2/schemas/{n}")] {
@@ -143,7 +139,7 @@ async fn forwarded_failures_never_open_the_breaker() {
     }
     assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
     let sent = upstream.heads().len();
-    read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await;
     assert_eq!(upstream.heads().len(), sent + 1, "the read was sent");
 }
 
@@ -152,12 +148,21 @@ async fn forwarded_failures_never_open_the_breaker() {
 #[tokio::test]
 async fn breaker_closes_after_a_successful_probe() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     fail_for_many(&proxy, &sample).await;
-    assert_eq!(read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await.status, 503);
+    assert_eq!(
+        get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await.status,
+        503
+    );
     proxy.proxy.clock().advance(Duration::from_millis(1100));
-    assert_eq!(read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await.status, 200);
-    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 200);
+    assert_eq!(
+        get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await.status,
+        200
+    );
+    assert_eq!(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await.status,
+        200
+    );
 }
 
 /// Half-open → open: a failed probe opens the breaker for another
@@ -165,29 +170,35 @@ async fn breaker_closes_after_a_successful_probe() {
 #[tokio::test]
 async fn breaker_reopens_after_a_failed_probe_and_serves_stale() {
     let sample = start_sample().await;
-    let mut config = breaker_config(&sample.url());
-    config.cache.ttl = Duration::from_millis(100);
-    let proxy = start_proxy_with(config).await;
-    let fresh = read(&proxy, TOKEN_ADMIN, EXAMPLE_IMAGE_ID).await;
+    let proxy = breaker(&sample.url())
+        .with(|config| config.cache.ttl = Duration::from_millis(100))
+        .start()
+        .await;
+    let fresh = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_ADMIN).await;
     assert_eq!(fresh.status, 200);
     proxy.proxy.clock().advance(Duration::from_millis(150));
     fail_for_many(&proxy, &sample).await;
-    let stale = read(&proxy, TOKEN_ADMIN, EXAMPLE_IMAGE_ID).await;
+    let stale = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_ADMIN).await;
     assert_eq!(stale.status, 200);
     assert_eq!(stale.body, fresh.body);
     assert_eq!(
-        stale.header("cache-status"),
-        "imgcache; fwd=stale; fwd-status=503"
+        stale.outcome(),
+        Some(CacheOutcome::Stale {
+            upstream_status: 503
+        })
     );
     proxy.proxy.clock().advance(Duration::from_millis(1100));
     fail_next(&sample, 1, 502, None);
-    let probe = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
+    let probe = get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
     assert_eq!(
         probe.status, 502,
         "the probe reached the upstream and failed"
     );
     let before = sample.control.total_requests();
-    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 503);
+    assert_eq!(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await.status,
+        503
+    );
     assert_eq!(sample.control.total_requests(), before, "open again");
 }
 
@@ -197,22 +208,25 @@ async fn breaker_reopens_after_a_failed_probe_and_serves_stale() {
 #[tokio::test]
 async fn upstream_killed_opens_the_breaker_and_stale_is_served() {
     let sample = start_sample().await;
-    let mut config = breaker_config(&sample.url());
-    config.cache.ttl = Duration::from_millis(100);
-    let proxy = start_proxy_with(config).await;
-    let fresh = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    let proxy = breaker(&sample.url())
+        .with(|config| config.cache.ttl = Duration::from_millis(100))
+        .start()
+        .await;
+    let fresh = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await;
     proxy.proxy.clock().advance(Duration::from_millis(150));
     sample.shutdown().await;
     for id in [PRIVATE_IMAGE_ID, SHARED_IMAGE_ID, QUEUED_IMAGE_ID] {
-        assert_eq!(read(&proxy, TOKEN_A, id).await.status, 502);
+        assert_eq!(get_image_as(&proxy, id, TOKEN_A).await.status, 502);
     }
     assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "open");
-    let stale = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    let stale = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await;
     assert_eq!(stale.status, 200);
     assert_eq!(stale.body, fresh.body);
     assert_eq!(
-        stale.header("cache-status"),
-        "imgcache; fwd=stale; fwd-status=503"
+        stale.outcome(),
+        Some(CacheOutcome::Stale {
+            upstream_status: 503
+        })
     );
 }
 
@@ -220,16 +234,17 @@ async fn upstream_killed_opens_the_breaker_and_stale_is_served() {
 #[tokio::test]
 async fn fills_timing_out_for_many_open_the_breaker() {
     let sample = start_sample().await;
-    let mut config = breaker_config(&sample.url());
-    config.upstream.response_timeout = Duration::from_millis(200);
-    let proxy = start_proxy_with(config).await;
+    let proxy = breaker(&sample.url())
+        .with(|config| config.upstream.response_timeout = Duration::from_millis(200))
+        .start()
+        .await;
     sample.control.set_latency(Duration::from_secs(5));
     for (token, id) in [
         (TOKEN_A, EXAMPLE_IMAGE_ID),
         (TOKEN_B, PRIVATE_IMAGE_ID),
         (TOKEN_ADMIN, SHARED_IMAGE_ID),
     ] {
-        assert_eq!(read(&proxy, token, id).await.status, 504);
+        assert_eq!(get_image_as(&proxy, id, token).await.status, 504);
     }
     assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "open");
     sample.control.set_latency(Duration::ZERO);
@@ -241,36 +256,42 @@ async fn fills_timing_out_for_many_open_the_breaker() {
 #[tokio::test]
 async fn retry_after_backs_off_only_the_caller_it_was_asked_of() {
     let sample = start_sample().await;
-    let mut config = breaker_config(&sample.url());
-    config.cache.ttl = Duration::from_millis(100);
-    let proxy = start_proxy_with(config).await;
-    let fresh = read(&proxy, TOKEN_A, SHARED_IMAGE_ID).await;
+    let proxy = breaker(&sample.url())
+        .with(|config| config.cache.ttl = Duration::from_millis(100))
+        .start()
+        .await;
+    let fresh = get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_A).await;
     proxy.proxy.clock().advance(Duration::from_millis(150));
     fail_next(&sample, 1, 429, Some(7));
-    let limited = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    let limited = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await;
     assert_eq!(
         limited.status, 429,
         "the upstream's own answer passes through"
     );
     let before = sample.control.total_requests();
-    let held = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
+    let held = get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
     assert_eq!(held.status, 429);
     let retry: u64 = held.header("retry-after").parse().expect("Retry-After");
     assert!((5..=7).contains(&retry), "{retry}");
-    let stale = read(&proxy, TOKEN_A, SHARED_IMAGE_ID).await;
+    let stale = get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_A).await;
     assert_eq!(stale.status, 200);
     assert_eq!(stale.body, fresh.body);
     assert_eq!(
-        stale.header("cache-status"),
-        "imgcache; fwd=stale; fwd-status=429"
+        stale.outcome(),
+        Some(CacheOutcome::Stale {
+            upstream_status: 429
+        })
     );
     assert_eq!(sample.control.total_requests(), before, "alice waits");
-    let other = read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await;
+    let other = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_B).await;
     assert_eq!(other.status, 200, "bob's fills go on");
     assert_eq!(sample.control.total_requests(), before + 1);
     assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
     proxy.proxy.clock().advance(Duration::from_secs(8));
-    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 200);
+    assert_eq!(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await.status,
+        200
+    );
 }
 
 /// A Retry-After for several callers at once does not open the breaker:
@@ -280,19 +301,24 @@ async fn retry_after_backs_off_only_the_caller_it_was_asked_of() {
 #[tokio::test]
 async fn retry_after_for_many_callers_never_opens_the_breaker() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     fail_next(&sample, 3, 503, Some(30));
     for (token, id) in [
         (TOKEN_A, EXAMPLE_IMAGE_ID),
         (TOKEN_B, PRIVATE_IMAGE_ID),
         ("carol:project-c:member", SHARED_IMAGE_ID),
     ] {
-        assert_eq!(read(&proxy, token, id).await.status, 503);
+        assert_eq!(get_image_as(&proxy, id, token).await.status, 503);
     }
     assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
-    assert_eq!(read(&proxy, TOKEN_A, SHARED_IMAGE_ID).await.status, 429);
     assert_eq!(
-        read(&proxy, TOKEN_ADMIN, EXAMPLE_IMAGE_ID).await.status,
+        get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_A).await.status,
+        429
+    );
+    assert_eq!(
+        get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_ADMIN)
+            .await
+            .status,
         200
     );
 }
@@ -304,10 +330,14 @@ async fn retry_after_for_many_callers_never_opens_the_breaker() {
 #[tokio::test]
 async fn a_revoked_caller_cannot_trip_his_way_to_a_stale_copy() {
     let sample = start_sample().await;
-    let mut config = breaker_config(&sample.url());
-    config.cache.ttl = Duration::from_millis(100);
-    let proxy = start_proxy_with(config).await;
-    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 200);
+    let proxy = breaker(&sample.url())
+        .with(|config| config.cache.ttl = Duration::from_millis(100))
+        .start()
+        .await;
+    assert_eq!(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await.status,
+        200
+    );
     proxy.proxy.clock().advance(Duration::from_millis(150));
     // Revoked outside the proxy: the image is gone for alice.
     assert!(sample.control.remove_image(PRIVATE_IMAGE_ID));
@@ -319,15 +349,18 @@ async fn a_revoked_caller_cannot_trip_his_way_to_a_stale_copy() {
         .cycle()
         .take(10)
     {
-        read(&proxy, TOKEN_A, id).await;
+        get_image_as(&proxy, id, TOKEN_A).await;
     }
     for _ in 0..5 {
         get(&proxy.url("/v2/images/%ff"), &[]).await;
     }
     assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
-    let gone = read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await;
+    let gone = get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
     assert_eq!(gone.status, 404, "{:?}", gone.headers);
-    assert_eq!(read(&proxy, TOKEN_A, PRIVATE_IMAGE_ID).await.status, 404);
+    assert_eq!(
+        get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await.status,
+        404
+    );
 }
 
 /// /readyz means "I can serve": 200 while the upstream is down and the
@@ -337,8 +370,11 @@ async fn a_revoked_caller_cannot_trip_his_way_to_a_stale_copy() {
 #[tokio::test]
 async fn readiness_means_the_proxy_can_serve() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
-    let admin = start_admin(&proxy, Some("s3cret-admin")).await;
+    let proxy = breaker(&sample.url())
+        .admin_token("s3cret-admin")
+        .start()
+        .await;
+    let admin = proxy.admin_url();
     assert_eq!(get(&format!("{admin}/readyz"), &[]).await.status, 200);
     fail_for_many(&proxy, &sample).await;
     assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "open");
@@ -381,13 +417,10 @@ async fn readiness_waits_for_a_listener() {
             .is_err_and(|reason| reason.contains("starting"))
     );
     let handle = start_proxy_over(config, proxy.clone(), None).await;
-    for _ in 0..100 {
-        if operator.readiness().is_ok() {
-            break;
-        }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("a listener accepts", || {
+        std::future::ready(operator.readiness().is_ok())
+    })
+    .await;
     assert_eq!(operator.readiness(), Ok(()));
     drop(handle);
 }
@@ -403,17 +436,12 @@ async fn token_validation_is_bounded() {
     let sample = start_sample().await;
     let keystone = FakeKeystone::start().await;
     keystone.set_latency(Duration::from_millis(300));
-    let mut config = config_for(&sample.url());
-    config.identity = Some(imgcache::config::IdentityConfig {
-        keystone_url: keystone.url().parse().expect("keystone url"),
-        validation_ttl: Duration::from_secs(60),
-        timeout: Duration::from_secs(2),
-        share: imgcache::config::Share::User,
-        service_token: None,
-        max_concurrent_validations: 2,
-    });
-    let proxy = start_proxy_with(config).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url())
+        .keystone(&keystone.url(), imgcache::config::Share::User)
+        .with_identity(|identity| identity.max_concurrent_validations = 2)
+        .admin()
+        .start()
+        .await;
     let flood: Vec<_> = (0..40)
         .map(|n| {
             let url = proxy.url(&image_path(EXAMPLE_IMAGE_ID));
@@ -423,7 +451,7 @@ async fn token_validation_is_bounded() {
             })
         })
         .collect();
-    let user = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    let user = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await;
     let mut statuses = Vec::new();
     for request in flood {
         statuses.push(request.await.expect("request"));
@@ -435,15 +463,19 @@ async fn token_validation_is_bounded() {
     assert_eq!(user.status, 200, "the real user is answered");
     let calls = keystone.calls();
     assert!(calls <= 3, "{calls} validations for 41 new tokens");
-    let skipped = metric_value(&admin, "imgcache_token_validations_skipped_total").await;
+    let skipped = proxy
+        .metric("imgcache_token_validations_skipped_total")
+        .await;
     assert!(skipped >= 35.0, "{skipped}");
     // Once called invalid, the same garbage again costs no call.
     keystone.set_latency(Duration::ZERO);
-    read(&proxy, "garbage-again", EXAMPLE_IMAGE_ID).await;
+    get_image_as(&proxy, EXAMPLE_IMAGE_ID, "garbage-again").await;
     let after = keystone.calls();
     for _ in 0..20 {
         assert_eq!(
-            read(&proxy, "garbage-again", EXAMPLE_IMAGE_ID).await.status,
+            get_image_as(&proxy, EXAMPLE_IMAGE_ID, "garbage-again")
+                .await
+                .status,
             401
         );
     }
@@ -458,9 +490,12 @@ async fn token_validation_is_bounded() {
 #[tokio::test]
 async fn undecodable_ids_from_one_client_hurt_nobody_else() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
-    let admin = start_admin(&proxy, None).await;
-    assert_eq!(read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await.status, 200);
+    let proxy = breaker(&sample.url()).admin().start().await;
+    let admin = proxy.admin_url();
+    assert_eq!(
+        get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_B).await.status,
+        200
+    );
     for attacks in [5, 500] {
         let url = proxy.url("/v2/images/%ff");
         let attacker = tokio::spawn(async move {
@@ -471,10 +506,10 @@ async fn undecodable_ids_from_one_client_hurt_nobody_else() {
         });
         for n in 0..20 {
             // Cached, and uncached (a new identity each time: a fill).
-            let cached = read(&proxy, TOKEN_B, EXAMPLE_IMAGE_ID).await;
+            let cached = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_B).await;
             assert_eq!(cached.status, 200);
             let fresh_token = format!("bob{attacks}x{n}:project-b:member");
-            let uncached = read(&proxy, &fresh_token, EXAMPLE_IMAGE_ID).await;
+            let uncached = get_image_as(&proxy, EXAMPLE_IMAGE_ID, &fresh_token).await;
             assert_eq!(uncached.status, 200, "{:?}", uncached.body);
         }
         attacker.await.expect("attacker");
@@ -497,8 +532,7 @@ async fn undecodable_ids_from_one_client_hurt_nobody_else() {
 #[tokio::test]
 async fn a_poisoned_pool_is_not_the_next_clients_problem() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = breaker(&sample.url()).admin().start().await;
     let (image, unknown) = (
         proxy.url(&image_path(EXAMPLE_IMAGE_ID)),
         proxy.url("/v2/no-such-thing"),
@@ -517,7 +551,7 @@ async fn a_poisoned_pool_is_not_the_next_clients_problem() {
         // A fill (new identity) and a forwarded bypass, in turn.
         let token = format!("carol{n}:project-b:member");
         let reply = if n % 2 == 0 {
-            read(&proxy, &token, EXAMPLE_IMAGE_ID).await
+            get_image_as(&proxy, EXAMPLE_IMAGE_ID, &token).await
         } else {
             get(
                 &proxy.url(&image_path(EXAMPLE_IMAGE_ID)),
@@ -533,7 +567,9 @@ async fn a_poisoned_pool_is_not_the_next_clients_problem() {
     attacker.await.expect("attacker");
     assert!(errors.is_empty(), "{} errors: {errors:?}", errors.len());
     assert!(sample.control.poisoned_drops() > 0, "the pool was poisoned");
-    let retried = metric_value(&admin, "imgcache_upstream_retries_total{result=\"ok\"}").await;
+    let retried = proxy
+        .metric("imgcache_upstream_retries_total{result=\"ok\"}")
+        .await;
     assert!(retried > 0.0, "{retried}");
     assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
 }
@@ -543,13 +579,13 @@ async fn a_poisoned_pool_is_not_the_next_clients_problem() {
 #[tokio::test]
 async fn a_throttled_tenant_is_held_back_alone() {
     let sample = start_sample().await;
-    let proxy = start_proxy_with(breaker_config(&sample.url())).await;
+    let proxy = breaker(&sample.url()).start().await;
     sample.control.throttle(TOKEN_A, 429, 60);
-    let throttled = read(&proxy, TOKEN_A, EXAMPLE_IMAGE_ID).await;
+    let throttled = get_image_as(&proxy, EXAMPLE_IMAGE_ID, TOKEN_A).await;
     assert_eq!(throttled.status, 429);
     let before = sample.control.total_requests();
     for id in [PRIVATE_IMAGE_ID, SHARED_IMAGE_ID] {
-        let held = read(&proxy, TOKEN_A, id).await;
+        let held = get_image_as(&proxy, id, TOKEN_A).await;
         assert_eq!(held.status, 429);
         assert!(
             held.header("retry-after")
@@ -564,7 +600,11 @@ async fn a_throttled_tenant_is_held_back_alone() {
         "held back, not sent"
     );
     for id in [EXAMPLE_IMAGE_ID, SHARED_IMAGE_ID] {
-        assert_eq!(read(&proxy, TOKEN_B, id).await.status, 200, "bob reads on");
+        assert_eq!(
+            get_image_as(&proxy, id, TOKEN_B).await.status,
+            200,
+            "bob reads on"
+        );
     }
     assert_eq!(proxy.proxy.operator().breaker_state().as_str(), "closed");
 }

@@ -66,9 +66,10 @@ async fn tls_upstream() -> (String, std::path::PathBuf) {
 #[tokio::test]
 async fn ca_file_trusts_a_private_upstream() {
     let (url, ca) = tls_upstream().await;
-    let mut config = config_for(&url);
-    config.upstream.ca_file = Some(ca);
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&url)
+        .with(|config| config.upstream.ca_file = Some(ca))
+        .start()
+        .await;
     let reply = get(&proxy.url("/v2/schemas/image"), &[]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(&reply.body[..], b"HTTP/1.1 /v2/schemas/image");
@@ -89,10 +90,13 @@ async fn unknown_certificates_are_refused() {
 #[tokio::test]
 async fn http2_over_tls_by_alpn() {
     let (url, ca) = tls_upstream().await;
-    let mut config = config_for(&url);
-    config.upstream.ca_file = Some(ca);
-    config.upstream.http2 = true;
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&url)
+        .with(|config| {
+            config.upstream.ca_file = Some(ca);
+            config.upstream.http2 = true;
+        })
+        .start()
+        .await;
     let reply = get(&proxy.url("/v2/schemas/image"), &[]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(&reply.body[..], b"HTTP/2.0 /v2/schemas/image");

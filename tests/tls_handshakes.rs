@@ -60,9 +60,18 @@ async fn bad_handshakes_are_closed_and_counted() {
     let addr = proxy.handle.addr;
     let connector = pki::connector(&ca.file(), H1, None);
     let (mut bystander, _) = Client::open(&connector, addr).await;
-    assert_eq!(bystander.get(&image_path(), TOKEN_A).await.0, 200);
+    assert_eq!(
+        bystander
+            .get(&image_path(EXAMPLE_IMAGE_ID), TOKEN_A)
+            .await
+            .0,
+        200
+    );
 
-    let plain = format!("GET {} HTTP/1.1\r\nHost: x\r\n\r\n", image_path());
+    let plain = format!(
+        "GET {} HTTP/1.1\r\nHost: x\r\n\r\n",
+        image_path(EXAMPLE_IMAGE_ID)
+    );
     assert!(
         closed_after(addr, plain.as_bytes(), false).await,
         "plain HTTP"
@@ -72,7 +81,13 @@ async fn bad_handshakes_are_closed_and_counted() {
     assert!(closed_after(addr, &hello[..20], false).await, "slow");
     assert!(closed_after(addr, &hello, false).await, "TLS 1.0 only");
 
-    assert_eq!(bystander.get(&image_path(), TOKEN_A).await.0, 200);
+    assert_eq!(
+        bystander
+            .get(&image_path(EXAMPLE_IMAGE_ID), TOKEN_A)
+            .await
+            .0,
+        200
+    );
     for reason in ["not_tls", "closed", "timeout", "version"] {
         let series = format!("imgcache_tls_handshake_failures_total{{reason=\"{reason}\"}}");
         assert_eq!(proxy.metric(&series).await, 1.0, "{reason}");

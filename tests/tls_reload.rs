@@ -41,11 +41,11 @@ async fn reload_swaps_the_certificate_for_new_connections() {
     let (mut new, serial) = Client::open(&connector, addr).await;
     assert_eq!(serial, "02");
     assert_eq!(
-        old.get(&image_path(), TOKEN_A).await.0,
+        old.get(&image_path(EXAMPLE_IMAGE_ID), TOKEN_A).await.0,
         200,
         "old keeps going"
     );
-    assert_eq!(new.get(&image_path(), TOKEN_A).await.0, 200);
+    assert_eq!(new.get(&image_path(EXAMPLE_IMAGE_ID), TOKEN_A).await.0, 200);
 
     std::fs::write(&server.cert_file, "not a certificate").expect("write");
     let rejected = proxy.acceptor.reload(true).expect_err("a bad file");
@@ -78,17 +78,10 @@ async fn a_change_of_the_files_is_picked_up() {
     ));
     replace_files(&server, &ca.server("renewed", 3));
     let connector = pki::connector(&ca.file(), H1, None);
-    let swapped = async {
-        loop {
-            let (_, serial) = Client::open(&connector, proxy.handle.addr).await;
-            if serial == "03" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(HANG_GUARD, swapped)
-        .await
-        .expect("the new certificate is served");
+    eventually("the new certificate is served", || async {
+        let (_, serial) = Client::open(&connector, proxy.handle.addr).await;
+        serial == "03"
+    })
+    .await;
     watcher.abort();
 }

@@ -129,10 +129,7 @@ async fn curl_over_http1_and_http2() {
         &image,
     ]);
     assert_eq!(h2, "2");
-    assert_eq!(
-        metric_value(&admin, "imgcache_hit_path_responses_total").await,
-        1.0
-    );
+    assert_eq!(metric_value(&admin, HIT_PATH_RESPONSES).await, 1.0);
     assert_eq!(
         metric_value(&admin, "imgcache_tls_handshakes_total{protocol=\"h2\"}").await,
         1.0
@@ -240,18 +237,11 @@ async fn sighup_swaps_the_certificate() {
     std::fs::copy(&renewed.cert_file, &server.cert_file).expect("copy");
     std::fs::copy(&renewed.key_file, &server.key_file).expect("copy");
     sighup(&child.0);
-    let swapped = async {
-        loop {
-            let new = pki::connect(&connector, addr).await.expect("handshake");
-            if pki::served_serial(&new) == "02" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(HANG_GUARD, swapped)
-        .await
-        .expect("new certificate");
+    eventually("the new certificate is served", || async {
+        let new = pki::connect(&connector, addr).await.expect("handshake");
+        pki::served_serial(&new) == "02"
+    })
+    .await;
 
     let request = format!(
         "GET /v2/images/{EXAMPLE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\n\
@@ -269,14 +259,10 @@ async fn sighup_swaps_the_certificate() {
     std::fs::write(&server.key_file, "garbage").expect("write");
     sighup(&child.0);
     let series = "imgcache_tls_certificate_reloads_total{result=\"error\"}";
-    let rejected = async {
-        while metric_value(&admin, series).await < 1.0 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(HANG_GUARD, rejected)
-        .await
-        .expect("rejected");
+    eventually("the broken key is rejected", || async {
+        metric_value(&admin, series).await >= 1.0
+    })
+    .await;
     let after = pki::connect(&connector, addr).await.expect("handshake");
     assert_eq!(
         pki::served_serial(&after),

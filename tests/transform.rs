@@ -14,9 +14,10 @@ use serde_json::Value;
 use sha2::Digest;
 
 async fn proxy_in(mode: Mode, upstream: &str) -> ProxyHandle {
-    let mut config = config_for(upstream);
-    config.transform.mode = mode;
-    start_proxy_with(config).await
+    TestProxy::new(upstream)
+        .with(|config| config.transform.mode = mode)
+        .start()
+        .await
 }
 
 fn golden(name: &str) -> Value {
@@ -47,7 +48,7 @@ async fn image_details_in_every_mode() {
             hit.body, miss.body,
             "{name}: hits serve the stored transformed bytes"
         );
-        assert!(hit.header("cache-status").contains("hit"));
+        assert!(is_hit(hit.outcome()));
         assert_eq!(hit.header("content-length"), hit.body.len().to_string());
         let digest = sha2::Sha256::digest(&hit.body);
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
@@ -66,7 +67,7 @@ async fn unstored_images_are_transformed_too() {
         &[("x-auth-token", TOKEN_ADMIN)],
     )
     .await;
-    assert_eq!(queued.header("cache-status"), "imgcache; fwd=uri-miss");
+    assert_eq!(queued.outcome(), URI_MISS);
     let body = queued.json();
     assert_eq!(body["__isregistered"], Value::Bool(true));
     assert_eq!(body["__lazyloading"], Value::Bool(true));
@@ -122,10 +123,13 @@ async fn lists_are_transformed_per_image() {
 #[tokio::test]
 async fn large_lists_pass_through() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.transform.mode = Mode::Strip;
-    config.transform.max_list_bytes = 100;
-    let proxy = start_proxy_with(config).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.transform.mode = Mode::Strip;
+            config.transform.max_list_bytes = 100;
+        })
+        .start()
+        .await;
     let direct = get(
         &format!("{}/v2/images?limit=3", sample.url()),
         &[("x-auth-token", TOKEN_ADMIN)],
@@ -177,7 +181,7 @@ async fn bypassed_reads_are_transformed() {
         &[("x-auth-token", TOKEN_A), ("cache-control", "no-cache")],
     )
     .await;
-    assert_eq!(reply.header("cache-status"), "imgcache; fwd=bypass");
+    assert_eq!(reply.outcome(), BYPASS);
     assert_eq!(reply.json()["__isregistered"], true);
     assert_eq!(reply.header("content-length"), reply.body.len().to_string());
 }
@@ -205,21 +209,23 @@ async fn errors_are_untouched() {
 #[tokio::test]
 async fn a_mode_change_never_serves_old_bodies() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    let proxy = start_proxy_with(config.clone()).await;
+    let builder = TestProxy::new(&sample.url());
+    let proxy = builder.start().await;
+    let mut config = builder.config().clone();
     let plain = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
     assert_eq!(plain.json()["__isregistered"], "true");
     config.transform.mode = Mode::Typed;
     let report = proxy.proxy.operator().reload(&config).await;
     assert!(report.purged);
     let typed = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
-    assert_eq!(typed.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(typed.outcome(), STORED);
     assert_eq!(typed.json()["__isregistered"], true);
 
     let upstream =
         GatedUpstream::start(r#"{"id": "abc", "status": "active", "__os_bit": "64"}"#).await;
-    let mut config = config_for(&upstream.url());
-    let proxy = Arc::new(start_proxy_with(config.clone()).await);
+    let builder = TestProxy::new(&upstream.url());
+    let proxy = Arc::new(builder.start().await);
+    let mut config = builder.config().clone();
     let slow = tokio::spawn({
         let proxy = proxy.clone();
         async move { get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await }

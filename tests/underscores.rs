@@ -31,8 +31,7 @@ fn request(method: &str, path: &str) -> String {
 #[tokio::test]
 async fn underscored_headers_never_reach_the_upstream() {
     let sample = start_sample().await;
-    let proxy = start_proxy(&sample.url()).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url()).admin().start().await;
     let mut conn = Conn::open(proxy.addr).await;
     for (method, path) in [
         ("GET", format!("/v2/images/{EXAMPLE_IMAGE_ID}")),
@@ -45,24 +44,14 @@ async fn underscored_headers_never_reach_the_upstream() {
         assert_forwarded_without_underscores(&sample, &path);
     }
 
-    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .http2_only(true)
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let mut h2_request = http::Request::new(http_body_util::Full::default());
-    *h2_request.uri_mut() = proxy.url("/v2/images?limit=2").parse().expect("uri");
-    let headers = h2_request.headers_mut();
-    headers.insert("x_auth_token", TOKEN_B.parse().expect("v"));
-    headers.insert("x-auth-token", TOKEN_A.parse().expect("v"));
-    let response = h2.request(h2_request).await.expect("h2 response");
-    assert_eq!(response.version(), http::Version::HTTP_2);
-    assert_eq!(read(response).await.status, 200);
+    let lines = [("x_auth_token", TOKEN_B), ("x-auth-token", TOKEN_A)];
+    let reply = h2c_get(&proxy.url("/v2/images?limit=2"), &lines).await;
+    assert_eq!(reply.status, 200);
     assert_forwarded_without_underscores(&sample, "h2c");
 
-    let dropped = metric_value(
-        &admin,
-        "imgcache_request_headers_underscored_total{action=\"dropped\"}",
-    )
-    .await;
+    let dropped = proxy
+        .metric("imgcache_request_headers_underscored_total{action=\"dropped\"}")
+        .await;
     assert_eq!(dropped, 7.0);
 }
 
@@ -86,10 +75,11 @@ async fn a_dropped_token_is_no_token() {
 #[tokio::test]
 async fn fold_forwards_what_it_keys() {
     let sample = start_sample().await;
-    let mut config = config_for(&sample.url());
-    config.cache.underscore_headers = UnderscoreHeaders::Fold;
-    let proxy = start_proxy_with(config).await;
-    let admin = start_admin(&proxy, None).await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| config.cache.underscore_headers = UnderscoreHeaders::Fold)
+        .admin()
+        .start()
+        .await;
     let mut conn = Conn::open(proxy.addr).await;
     let underscored = format!(
         "GET /v2/images/{PRIVATE_IMAGE_ID} HTTP/1.1\r\nHost: x\r\nX_Auth_Token: {TOKEN_A}\r\n\r\n"
@@ -97,7 +87,7 @@ async fn fold_forwards_what_it_keys() {
     conn.send(underscored.as_bytes()).await;
     let filled = conn.response().await;
     assert_eq!(filled.status, 200);
-    assert_eq!(filled.header("cache-status"), "imgcache; fwd=miss; stored");
+    assert_eq!(filled.outcome(), STORED);
     let seen = sample.control.last_request_headers().expect("headers");
     assert_eq!(seen["x-auth-token"], TOKEN_A);
     assert!(seen.keys().all(|k| !k.as_str().contains('_')));
@@ -107,17 +97,15 @@ async fn fold_forwards_what_it_keys() {
         &[("x-auth-token", TOKEN_A)],
     )
     .await;
-    assert!(dashed.header("cache-status").contains("hit"), "{dashed:?}");
+    assert!(is_hit(dashed.outcome()), "{dashed:?}");
     let other = get(
         &proxy.url(&format!("/v2/images/{PRIVATE_IMAGE_ID}")),
         &[("x-auth-token", TOKEN_B)],
     )
     .await;
     assert_eq!(other.status, 404);
-    let folded = metric_value(
-        &admin,
-        "imgcache_request_headers_underscored_total{action=\"folded\"}",
-    )
-    .await;
+    let folded = proxy
+        .metric("imgcache_request_headers_underscored_total{action=\"folded\"}")
+        .await;
     assert_eq!(folded, 1.0);
 }

@@ -2,9 +2,11 @@
 //! `Cache-Status` header ([`CacheOutcome::header_value`]), the `cache`
 //! label of `imgcache_requests_total` ([`CacheOutcome::label`]) and the
 //! access event's `cache` field — each in exactly one place, never read
-//! back off a response.
+//! back off a response. Its [`FromStr`] is for the other side of the
+//! wire (clients and tests): the exact inverse of the rendering.
 
 use std::fmt;
+use std::str::FromStr;
 
 use http::HeaderValue;
 
@@ -95,6 +97,65 @@ impl fmt::Display for CacheOutcome {
     }
 }
 
+/// A `Cache-Status` value this proxy does not send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownOutcome(pub String);
+
+impl fmt::Display for UnknownOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not a Cache-Status imgcache sends: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownOutcome {}
+
+impl FromStr for CacheOutcome {
+    type Err = UnknownOutcome;
+
+    /// Reads a `Cache-Status` value back. Only the exact text
+    /// [`CacheOutcome::header_value`] renders is accepted, so a change to
+    /// the wire format cannot pass unnoticed through a lenient parser.
+    fn from_str(text: &str) -> Result<CacheOutcome, UnknownOutcome> {
+        candidate(text)
+            .filter(|outcome| outcome.header_value() == text)
+            .ok_or_else(|| UnknownOutcome(text.to_owned()))
+    }
+}
+
+/// The outcome `text` names, judged on its leading parameters; the caller
+/// checks the whole text by rendering the candidate again.
+fn candidate(text: &str) -> Option<CacheOutcome> {
+    let mut params = text.split("; ");
+    if params.next()? != "imgcache" {
+        return None;
+    }
+    let kind = params.next()?;
+    let first = params.next();
+    let number = |name: &str| first?.strip_prefix(name)?.parse().ok();
+    let collapsed = first == Some("collapsed");
+    Some(match kind {
+        "hit" if params.next() == Some("detail=shared") => CacheOutcome::SharedHit {
+            ttl: number("ttl=")?,
+        },
+        "hit" => CacheOutcome::Hit {
+            ttl: number("ttl=")?,
+        },
+        "fwd=stale" => CacheOutcome::Stale {
+            upstream_status: number("fwd-status=").and_then(|n: i64| u16::try_from(n).ok())?,
+        },
+        "fwd=miss" => CacheOutcome::Fetched {
+            stored: true,
+            collapsed,
+        },
+        "fwd=uri-miss" => CacheOutcome::Fetched {
+            stored: false,
+            collapsed,
+        },
+        "fwd=bypass" => CacheOutcome::Bypass,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,7 +225,38 @@ mod tests {
             assert_eq!(outcome.header_value(), text);
             assert_eq!(outcome.to_string(), text);
             assert_eq!(CacheOutcome::label(Some(outcome)), label, "{text}");
+            assert_eq!(text.parse(), Ok(outcome), "parsed back");
         }
         assert_eq!(CacheOutcome::label(None), "none");
+    }
+
+    /// Parsing is the exact inverse of rendering: anything else — other
+    /// caches' values, reordered or extra parameters, other spacing — is
+    /// refused, never read as the nearest outcome.
+    #[test]
+    fn only_rendered_values_parse() {
+        for text in [
+            "",
+            "imgcache",
+            "other; hit; ttl=5",
+            "imgcache; hit",
+            "imgcache; hit; ttl=x",
+            "imgcache; hit; ttl=5; detail=other",
+            "imgcache; hit;ttl=5",
+            "imgcache; fwd=miss",
+            "imgcache; fwd=miss; stored; collapsed",
+            "imgcache; fwd=stale; fwd-status=70000",
+            "imgcache; fwd=uri-miss; stored",
+            "imgcache; fwd=bypass; stored",
+            "imgcache; fwd=nonsense",
+        ] {
+            assert_eq!(
+                text.parse::<CacheOutcome>(),
+                Err(UnknownOutcome(text.to_owned())),
+                "{text:?}"
+            );
+        }
+        let shared = CacheOutcome::SharedHit { ttl: -7 };
+        assert_eq!(shared.to_string().parse(), Ok(shared));
     }
 }

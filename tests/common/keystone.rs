@@ -40,6 +40,26 @@ struct State {
     service_token: Option<String>,
 }
 
+/// A token of the sample's alice in project-a, spelled `n` ways: Keystone
+/// and the sample read the same user, project and roles in each.
+pub fn alice_token(n: usize) -> String {
+    format!("{}{}", super::TOKEN_A, ",".repeat(n))
+}
+
+/// `http://127.0.0.1:PORT/v3` where nothing listens.
+pub async fn closed_keystone_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}/v3")
+}
+
+/// `imgcache_token_validations_total{result}` of `proxy` (admin started).
+pub async fn validations(proxy: &super::ProxyHandle, result: &str) -> f64 {
+    let series = format!("imgcache_token_validations_total{{result=\"{result}\"}}");
+    proxy.metric(&series).await
+}
+
 /// The fake Keystone; dropping it stops accepting.
 pub struct FakeKeystone {
     pub addr: SocketAddr,

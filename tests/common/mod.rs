@@ -1,12 +1,26 @@
-//! Shared test harness: the sample upstream, the proxy, a raw scriptable
-//! upstream for broken HTTP, and a small client — all on 127.0.0.1:0.
+//! Shared test harness, all on 127.0.0.1:0: the sample upstream, a small
+//! client, waiting without sleeping, and (modules)
+//!
+//! - `proxy`: the proxy under test, built with `TestProxy`;
+//! - `outcome`: `Cache-Status` read back as a `CacheOutcome`;
+//! - `wire`: raw HTTP/1.1 requests and responses, request heads parsed;
+//! - `raw`, `gated`, `keystone`: scripted upstreams and a fake Keystone;
+//! - `sdk`: requests signed as Huawei's SDK signs them;
+//! - `redis`: the Redis a fleet test uses;
+//! - `pki`, `tls_proxy`: certificates and a TLS-serving proxy.
+//!
+//! Each test binary compiles all of it and uses some: unused items are
+//! allowed here, not in the tests.
 #![allow(dead_code, unused_imports)]
 
 pub mod gated;
 pub mod keystone;
+pub mod outcome;
 pub mod pki;
+pub mod proxy;
 pub mod raw;
 pub mod redis;
+pub mod sdk;
 pub mod tls_proxy;
 pub mod wire;
 
@@ -20,11 +34,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use imgcache::config::{Config, parse_upstream_url};
-use imgcache::proxy::Proxy;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub use outcome::{BYPASS, COLLAPSED, CacheOutcome, STORED, URI_MISS, is_hit, outcome_of};
+pub use proxy::{ProxyHandle, TestProxy, config_for, start_proxy, start_proxy_over};
 
 pub use glance_sample::{
     EXAMPLE_IMAGE_ID, Fault, PRIVATE_IMAGE_ID, QUEUED_IMAGE_ID, SHARED_IMAGE_ID,
@@ -37,6 +51,9 @@ pub const TOKEN_B: &str = "bob:project-b:member";
 /// An admin token.
 pub const TOKEN_ADMIN: &str = "root:admin:admin";
 
+/// Fresh hits the hit path answered (the series).
+pub const HIT_PATH_RESPONSES: &str = "imgcache_hit_path_responses_total";
+
 /// Hang guard for awaits in tests (not a timing assertion: only stops a
 /// broken test from hanging CI).
 pub const HANG_GUARD: Duration = Duration::from_secs(20);
@@ -44,87 +61,6 @@ pub const HANG_GUARD: Duration = Duration::from_secs(20);
 /// Starts the demo sample image service.
 pub async fn start_sample() -> SampleHandle {
     SampleService::demo().start().await.expect("sample starts")
-}
-
-/// A running proxy; dropping it stops the server task.
-pub struct ProxyHandle {
-    pub addr: SocketAddr,
-    pub proxy: Proxy,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl ProxyHandle {
-    /// `http://127.0.0.1:PORT{path}`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Stops accepting and drains (the test config's short grace).
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for ProxyHandle {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-/// The default config, on ephemeral ports, in front of `upstream`.
-pub fn config_for(upstream: &str) -> Config {
-    let mut config = Config::defaults();
-    config.server.listen = "127.0.0.1:0".parse().expect("addr");
-    config.admin.listen = "127.0.0.1:0".parse().expect("addr");
-    config.server.shutdown_grace = Duration::from_secs(5);
-    let (origin, base_path) = parse_upstream_url(upstream).expect("upstream url");
-    config.upstream.origin = origin;
-    config.upstream.base_path = base_path;
-    config
-}
-
-/// Starts the proxy in front of `upstream` with the default test config.
-pub async fn start_proxy(upstream: &str) -> ProxyHandle {
-    start_proxy_with(config_for(upstream)).await
-}
-
-/// Starts the proxy with a given config.
-pub async fn start_proxy_with(config: Config) -> ProxyHandle {
-    let proxy = Proxy::new(&config).expect("proxy");
-    start_proxy_over(config, proxy, None).await
-}
-
-/// Starts `proxy` (made from `config`), over TLS when `tls` is given.
-pub async fn start_proxy_over(
-    config: Config,
-    proxy: Proxy,
-    tls: Option<imgcache::tls::Acceptor>,
-) -> ProxyHandle {
-    let listener = TcpListener::bind(config.server.listen).await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    let serving = proxy.clone();
-    let server_config = config.server.clone();
-    let task = tokio::spawn(async move {
-        imgcache::server::run_with(listener, serving, &server_config, tls, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
-    ProxyHandle {
-        addr,
-        proxy,
-        shutdown: Some(tx),
-        task: Some(task),
-    }
 }
 
 /// A plain HTTP/1.1 client with pooling.
@@ -149,6 +85,12 @@ impl Reply {
             .unwrap_or("")
     }
 
+    /// What the cache did, read back from `Cache-Status` (`None`: no
+    /// such header).
+    pub fn outcome(&self) -> Option<CacheOutcome> {
+        outcome_of(self.headers.get("cache-status").map(|v| v.as_bytes()))
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
@@ -160,8 +102,61 @@ impl Reply {
     }
 }
 
+/// `/v2/images/{id}`.
+pub fn image_path(id: &str) -> String {
+    format!("/v2/images/{id}")
+}
+
+/// Waits (bounded by [`HANG_GUARD`]) until `check` holds: for effects
+/// with no event to wait on (pub/sub to another instance, a task the
+/// proxy runs after answering). Polls; never a timing assertion.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
 /// Sends a request and reads the whole response.
 pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let request = request(method, url, headers, body);
+    let response = tokio::time::timeout(HANG_GUARD, client().request(request))
+        .await
+        .expect("no hang")
+        .expect("response");
+    read(response).await
+}
+
+/// `GET` over HTTP/2 without TLS (h2c, prior knowledge); the URL gives
+/// the `:authority`.
+pub async fn h2c_get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let h2 = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let request = request(Method::GET, url, headers, b"");
+    let response = tokio::time::timeout(HANG_GUARD, h2.request(request))
+        .await
+        .expect("no hang")
+        .expect("an h2 response");
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    read(response).await
+}
+
+/// A request with `headers` appended in order (repeated names stay).
+fn request(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Request<Full<Bytes>> {
     let mut request = Request::new(Full::new(Bytes::copy_from_slice(body)));
     *request.method_mut() = method;
     *request.uri_mut() = url.parse().expect("url");
@@ -171,11 +166,7 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &[u
             HeaderValue::from_str(value).expect("value"),
         );
     }
-    let response = tokio::time::timeout(HANG_GUARD, client().request(request))
-        .await
-        .expect("no hang")
-        .expect("response");
-    read(response).await
+    request
 }
 
 /// Reads a whole response.
@@ -207,6 +198,17 @@ pub async fn get_image(proxy: &ProxyHandle, id: &str) -> Reply {
     .await
 }
 
+/// `GET` an image with `token` (a new connection each time: the hit
+/// path reads the request first).
+pub async fn get_image_as(proxy: &ProxyHandle, id: &str, token: &str) -> Reply {
+    get(&proxy.url(&image_path(id)), &[("x-auth-token", token)]).await
+}
+
+/// `GET`s of an image the sample has received.
+pub fn image_gets(sample: &SampleHandle, id: &str) -> u64 {
+    sample.control.requests("GET", &image_path(id))
+}
+
 /// The value of one sample line (`name{labels} value`) in a metrics
 /// scrape; 0 when the series is not there.
 pub fn sample_value(text: &str, series: &str) -> f64 {
@@ -221,16 +223,6 @@ pub fn sample_value(text: &str, series: &str) -> f64 {
 pub async fn metric_value(admin: &str, series: &str) -> f64 {
     let reply = get(&format!("{admin}/metrics"), &[]).await;
     sample_value(&String::from_utf8_lossy(&reply.body), series)
-}
-
-/// Starts the admin API for a running proxy on 127.0.0.1:0; returns its
-/// base URL. It stops when the test's runtime ends.
-pub async fn start_admin(proxy: &ProxyHandle, token: Option<&str>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let admin = imgcache::admin::Admin::new(proxy.proxy.operator(), token);
-    tokio::spawn(admin.serve(listener, std::future::pending()));
-    format!("http://{addr}")
 }
 
 /// Serves every connection accepted on `listener` (HTTP/1.1 and h2c) with

@@ -78,6 +78,12 @@ impl RawUpstream {
     pub fn heads(&self) -> Vec<String> {
         self.heads.lock().expect("lock").clone()
     }
+
+    /// The last head received, parsed.
+    pub fn last_head(&self) -> super::wire::Head {
+        let heads = self.heads.lock().expect("lock");
+        super::wire::Head::parse(heads.last().expect("a request upstream"))
+    }
 }
 
 impl Drop for RawUpstream {

@@ -112,7 +112,8 @@ impl Drop for RedisServer {
 
 /// The Redis a test uses: the one `.ci/run` started
 /// (`IMGCACHE_TEST_REDIS_URL`), under a key prefix of the test's own, or
-/// one the test starts itself.
+/// one the test starts itself. The one way tests get a Redis they do not
+/// kill (tests that kill theirs use [`RedisServer`]).
 pub struct TestRedis {
     pub url: String,
     pub prefix: String,
@@ -120,28 +121,47 @@ pub struct TestRedis {
 }
 
 impl TestRedis {
-    pub async fn new() -> TestRedis {
-        let prefix = format!("imgcache:test:{}", uuid::Uuid::new_v4().simple());
+    /// The Redis for this test; `None` (the caller skips) when there is
+    /// no `IMGCACHE_TEST_REDIS_URL` and redis-server cannot be run here.
+    pub async fn acquire() -> Option<TestRedis> {
         if let Ok(url) = std::env::var("IMGCACHE_TEST_REDIS_URL") {
-            return TestRedis {
-                url,
-                prefix,
-                _own: None,
-            };
+            return Some(TestRedis::at(url, None));
+        }
+        if !available() {
+            return None;
         }
         let server = RedisServer::start().await;
+        Some(TestRedis::at(server.url(), Some(server)))
+    }
+
+    /// `server`, which the test owns (and may kill).
+    pub fn owned(server: &RedisServer) -> TestRedis {
+        TestRedis::at(server.url(), None)
+    }
+
+    fn at(url: String, own: Option<RedisServer>) -> TestRedis {
         TestRedis {
-            url: server.url(),
-            prefix,
-            _own: Some(server),
+            url,
+            prefix: format!("imgcache:test:{}", uuid::Uuid::new_v4().simple()),
+            _own: own,
         }
     }
 
-    pub fn owned(server: &RedisServer) -> TestRedis {
-        TestRedis {
-            url: server.url(),
-            prefix: "imgcache:test".into(),
-            _own: None,
+    /// The same Redis under a new key prefix: a fleet that shares
+    /// nothing with the ones before it.
+    pub fn another_prefix(&self) -> TestRedis {
+        TestRedis::at(self.url.clone(), None)
+    }
+
+    /// The proxy's `[redis]` for it: short timeouts, fast lock polls.
+    pub fn config(&self) -> imgcache::config::RedisConfig {
+        imgcache::config::RedisConfig {
+            url: self.url.clone(),
+            key_secret: Some("fleet-secret".into()),
+            timeout: Duration::from_millis(200),
+            lock_ttl: Duration::from_secs(3),
+            poll_interval: Duration::from_millis(10),
+            key_prefix: self.prefix.clone(),
         }
     }
 
@@ -153,16 +173,5 @@ impl TestRedis {
             .output()
             .expect("redis-cli");
         String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
-
-pub fn redis_config(redis: &TestRedis) -> imgcache::config::RedisConfig {
-    imgcache::config::RedisConfig {
-        url: redis.url.clone(),
-        key_secret: Some("fleet-secret".into()),
-        timeout: Duration::from_millis(200),
-        lock_ttl: Duration::from_secs(3),
-        poll_interval: Duration::from_millis(10),
-        key_prefix: redis.prefix.clone(),
     }
 }

@@ -110,8 +110,12 @@ impl Client {
         (client, serial)
     }
 
-    /// `GET path` as `token`: status, version, `Cache-Status`.
-    pub async fn get(&mut self, path: &str, token: &str) -> (u16, http::Version, String) {
+    /// `GET path` as `token`: status, version, what the cache did.
+    pub async fn get(
+        &mut self,
+        path: &str,
+        token: &str,
+    ) -> (u16, http::Version, Option<CacheOutcome>) {
         // HTTP/1.1 in origin form, as curl and requests send it; HTTP/2
         // needs the scheme and authority.
         let uri = match self {
@@ -133,16 +137,7 @@ impl Client {
             .expect("response");
         let (parts, body) = response.into_parts();
         body.collect().await.expect("body");
-        let status = parts
-            .headers
-            .get("cache-status")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        (parts.status.as_u16(), parts.version, status)
+        let outcome = outcome_of(parts.headers.get("cache-status").map(|v| v.as_bytes()));
+        (parts.status.as_u16(), parts.version, outcome)
     }
-}
-
-pub fn image_path() -> String {
-    format!("/v2/images/{EXAMPLE_IMAGE_ID}")
 }

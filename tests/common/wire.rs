@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use http::{HeaderMap, HeaderName, HeaderValue};
+use imgcache::cache::outcome::CacheOutcome;
+
 use super::HANG_GUARD;
 
 /// One response as read off the wire.
@@ -18,6 +21,15 @@ pub struct Wire {
 }
 
 impl Wire {
+    /// What the cache did, read back from `Cache-Status`.
+    pub fn outcome(&self) -> Option<CacheOutcome> {
+        let value = self
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("cache-status"));
+        super::outcome_of(value.map(|(_, v)| v.as_bytes()))
+    }
+
     pub fn header(&self, name: &str) -> &str {
         self.headers
             .iter()
@@ -114,5 +126,112 @@ impl Conn {
     /// Whether the server closes the connection (reads until EOF).
     pub async fn closed(&mut self) -> bool {
         !self.fill().await && self.buf.is_empty()
+    }
+}
+
+impl Conn {
+    /// Sends one request and reads its response.
+    pub async fn round_trip(&mut self, request: &[u8]) -> Wire {
+        self.send(request).await;
+        self.response().await
+    }
+}
+
+/// One request on a new connection (the hit path reads it first).
+pub async fn on_new_connection(addr: SocketAddr, request: &[u8]) -> Wire {
+    Conn::open(addr).await.round_trip(request).await
+}
+
+/// Sends `request` on a new connection until one is served (a connection
+/// past `server.max_connections` is closed at once, with no answer).
+pub async fn served_once_there_is_room(addr: SocketAddr, request: &[u8]) -> Wire {
+    tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            let mut conn = Conn::open(addr).await;
+            // A refused connection may already be closed when we write.
+            let _ = conn.stream.write_all(request).await;
+            if let Some(reply) = conn.try_response().await {
+                return reply;
+            }
+            // Polling for a free place: nothing tells when one is freed.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("served within the hang guard")
+}
+
+/// `GET` of image `id` as alice (`TOKEN_A`) over HTTP/1.1, with `extra`
+/// header lines (each ending in `\r\n`).
+pub fn alice_get(id: &str, extra: &str) -> Vec<u8> {
+    let token = super::TOKEN_A;
+    format!("GET /v2/images/{id} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\n{extra}\r\n")
+        .into_bytes()
+}
+
+/// A request's bytes: the request line, `lines` in order and spelled as
+/// given, then `body`.
+pub fn request_bytes(
+    method: &str,
+    target: &str,
+    lines: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\n");
+    for (name, value) in lines {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// `target` as its path and query.
+pub fn split_target(target: &str) -> (&str, Option<&str>) {
+    match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    }
+}
+
+/// A request head as an upstream received it.
+pub struct Head {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+}
+
+impl Head {
+    /// Parses a whole request head (as `RawUpstream` records them).
+    pub fn parse(raw: &str) -> Head {
+        let mut lines = [httparse::EMPTY_HEADER; 64];
+        let mut request = httparse::Request::new(&mut lines);
+        let parsed = request.parse(raw.as_bytes()).expect("a request head");
+        assert!(parsed.is_complete(), "{raw}");
+        let target = request.path.expect("a target").to_owned();
+        let (path, query) = split_target(&target);
+        let mut headers = HeaderMap::new();
+        for line in request.headers.iter() {
+            headers.append(
+                HeaderName::from_bytes(line.name.as_bytes()).expect("name"),
+                HeaderValue::from_bytes(line.value).expect("value"),
+            );
+        }
+        Head {
+            method: request.method.expect("a method").to_owned(),
+            path: path.to_owned(),
+            query: query.map(str::to_owned),
+            headers,
+        }
+    }
+
+    /// A header as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
