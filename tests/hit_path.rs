@@ -283,18 +283,24 @@ async fn a_request_handed_off_during_the_drain_is_answered() {
 
 /// `Connection: close` (one-shot clients, Tempest) does not send a fresh
 /// hit to hyper: it is answered on the hit path with `connection: close`,
-/// and the connection closes after it; a miss with it goes to hyper,
-/// which closes after its answer too.
+/// and the connection closes after it; a miss with it is hyper's for that
+/// one request (an exchange, not a hand-off), and the connection closes
+/// after its answer too, whatever the client sent after it.
 #[tokio::test]
 async fn connection_close_hits_stay_on_the_hit_path() {
     let sample = start_sample().await;
     let proxy = TestProxy::new(&sample.url()).admin().start().await;
     let mut miss = Conn::open(proxy.addr).await;
-    miss.send(&alice_get(EXAMPLE_IMAGE_ID, "Connection: close\r\n"))
-        .await;
+    let mut request = alice_get(EXAMPLE_IMAGE_ID, "Connection: close\r\n");
+    request.extend(alice_get(EXAMPLE_IMAGE_ID, ""));
+    miss.send(&request).await;
     let first = miss.response().await;
     assert_eq!(first.outcome(), STORED);
-    assert!(miss.closed().await, "hyper closes after Connection: close");
+    assert!(miss.closed().await, "closed after Connection: close");
+    // The miss was hyper's for one exchange (its admission's verdict went
+    // along), not the connection's for good.
+    assert_eq!(proxy.metric("imgcache_hit_path_exchanges_total").await, 1.0);
+    assert_eq!(proxy.metric("imgcache_hit_path_handoffs_total").await, 0.0);
     let before = proxy.metric(HIT_PATH_RESPONSES).await;
     let mut hit = Conn::open(proxy.addr).await;
     let mut request = alice_get(EXAMPLE_IMAGE_ID, "Connection: close\r\n");

@@ -47,6 +47,8 @@ async fn verified_signed_reads_hit_per_access_key() {
     assert_eq!(proxy.metric(HIT_PATH_RESPONSES).await, 2.0);
 
     assert_eq!(upstream.heads().len(), 1, "one GET upstream");
+    // Judged (and counted) once each: the fill's verdict, reached by the
+    // hit path's admission, went along to hyper through the exchange.
     assert_eq!(signed_requests(&proxy, "verified").await, 3.0);
 }
 
