@@ -4,9 +4,12 @@ SVG chart (stdlib only).
 
     report.py OUT_DIR
 
-Reads OUT_DIR/meta.json, runs.jsonl (one line per wrk run), and if present
-cold.jsonl, file.jsonl, rss100k.json, warnings.txt. Writes OUT_DIR/results.md
-and OUT_DIR/chart.svg and prints the markdown to stdout.
+Reads OUT_DIR/meta.json, runs.jsonl (one line per wrk or h2load run: its
+"generator"; a line without one is wrk's), and if present cold.jsonl,
+file.jsonl, rss100k.json, warnings.txt. Writes OUT_DIR/results.md and
+OUT_DIR/chart.svg (wrk's runs) and prints the markdown to stdout. When
+h2load ran too (run.sh --generator h2load|both), its tables come next to
+wrk's, and summary_h2load.json beside summary.json.
 
 Every figure of a proxy is the median over the rounds; ratios are the
 median of the per-round ratios (each round's runs are back to back, so a
@@ -52,14 +55,23 @@ def med(values):
     return statistics.median(values) if values else None
 
 
+def ms(us):
+    return None if us is None else us / 1000
+
+
+def generator(r):
+    return r.get("generator", "wrk")
+
+
 def fmt(v, digits=0):
     if v is None:
         return "-"
     return f"{v:,.{digits}f}"
 
 
-def summarize(runs):
-    """{workload: {proxy: summary}} from the per-run records."""
+def summarize(runs, h2load=False):
+    """{workload: {proxy: summary}} from the per-run records (of one
+    generator; h2load=True adds h2load's own figures)."""
     out = {}
     workloads = sorted({r["workload"] for r in runs}, key=lambda w: list(WORKLOAD_TITLES).index(w) if w in WORKLOAD_TITLES else 9)
     for w in workloads:
@@ -89,9 +101,9 @@ def summarize(runs):
                 "rps": med([r["rps"] for r in mine]),
                 "rps_min": min(r["rps"] for r in mine),
                 "rps_max": max(r["rps"] for r in mine),
-                "p50_ms": med([r["p50_us"] / 1000 for r in mine]),
-                "p99_ms": med([r["p99_us"] / 1000 for r in mine]),
-                "p999_ms": med([r["p999_us"] / 1000 for r in mine]),
+                "p50_ms": med([ms(r.get("p50_us")) for r in mine]),
+                "p99_ms": med([ms(r.get("p99_us")) for r in mine]),
+                "p999_ms": med([ms(r.get("p999_us")) for r in mine]),
                 "errors": sum(r["errors"] for r in mine),
                 "requests": sum(r["requests"] for r in mine),
                 "upstream_max": max((r["upstream"] for r in mine if r.get("upstream") is not None), default=None),
@@ -111,6 +123,14 @@ def summarize(runs):
                              for k in ("responses", "exchanges", "handoffs")}
                 if any("hit_path" in r for r in mine) else None,
             }
+            if h2load:
+                # What h2load measures instead of percentiles, and its
+                # mixed workload's real miss ratio.
+                table[p].update(
+                    mean_ms=med([ms(r.get("mean_us")) for r in mine]),
+                    sd_ms=med([ms(r.get("sd_us")) for r in mine]),
+                    max_ms=med([ms(r.get("max_us")) for r in mine]),
+                    miss_ratio=med([r.get("miss_ratio") for r in mine]))
         out[w] = table
     return out
 
@@ -149,6 +169,79 @@ def load_table(w, table):
             lines += ["", "The sample's (upstream's) own CPU µs per request of the run, not in the proxies' "
                           "figures: " + ", ".join(up) + "."]
     return lines
+
+
+H2LOAD_HEADINGS = {
+    "uniform": "h2load — uniform over 1,000 hot ids",
+    "zipf": "h2load — Zipf(s=1) over 10,000 ids",
+    "mixed": "h2load — mixed: every 50th line of the URI file a fresh id, the rest uniform over 1,000 hot ids",
+}
+
+
+def h2load_table(w, table, meta):
+    """One workload's h2load runs: what h2load measures (no percentiles)."""
+    mixed = w == "mixed"
+    upstream_head = "upstream req (median/run) / real miss ratio" if mixed else "upstream req (max/run)"
+    lines = [f"### {H2LOAD_HEADINGS.get(w, 'h2load — ' + w)}", ""]
+    if mixed:
+        lines += [
+            f"Every h2load client walks the same URI file in order, all starting together, so each fresh id "
+            f"(one line in {meta.get('miss_every', 50)}) is read by every client that gets that far, at about "
+            "the same time: the first read is a miss, the others are collapsed onto it or are hits. This is "
+            "not 2% true misses: the real miss ratio is the upstream requests / requests of the run "
+            "(the ceiling stores nothing, so its misses are all the fresh-id reads).", ""]
+    lines += [
+        f"| proxy | req/s | req/s min–max | mean ms | sd ms | max ms | CPU µs/req | errors | {upstream_head} "
+        "| RSS MiB | × HAProxy | × ceiling | CPU × HAProxy | CPU × ceiling |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p, s in table.items():
+        if mixed:
+            ratio = "-" if s["miss_ratio"] is None else f"{s['miss_ratio'] * 100:.2f}%"
+            upstream = f"{fmt(s['upstream_med'])} / {ratio}"
+        else:
+            upstream = "-" if p == "ceiling" else fmt(s["upstream_max"])
+        lines.append(
+            f"| {p} | {fmt(s['rps'])} | {fmt(s['rps_min'])}–{fmt(s['rps_max'])} | "
+            f"{fmt(s['mean_ms'], 2)} | {fmt(s['sd_ms'], 2)} | {fmt(s['max_ms'], 2)} | {fmt(s['cpu_us'], 1)} | "
+            f"{s['errors']} | {upstream} | {fmt(s['rss_mib'], 1)} | "
+            f"{fmt(s['x_haproxy'], 2)} | {fmt(s['x_ceiling'], 2)} | "
+            f"{fmt(s['cpu_x_haproxy'], 2)} | {fmt(s['cpu_x_ceiling'], 2)} |"
+        )
+    return lines
+
+
+def side_by_side(wrk, h2):
+    """req/s, its ratios, CPU µs/req and its ratio to the ceiling, both
+    generators in adjacent columns, per workload and proxy."""
+    if not h2:
+        return []
+    lines = [
+        "### Two load generators side by side — wrk (workload.lua) and h2load (URI files, same ids)",
+        "",
+        "Medians; × = median of the per-round ratios, each generator's runs against its own HAProxy "
+        "and ceiling runs. h2load's mixed workload is not wrk's (see its table for the real miss ratio).",
+        "",
+        "| workload | proxy | req/s wrk | req/s h2load | × HAProxy wrk | × HAProxy h2load | × ceiling wrk "
+        "| × ceiling h2load | CPU µs/req wrk | CPU µs/req h2load | CPU × ceiling wrk | CPU × ceiling h2load |",
+        "|---|---|" + "---:|" * 10,
+    ]
+    for w in ordered_workloads(list(wrk) + list(h2)):
+        a, b = wrk.get(w, {}), h2.get(w, {})
+        for p in ORDER:
+            if p not in a and p not in b:
+                continue
+            x, y = a.get(p, {}), b.get(p, {})
+            cells = []
+            for key, digits in (("rps", 0), ("x_haproxy", 2), ("x_ceiling", 2), ("cpu_us", 1), ("cpu_x_ceiling", 2)):
+                cells += [fmt(x.get(key), digits), fmt(y.get(key), digits)]
+            lines.append(f"| {WORKLOAD_TITLES.get(w, w)} | {p} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def ordered_workloads(names):
+    order = list(WORKLOAD_TITLES)
+    return sorted(set(names), key=lambda w: order.index(w) if w in order else 9)
 
 
 def headline(summary):
@@ -364,8 +457,10 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "target/bench-load"
     with open(os.path.join(out, "meta.json")) as f:
         meta = json.load(f)
-    runs = load_jsonl(os.path.join(out, "runs.jsonl"))
+    all_runs = load_jsonl(os.path.join(out, "runs.jsonl"))
+    runs = [r for r in all_runs if generator(r) == "wrk"]
     summary = summarize(runs)
+    h2summary = summarize([r for r in all_runs if generator(r) == "h2load"], h2load=True)
     md = [
         "# imgcache load benchmark",
         "",
@@ -385,12 +480,28 @@ def main():
         "more than once); PSS splits shared pages.",
         "",
     ]
+    if h2summary:
+        md += [
+            f"**Second load generator: h2load** ({meta.get('versions', {}).get('h2load', 'h2load')}, "
+            f"`h2load --h1 -c{meta.get('connections')} -t{meta.get('threads')} -D {meta.get('duration')} "
+            "-i URIFILE`), fed a URI file per workload with the same ids as workload.lua "
+            f"({meta.get('h2load_lines', '?'):,} lines drawn with a fixed seed; every client walks the file "
+            "in order). It gives min/max/mean/sd of the request time, no percentiles: its tables give the "
+            "mean. errors = requests without a 2xx (h2load's failed, which includes errored and "
+            "4xx/5xx, + 3xx). CPU µs/req as for wrk. The headline, targets and chart are wrk's.",
+            "",
+        ]
     md += headline(summary) + [""]
-    for w, table in summary.items():
-        md += load_table(w, table) + [""]
+    md += side_by_side(summary, h2summary) + ([""] if h2summary else [])
+    for w in ordered_workloads(list(summary) + list(h2summary)):
+        if w in summary:
+            md += load_table(w, summary[w]) + [""]
+        if w in h2summary:
+            md += h2load_table(w, h2summary[w], meta) + [""]
         if w == "mixed":
             md += warm_lines(load_jsonl(os.path.join(out, "warm.jsonl"))) + [""]
-        md += targets(w, table) + [""]
+        if w in summary:
+            md += targets(w, summary[w]) + [""]
     md += cold_table(load_jsonl(os.path.join(out, "cold.jsonl"))) + [""]
     md += file_table(load_jsonl(os.path.join(out, "file.jsonl"))) + [""]
     rss_path = os.path.join(out, "rss100k.json")
@@ -406,6 +517,9 @@ def main():
         f.write(text)
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
+    if h2summary:
+        with open(os.path.join(out, "summary_h2load.json"), "w") as f:
+            json.dump(h2summary, f, indent=1)
     if summary:
         with open(os.path.join(out, "chart.svg"), "w") as f:
             f.write(chart(summary, meta))

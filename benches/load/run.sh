@@ -7,7 +7,14 @@
 #                       [--duration SECONDS] [--proxies "imgcache nginx ..."]
 #                       [--workloads "uniform zipf mixed"]
 #                       [--phases load,cold,file|none] [--idle-wait SECONDS]
-#                       [--perf]
+#                       [--perf] [--generator wrk|h2load|both]
+#
+# --generator: the load generator of the load phase. wrk (the default)
+# drives workload.lua; h2load (Debian's nghttp2-client, which this
+# benchmark did not write) reads a URI file per workload built from the
+# same ids (h2load.py); both: every run twice, wrk then h2load, each
+# recorded in runs.jsonl with its "generator", and the report shows them
+# side by side.
 #
 # Binaries: $IMGCACHE_BIN and $IMGCACHE_SAMPLE_BIN (default: imgcache and
 # imgcache-sample in the workspace's target/release, whichever package
@@ -53,6 +60,8 @@ WORKLOADS="uniform zipf mixed"
 PHASES="load,cold,file"
 RSS_100K=0
 PERF=0              # --perf: perf profile of imgcache during its first uniform run
+GENERATOR=wrk       # --generator wrk|h2load|both
+H2LOAD_LINES=131072 # lines (requests) of each h2load URI file; every client walks it in order
 OUT=$REPO/target/bench-load
 IMAGES=10000        # the images the hit workloads read (warmed): ids 0..IMAGES-1
 HOT=1000            # the uniform (and mixed) workload's hot set: ids 0..HOT-1
@@ -97,6 +106,7 @@ while [ $# -gt 0 ]; do
         --proxies) PROXIES=$2; shift ;;
         --workloads) WORKLOADS=$2; shift ;;
         --phases) PHASES=$2; shift ;;
+        --generator) GENERATOR=$2; shift ;;
         -h|--help) usage 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; usage 64 ;;
     esac
@@ -109,6 +119,19 @@ done
 # 2% of 250k req/s for DURATION s, at least 20,000 ids.
 MISS_IDS=$((DURATION * 250000 / MISS_EVERY))
 [ "$MISS_IDS" -ge 20000 ] || MISS_IDS=20000
+case "$GENERATOR" in
+    wrk) GENERATORS="wrk" ;;
+    h2load) GENERATORS="h2load" ;;
+    both) GENERATORS="wrk h2load" ;;
+    *) echo "run.sh: unknown generator $GENERATOR (wrk, h2load or both)" >&2; exit 64 ;;
+esac
+# h2load's mixed file: one fresh id every MISS_EVERY lines, each used once,
+# from H2LOAD_MISS_BASE on: after wrk's MISS_IDS, so that with --generator
+# both an h2load run's "misses" are not ids wrk's mixed run of the same
+# round has just cached (they are >= 0x4000 too: the ceiling passes them
+# through).
+H2LOAD_MISS_BASE=$((MISS_BASE + MISS_IDS))
+H2LOAD_MISS_IDS=$((H2LOAD_LINES / MISS_EVERY))
 [ "$IMAGES" -le "$MISS_BASE" ] || { echo "run.sh: IMAGES ($IMAGES) must not exceed MISS_BASE ($MISS_BASE)" >&2; exit 64; }
 
 # ------------------------------------------------------------ helpers
@@ -125,13 +148,15 @@ image_id() { printf '00000000-0000-4000-8000-%012x' "$1"; }
 is_busy() { awk -v b="$1" 'BEGIN { exit !(b > 0.25) }'; }
 json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d'"$1"')'; }
 
-# Installs nginx, varnish, haproxy, wrk when missing (root: apt-get;
+# Installs nginx, varnish, haproxy, wrk (and h2load if used) when missing (root: apt-get;
 # otherwise say how).
 ensure_tools() {
     local missing=() tool pkg
     export PATH=$PATH:/usr/sbin:/sbin
     # command:package; varnishd compiles its VCL with the C compiler.
-    for tool in nginx:nginx varnishd:varnish haproxy:haproxy wrk:wrk curl:curl python3:python3 cc:gcc; do
+    local tools="nginx:nginx varnishd:varnish haproxy:haproxy wrk:wrk curl:curl python3:python3 cc:gcc"
+    case " $GENERATORS " in *" h2load "*) tools+=" h2load:nghttp2-client" ;; esac
+    for tool in $tools; do
         command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
     done
     [ ${#missing[@]} -eq 0 ] && return
@@ -439,8 +464,9 @@ start_proxy() {
 }
 
 start_all() {
-    # The hit workloads' ids, then the mixed workload's fresh ones.
-    start_sample sample $((MISS_BASE + MISS_IDS))
+    # The hit workloads' ids, then the mixed workload's fresh ones (wrk's,
+    # then h2load's).
+    start_sample sample $((MISS_BASE + MISS_IDS + H2LOAD_MISS_IDS))
     local p
     for p in $PROXIES; do
         start_proxy "$p"
@@ -509,10 +535,38 @@ for line in sys.stdin:
 print(json.dumps(out))' || echo '{}'
 }
 
-# measure ROUND WORKLOAD PROXY: one wrk run; appends a line to runs.jsonl.
+# run_h2load WORKLOAD PROXY: one h2load run against PROXY, its output in
+# $WORK/h2load.out. Started in the background and remembered in PIDS, so
+# that an interrupted run stops it by pid as everything else.
+run_h2load() {
+    local workload=$1 p=$2 pid rc=0
+    h2load --h1 -c "$CONNS" -t "$THREADS" -D "$DURATION" -i "$WORK/h2load/uris-$workload.txt" \
+        -B "$(proxy_url "$p")" -H "X-Auth-Token: $TOKEN" >"$WORK/h2load.out" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    STOPPED[$pid]=1
+    [ "$rc" = 0 ] || { cat "$WORK/h2load.out" >&2; die "h2load failed against $p (exit $rc)"; }
+}
+
+# make_uri_files: h2load's URI file per workload (h2load.py), once.
+make_uri_files() {
+    local fresh
+    mkdir -p "$WORK/h2load"
+    fresh=$(python3 "$HERE/h2load.py" uris "$WORK/h2load" --hot "$HOT" --images "$IMAGES" \
+        --zipf-s "$ZIPF_S" --every "$MISS_EVERY" --miss-base "$H2LOAD_MISS_BASE" --lines "$H2LOAD_LINES")
+    [ "$fresh" = "$H2LOAD_MISS_IDS" ] || die "h2load.py wrote $fresh fresh ids, want $H2LOAD_MISS_IDS"
+    log "h2load URI files: $H2LOAD_LINES lines per workload, mixed with $fresh fresh ids from $H2LOAD_MISS_BASE"
+}
+
+# measure ROUND WORKLOAD PROXY [GENERATOR]: one wrk (default) or h2load
+# run; appends a line to runs.jsonl.
 measure() {
-    local round=$1 workload=$2 p=$3 args out result upstream mem busy cpu_before
+    local round=$1 workload=$2 p=$3 gen=${4:-wrk} args out result upstream mem busy cpu_before
     local sample_cpu_before sample_cpu_after hp_before='{}' hp_after='{}'
+    # Warnings name h2load's runs; wrk's read as they always have.
+    local tag=""
+    [ "$gen" = wrk ] || tag=" ($gen)"
     case "$workload" in
         uniform) args=(uniform "$HOT" "$TOKEN") ;;
         zipf) args=(zipf "$IMAGES" "$ZIPF_S" "$TOKEN") ;;
@@ -528,20 +582,25 @@ measure() {
         IDLE_SPENT=$((IDLE_SPENT + 1))
     done
     if is_busy "$busy"; then
-        warn "machine busy before $p $workload round $round: $(awk -v b="$busy" 'BEGIN { printf "%d", b * 100 + 0.5 }')% CPU used by other processes"
+        warn "machine busy before $p $workload round $round$tag: $(awk -v b="$busy" 'BEGIN { printf "%d", b * 100 + 0.5 }')% CPU used by other processes"
     fi
     sample_reset
     if [ "$p" = imgcache ]; then hp_before=$(hit_path_counters); fi
     read -r cpu_before sample_cpu_before < <(cpu_of "$p" sample)
     local perf_pid=""
-    if [ "$PERF" = 1 ] && [ "$p" = imgcache ] && [ "$workload" = uniform ] && [ "$round" = 1 ]; then
+    if [ "$PERF" = 1 ] && [ "$gen" = wrk ] && [ "$p" = imgcache ] && [ "$workload" = uniform ] && [ "$round" = 1 ]; then
         # Sampled flat profile (release builds keep symbols, not frame pointers).
         perf record -q -F 499 -p "${PID_OF[imgcache]}" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
         perf_pid=$!
         PIDS+=("$perf_pid")
     fi
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$HERE/workload.lua" \
-        "$(proxy_url "$p")" -- "${args[@]}" 2>&1) || { echo "$out" >&2; die "wrk failed against $p"; }
+    if [ "$gen" = h2load ]; then
+        run_h2load "$workload" "$p"
+        result=$(python3 "$HERE/h2load.py" parse "$WORK/h2load.out") || die "cannot read h2load's output"
+    else
+        out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$HERE/workload.lua" \
+            "$(proxy_url "$p")" -- "${args[@]}" 2>&1) || { echo "$out" >&2; die "wrk failed against $p"; }
+    fi
     mem=$(mem_of "$p")
     upstream=$(sample_total)
     sample_cpu_after=$(cpu_of sample)
@@ -553,22 +612,32 @@ measure() {
             | grep -v '^#' | grep -v '^$' | sed 's/[ -]*$//' | head -60 >"$OUT/perf-imgcache.txt" || true
         log "  perf profile of imgcache: $OUT/perf-imgcache.txt"
     fi
-    result=$(grep '^@@RESULT ' <<<"$out" | sed 's/^@@RESULT //') || die "no result from wrk: $out"
+    if [ "$gen" = wrk ]; then
+        result=$(grep '^@@RESULT ' <<<"$out" | sed 's/^@@RESULT //') || die "no result from wrk: $out"
+    fi
     python3 - "$round" "$workload" "$p" "$upstream" "$result" "$mem" "$busy" "$cpu_before" \
-        "$sample_cpu_before" "$sample_cpu_after" "$hp_before" "$hp_after" "$OUT/runs.jsonl" >"$WORK/last-run" <<'EOF'
+        "$sample_cpu_before" "$sample_cpu_after" "$hp_before" "$hp_after" "$OUT/runs.jsonl" "$gen" >"$WORK/last-run" <<'EOF'
 import json, sys
-(round_, workload, proxy, upstream, wrk, mem, busy, cpu_before,
- sample_before, sample_after, hp_before, hp_after, runs) = sys.argv[1:]
-r = json.loads(wrk)
+(round_, workload, proxy, upstream, result, mem, busy, cpu_before,
+ sample_before, sample_after, hp_before, hp_after, runs, gen) = sys.argv[1:]
+r = json.loads(result)
 r.update(json.loads(mem))
-r.update(round=int(round_), workload=workload, proxy=proxy, upstream=int(upstream),
+r.update(generator=gen, round=int(round_), workload=workload, proxy=proxy, upstream=int(upstream),
          busy_before=float(busy))
+# Requests completed / the generator's own measured duration, for both
+# (h2load's printed req/s, which counts successes only, is kept as h2load_rps).
 r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
 # The proxy's CPU time per request over the run (its processes only; the
 # upstream's, which serves the mixed workload's misses, is kept apart).
 r["cpu_us_per_req"] = (r["cpu_s"] - float(cpu_before)) * 1e6 / max(r["requests"], 1)
 r["upstream_cpu_us_per_req"] = (float(sample_after) - float(sample_before)) * 1e6 / max(r["requests"], 1)
-r["errors"] = sum(r[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
+if gen == "wrk":
+    r["errors"] = sum(r[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
+else:
+    # h2load.py counted the errors (every request without a 2xx). Its
+    # clients all walk the same URI file, so a mixed "miss" id is read by
+    # several clients: the true misses are the upstream requests.
+    r["miss_ratio"] = int(upstream) / max(r["requests"], 1)
 hb, ha = json.loads(hp_before), json.loads(hp_after)
 if ha:
     r["hit_path"] = {k: ha[k] - hb.get(k, 0) for k in ha}
@@ -579,21 +648,32 @@ print(r["requests"], r["errors"], r.get("sent_misses", 0), r.get("miss_wraps", 0
 ms = lambda us: us / 1000
 extra = ""
 if workload == "mixed":
-    extra = f"  misses sent {r['sent_misses']}"
+    if gen == "wrk":
+        extra = f"  misses sent {r['sent_misses']}"
+    else:
+        extra = f"  real miss ratio {r['miss_ratio'] * 100:.2f}%"
 if "hit_path" in r:
     hp = r["hit_path"]
     extra += (f"  hit path: {hp.get('responses', '?')} hits, {hp.get('exchanges', '?')} exchanges,"
               f" {hp.get('handoffs', '?')} handoffs")
-print(f"  round {r['round']} {workload:7} {proxy:8} {r['rps']:>9,.0f} req/s  p50 {ms(r['p50_us']):6.2f}"
-      f"  p99 {ms(r['p99_us']):6.2f}  p99.9 {ms(r['p999_us']):6.2f} ms  errors {r['errors']}"
+if gen == "wrk":
+    lat = (f"p50 {ms(r['p50_us']):6.2f}  p99 {ms(r['p99_us']):6.2f}  p99.9 {ms(r['p999_us']):6.2f} ms")
+else:
+    lat = f"mean {ms(r['mean_us']):6.2f}  sd {ms(r['sd_us']):6.2f}  max {ms(r['max_us']):6.2f} ms (h2load)"
+print(f"  round {r['round']} {workload:7} {proxy:8} {r['rps']:>9,.0f} req/s  {lat}  errors {r['errors']}"
       f"  upstream {r['upstream']}  cpu {r['cpu_us_per_req']:.1f} us/req  rss {r['rss_kb'] / 1024:.1f} MiB{extra}",
       file=sys.stderr)
 EOF
     local last requests errors misses wraps
     last=$(tail -1 "$OUT/runs.jsonl")
     read -r requests errors misses wraps <"$WORK/last-run"
-    [ "$errors" = 0 ] || warn "$p had $errors errors in $workload round $round"
-    if [ "$workload" = mixed ]; then
+    [ "$errors" = 0 ] || warn "$p had $errors errors in $workload round $round$tag"
+    if [ "$workload" = mixed ] && [ "$gen" = h2load ]; then
+        # Not checked against the misses "sent": with h2load every client
+        # reads every fresh id of the file it reaches, so the upstream
+        # count (in runs.jsonl, miss_ratio) is the measure, not a check.
+        :
+    elif [ "$workload" = mixed ]; then
         # Every miss id is new to every cache (and the ceiling passes misses
         # through): one upstream request per miss sent, give or take the
         # few in flight when wrk stopped.
@@ -604,42 +684,47 @@ EOF
     elif [ "$p" != ceiling ]; then
         # After warm-up every id is cached: ~0 upstream requests expected.
         if [ "$workload" = uniform ] && [ "$upstream" -gt 10 ]; then
-            warn "$p made $upstream upstream requests in measured uniform round $round after warm-up: not caching?"
+            warn "$p made $upstream upstream requests in measured uniform round $round$tag after warm-up: not caching?"
         elif [ "$upstream" -gt $((requests / 1000 + 10)) ]; then
-            warn "$p made $upstream upstream requests in measured $workload round $round ($requests requests)"
+            warn "$p made $upstream upstream requests in measured $workload round $round$tag ($requests requests)"
         fi
     fi
-    if [ "$p" = imgcache ]; then check_hit_path "$workload" "$round" "$last"; fi
+    if [ "$p" = imgcache ]; then check_hit_path "$workload" "$round" "$last" "$tag"; fi
 }
 
-# check_hit_path WORKLOAD ROUND RUN_JSON: imgcache's keep-alive connections
+# check_hit_path WORKLOAD ROUND RUN_JSON [TAG]: imgcache's keep-alive connections
 # stay on its hit path whatever they asked before. Hits only: the hit path
 # answers (nearly) every request. Mixed: every miss is one exchange (hyper
 # answers it and the hit path takes the connection back) and the hit path
 # answers the hits. In both: no connection handed to hyper for good.
 check_hit_path() {
     local workload=$1 round=$2 run=$3 verdict
+    # TAG: " (h2load)" in h2load's warnings.
     verdict=$(python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
 hp = r.get("hit_path")
 if not hp:
     print("no imgcache_hit_path_* counters in /metrics: hit path not checked"); sys.exit()
-misses = r.get("sent_misses", 0)
+# h2load mixed: how many requests were misses is only known on the proxy
+# side (clients share the miss ids), so its exchanges are taken as the
+# misses and only the rest is checked.
+unknown = r.get("generator") == "h2load" and r["workload"] == "mixed"
+misses = hp.get("exchanges", 0) if unknown else r.get("sent_misses", 0)
 hits = r["requests"] - misses
 bad = []
 if hp.get("handoffs", 0) > 0:
     bad.append(f"{hp['handoffs']} connection(s) handed to hyper for good")
-if "exchanges" in hp and abs(hp["exchanges"] - misses) > 64:
+if not unknown and "exchanges" in hp and abs(hp["exchanges"] - misses) > 64:
     bad.append(f"{hp['exchanges']} exchanges for {misses} misses sent")
 if hp.get("responses", 0) < 0.95 * hits:
     bad.append(f"the hit path answered {hp.get('responses', 0)} of ~{hits} hits")
 print("; ".join(bad))' "$run")
-    [ -z "$verdict" ] || warn "imgcache $workload round $round: $verdict"
+    [ -z "$verdict" ] || warn "imgcache $workload round $round${4:-}: $verdict"
 }
 
 run_load() {
-    local round p w order i n
+    local round p w g order i n
     read -r -a order <<<"$PROXIES"
     n=${#order[@]}
     for round in $(seq "$ROUNDS"); do
@@ -651,10 +736,14 @@ run_load() {
         # Fill every cache right before the round's runs: its entries are
         # then far younger than the 5 m TTL for the whole round.
         for p in "${rotated[@]}"; do [ "$p" = ceiling ] || warm "$round" "$p"; done
+        # Per workload, each generator's runs back to back (a per-round
+        # ratio compares runs of one generator close in time).
         for w in $WORKLOADS; do
-            for p in "${rotated[@]}"; do
-                sleep 1   # let the previous run's sockets and CPU settle
-                measure "$round" "$w" "$p"
+            for g in $GENERATORS; do
+                for p in "${rotated[@]}"; do
+                    sleep 1   # let the previous run's sockets and CPU settle
+                    measure "$round" "$w" "$p" "$g"
+                done
             done
         done
     done
@@ -762,6 +851,8 @@ json.dump({
     "workloads": "$WORKLOADS", "workers": $WORKERS,
     "images": $IMAGES, "hot": $HOT, "zipf_s": $ZIPF_S,
     "miss_every": $MISS_EVERY, "miss_base": $MISS_BASE, "miss_ids": $MISS_IDS,
+    "generators": "$GENERATORS",
+    "h2load_lines": $H2LOAD_LINES, "h2load_miss_base": $H2LOAD_MISS_BASE, "h2load_miss_ids": $H2LOAD_MISS_IDS,
     "command": sys.argv[2],
     "machine": "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')",
     "imgcache_rev": "${REV_NOTE:-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$( [ -z "$(git -C "$REPO" status --porcelain -- src crates Cargo.toml Cargo.lock 2>/dev/null | head -1)" ] || echo ' + uncommitted changes')}",
@@ -771,6 +862,7 @@ json.dump({
         "varnish": "$(varnishd -V 2>&1 | head -1)",
         "haproxy": "$(haproxy -v | head -1)",
         "wrk": "$(wrk -v 2>&1 | head -1 | cut -c1-40)",
+        "h2load": "$(h2load --version 2>/dev/null | head -1 || echo none)",
     },
 }, open(sys.argv[1], "w"), indent=1)
 EOF
@@ -797,13 +889,16 @@ main() {
     IMGCACHE_SAMPLE_BIN=$BIN_COPY/imgcache-sample
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
     write_meta
-    log "mode $MODE: $ROUNDS round(s) x ${DURATION}s, wrk -t$THREADS -c$CONNS; output $OUT"
-    log "NOTE: wrk and the proxy under test share the machine's $(nproc) cores (unavoidable here)"
+    log "mode $MODE: $ROUNDS round(s) x ${DURATION}s, ${GENERATORS// / and } -t$THREADS -c$CONNS; output $OUT"
+    log "NOTE: the load generator and the proxy under test share the machine's $(nproc) cores (unavoidable here)"
     if has_phase load || has_phase cold || has_phase file; then
         start_all
         # cold first: it needs ids that no earlier phase has requested.
         if has_phase cold; then log "phase: cold herd"; run_cold; fi
-        if has_phase load; then log "phase: load"; run_load; fi
+        if has_phase load; then
+            case " $GENERATORS " in *" h2load "*) make_uri_files ;; esac
+            log "phase: load"; run_load
+        fi
         if has_phase file; then log "phase: 1 GiB pass-through"; run_file; fi
     fi
     if [ "$RSS_100K" = 1 ]; then log "phase: imgcache RSS with 100,000 entries"; run_rss100k; fi
