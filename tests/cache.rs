@@ -291,11 +291,12 @@ async fn a_disconnecting_first_waiter_does_not_break_the_fill() {
         async move { get(&proxy.url("/v2/images/abc"), &[("x-auth-token", "t")]).await }
     });
     // The follower joins while the gate is still closed; then the fill
-    // ends. An ordering sleep, kept: nothing outside the proxy tells when
-    // a request has joined a flight (the flight table counts leaders, not
-    // followers). Late, the follower would get a hit, and the `collapsed`
-    // assertion below fails: this can fail spuriously, never pass wrongly.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ends.
+    let flights = &proxy.proxy.cache().flights;
+    eventually("the second request follows the fill", || {
+        std::future::ready(flights.followed() == 1)
+    })
+    .await;
     upstream.set_gate(true);
     let second = second.await.expect("task");
     assert_eq!(second.status, 200);

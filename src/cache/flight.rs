@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::watch;
@@ -13,12 +14,16 @@ type Table<K, V> = Mutex<HashMap<K, watch::Receiver<Option<V>>>>;
 /// Fills in flight, by key.
 pub struct Flights<K, V> {
     table: Arc<Table<K, V>>,
+    /// Requests that have joined a flight as followers, ever (what tests
+    /// and operators can watch to see a herd collapse).
+    followed: AtomicUsize,
 }
 
 impl<K, V> Default for Flights<K, V> {
     fn default() -> Self {
         Flights {
             table: Arc::new(Mutex::new(HashMap::new())),
+            followed: AtomicUsize::new(0),
         }
     }
 }
@@ -37,6 +42,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Flights<K, V> {
     pub fn join(&self, key: &K) -> Joined<K, V> {
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(receiver) = table.get(key) {
+            self.followed.fetch_add(1, Ordering::Relaxed);
             return Joined::Follower(receiver.clone());
         }
         let (sender, receiver) = watch::channel(None);
@@ -54,6 +60,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Flights<K, V> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
+    }
+
+    /// Requests that have joined a fill already in flight, since start.
+    pub fn followed(&self) -> usize {
+        self.followed.load(Ordering::Relaxed)
     }
 
     /// Whether no fill is in flight.
