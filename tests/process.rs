@@ -64,7 +64,8 @@ fn env_and_flag_errors_exit_64() {
     assert_eq!(unknown_flag.status.code(), Some(64));
 }
 
-/// `--check-config` on the shipped file succeeds without starting anything.
+/// `--check-config` on the shipped file succeeds without starting anything,
+/// and prints the sections as read (not the raw copy kept for reloads).
 #[test]
 fn check_config_accepts_the_shipped_file() {
     let output = Command::new(BIN)
@@ -78,7 +79,10 @@ fn check_config_accepts_the_shipped_file() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("configuration ok"));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("configuration ok"));
+    assert!(printed.contains("upstream: UpstreamConfig"), "{printed}");
+    assert!(!printed.contains("as_read"), "{printed}");
 }
 
 /// SIGTERM with a request in flight: /readyz turns 503 at once, that

@@ -74,7 +74,7 @@ pub const EXIT_BAD_CONFIG: u8 = 64;
 pub const DEFAULT_CONFIG_PATH: &str = "config/imgcache.toml";
 
 /// The whole, validated configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub server: ServerConfig,
     pub upstream: UpstreamConfig,
@@ -93,6 +93,38 @@ pub struct Config {
     pub identity: Option<IdentityConfig>,
     /// The settings it was built from, for a reload to compare.
     as_read: AsRead,
+}
+
+/// What `--check-config` prints: every section, not the raw copy kept
+/// for reloads (it says nothing the sections do not).
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Config {
+            server,
+            upstream,
+            cache,
+            cache_max_bytes,
+            transform,
+            log,
+            admin,
+            redis,
+            signing,
+            identity,
+            as_read: _,
+        } = self;
+        f.debug_struct("Config")
+            .field("server", server)
+            .field("upstream", upstream)
+            .field("cache", cache)
+            .field("cache_max_bytes", cache_max_bytes)
+            .field("transform", transform)
+            .field("log", log)
+            .field("admin", admin)
+            .field("redis", redis)
+            .field("signing", signing)
+            .field("identity", identity)
+            .finish()
+    }
 }
 
 /// What a running proxy applies on reload (SIGHUP).
