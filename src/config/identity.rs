@@ -109,6 +109,10 @@ impl IdentityConfig {
         if url.is_empty() {
             return None;
         }
+        if let Err(why) = super::upstream::check_url_authority(url) {
+            r.problem(format!("{} {why}", key::keystone_url));
+            return None;
+        }
         let keystone_url = match url.parse::<Uri>() {
             Ok(uri)
                 if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() =>

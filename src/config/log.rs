@@ -36,9 +36,23 @@ impl LogConfig {
                 false
             }
         };
+        check_filter(filter, r);
         LogConfig {
             json,
             filter: filter.clone(),
         }
+    }
+}
+
+/// The filter logging will use — `IMGCACHE_LOG` when set, else
+/// `log.filter` — must be one tracing reads: a typo used to fall back to
+/// `info` without a word.
+fn check_filter(filter: &str, r: &mut Reader<'_>) {
+    let (name, value) = match r.env_value("IMGCACHE_LOG") {
+        Some(value) => ("IMGCACHE_LOG".to_owned(), value),
+        None => (key::filter.to_string(), filter),
+    };
+    if let Err(err) = tracing_subscriber::EnvFilter::try_new(value) {
+        r.problem(format!("{name} `{value}` is not a log filter: {err}"));
     }
 }

@@ -184,6 +184,65 @@ fn upstream_urls() {
     assert!(parse_upstream_url("http://h/?x=1").is_err());
 }
 
+/// Service URLs with credentials are refused without echoing them, and a
+/// port past 65535 is named: both used to be accepted (the credentials
+/// then printed at start-up, the port failing at the first request).
+#[test]
+fn urls_without_credentials_or_impossible_ports() {
+    for url in [
+        "http://glance:s3cret@127.0.0.1:9292",
+        "https://s3cret@ims.example.com/",
+    ] {
+        let err = parse_upstream_url(url).expect_err(url);
+        assert!(err.contains("credentials"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+    for url in ["http://127.0.0.1:99999", "http://h:0/", "http://h:x/"] {
+        let err = parse_upstream_url(url).expect_err(url);
+        assert!(err.contains("port"), "{err}");
+    }
+    assert!(parse_upstream_url("http://[::1]:9292/").is_ok());
+    assert!(parse_upstream_url("http://[::1]/").is_ok());
+    let s = sources(
+        "[identity]\nkeystone_url = \"https://admin:s3cret@iam.example.com/v3\"\n",
+        &[],
+    );
+    let problems = Config::from_sources(&s).expect_err("refused");
+    assert!(
+        problems.iter().any(|p| p.contains("identity.keystone_url")),
+        "{problems:?}"
+    );
+    assert!(
+        !problems.iter().any(|p| p.contains("s3cret")),
+        "{problems:?}"
+    );
+}
+
+/// A log filter tracing cannot read is a problem, from the file or from
+/// `IMGCACHE_LOG` (which wins); it used to fall back to `info` silently.
+#[test]
+fn log_filters_are_checked() {
+    let bad_file = sources("[log]\nfilter = \"imgcache=loud\"\n", &[]);
+    let problems = Config::from_sources(&bad_file).expect_err("refused");
+    assert!(
+        problems.iter().any(|p| p.contains("log.filter")),
+        "{problems:?}"
+    );
+    let bad_env = sources("", &[("IMGCACHE_LOG", "info,imgcache=loud")]);
+    let problems = Config::from_sources(&bad_env).expect_err("refused");
+    assert!(
+        problems.iter().any(|p| p.contains("IMGCACHE_LOG")),
+        "{problems:?}"
+    );
+    let env_wins = sources(
+        "[log]\nfilter = \"imgcache=loud\"\n",
+        &[("IMGCACHE_LOG", "debug")],
+    );
+    assert!(Config::from_sources(&env_wins).is_ok());
+    let good = sources("[log]\nfilter = \"warn,imgcache::access=info\"\n", &[]);
+    assert!(Config::from_sources(&good).is_ok());
+}
+
 /// The admin token never shows in Debug output (`--check-config` prints it).
 #[test]
 fn token_is_redacted() {

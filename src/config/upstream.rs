@@ -130,6 +130,7 @@ impl UpstreamConfig {
 
 /// Splits `https://host:port/base` into the origin and the base path.
 pub fn parse_upstream_url(url: &str) -> Result<(Uri, String), String> {
+    check_url_authority(url)?;
     let uri: Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
     let scheme = uri.scheme_str().unwrap_or_default();
     if scheme != "http" && scheme != "https" {
@@ -149,4 +150,28 @@ pub fn parse_upstream_url(url: &str) -> Result<(Uri, String), String> {
         .map_err(|e| format!("`{url}`: {e}"))?;
     let base_path = uri.path().trim_end_matches('/').to_owned();
     Ok((origin, base_path))
+}
+
+/// What a service URL's authority must not be, checked before anything
+/// echoes the URL: credentials (`user:password@`: Glance, IMS and Keystone
+/// take tokens or signatures, and a URL is printed at start-up and by
+/// `--check-config`), or a port past 65535 (a typo that would otherwise
+/// fail only at the first request).
+pub fn check_url_authority(url: &str) -> Result<(), String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("must not carry credentials (user:password@); they would be printed wherever the URL is".into());
+    }
+    let port = authority
+        .rsplit_once(':')
+        .map(|(_, port)| port)
+        .filter(|port| !port.contains(']'));
+    if let Some(port) = port {
+        match port.parse::<u32>() {
+            Ok(1..=65535) => {}
+            _ => return Err(format!("has port `{port}`, not one from 1 to 65535")),
+        }
+    }
+    Ok(())
 }
