@@ -21,8 +21,14 @@ use crate::tls::Acceptor;
 const BACKLOG: i32 = 1024;
 
 /// Binds `count` listeners to one address with `SO_REUSEPORT` (port 0
-/// resolves once, then all share that port).
+/// resolves once, then all share that port). A port another process
+/// listens on is refused (`AddrInUse`), even when that process set
+/// `SO_REUSEPORT` too: the kernel would otherwise split connections
+/// between two caches.
 pub fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<StdListener>> {
+    if addr.port() != 0 {
+        claim(addr)?;
+    }
     let first = bind_one(addr)?;
     let addr = first.local_addr()?;
     let mut listeners = vec![first];
@@ -30,6 +36,25 @@ pub fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<StdListener>>
         listeners.push(bind_one(addr)?);
     }
     Ok(listeners)
+}
+
+/// Whether `addr` is free for us: a socket without `SO_REUSEPORT` cannot
+/// bind where anyone listens (with or without it). Dropped at once; only
+/// our own workers then share the port.
+fn claim(addr: SocketAddr) -> std::io::Result<()> {
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Not refused for connections of an earlier run still in TIME_WAIT.
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into()).map_err(|err| {
+        if err.kind() == std::io::ErrorKind::AddrInUse {
+            std::io::Error::new(
+                err.kind(),
+                format!("{addr} is in use by another process (imgcache shares a port only among its own workers)"),
+            )
+        } else {
+            err
+        }
+    })
 }
 
 fn bind_one(addr: SocketAddr) -> std::io::Result<StdListener> {
@@ -121,4 +146,27 @@ fn run_worker(
         };
         server::run_within(listener, proxy, config, tls, budget, stop).await;
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port another listener holds is refused, whether or not that
+    /// listener set `SO_REUSEPORT`; our own workers share theirs.
+    #[test]
+    fn a_port_held_elsewhere_is_refused() {
+        let ours = bind("127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
+        let addr = ours[0].local_addr().expect("addr");
+        assert_eq!(ours[1].local_addr().expect("addr"), addr);
+        let again = bind(addr, 1).expect_err("a second cache on the same port");
+        assert_eq!(again.kind(), std::io::ErrorKind::AddrInUse);
+        assert!(again.to_string().contains("another process"), "{again}");
+        drop(ours);
+        let plain = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let held = plain.local_addr().expect("addr");
+        assert!(bind(held, 1).is_err());
+        drop(plain);
+        assert!(bind(held, 2).is_ok(), "free again");
+    }
 }
