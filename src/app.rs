@@ -37,6 +37,15 @@ pub fn load(
     }
 }
 
+/// What to warn about an admin API anyone beyond this host can reach
+/// without a token (purges, stats and reloads for the asking).
+fn admin_exposure(admin: &crate::config::AdminConfig) -> Option<&'static str> {
+    let open = admin.token.is_none() && !admin.listen.ip().is_loopback();
+    open.then_some(
+        "the admin API listens beyond loopback without admin.token: anyone who can reach it can purge the cache; set admin.token or listen on 127.0.0.1",
+    )
+}
+
 /// Runs the proxy until SIGTERM/SIGINT; with `demo`, first starts the
 /// embedded sample image service and points the upstream at it (a build
 /// without the `demo` feature fails here; `main` refuses `--demo` before).
@@ -49,6 +58,9 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
     } else {
         None
     };
+    if let Some(warning) = admin_exposure(&config.admin) {
+        tracing::warn!(listen = %config.admin.listen, "{warning}");
+    }
     let workers = config.server.workers;
     let listeners = match workers::bind(config.server.listen, workers) {
         Ok(listeners) => listeners,
@@ -196,6 +208,19 @@ async fn reload_on_sighup(
 
 #[cfg(test)]
 mod tests {
+
+    /// An admin API beyond loopback without a token is warned about;
+    /// on loopback, or with a token, it is not.
+    #[test]
+    fn an_open_admin_api_is_warned_about() {
+        let mut admin = crate::config::Config::defaults().admin;
+        assert!(admin_exposure(&admin).is_none(), "loopback by default");
+        admin.listen = "0.0.0.0:9090".parse().expect("addr");
+        assert!(admin_exposure(&admin).is_some_and(|w| w.contains("admin.token")));
+        admin.token = Some("t".into());
+        assert!(admin_exposure(&admin).is_none());
+    }
+
     use super::*;
 
     /// A certificate file that is a file but not PEM passes the settings

@@ -25,7 +25,10 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
-        println!("configuration ok\n{config:#?}");
+        // `--check-config | head` closes the pipe early: that is not an
+        // error worth a panic (println! panics on a closed stdout).
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "configuration ok\n{config:#?}");
         return ExitCode::SUCCESS;
     }
     imgcache::telemetry::init(&config.log);

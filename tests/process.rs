@@ -85,6 +85,27 @@ fn check_config_accepts_the_shipped_file() {
     assert!(!printed.contains("as_read"), "{printed}");
 }
 
+/// `--check-config | head`: a reader that goes away is not a crash (it
+/// was a panic, exit 101).
+#[test]
+fn check_config_survives_a_closed_pipe() {
+    let mut child = Command::new(BIN)
+        .args(["--check-config", "--config", "config/imgcache.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// SIGTERM with a request in flight: /readyz turns 503 at once, that
 /// request completes, new connections are refused, and the process exits 0.
 #[tokio::test]

@@ -291,7 +291,10 @@ impl<'a> Reader<'a> {
                     format!(" ({})", keys.join(", "))
                 };
                 let file = self.file();
-                self.problem(format!("{file}: unknown section `[{section}]`{keys}"));
+                let sections: BTreeSet<&str> = self.read.iter().map(|k| k.section()).collect();
+                let hint =
+                    did_you_mean(closest(section, sections.into_iter()).map(|s| format!("[{s}]")));
+                self.problem(format!("{file}: unknown section `[{section}]`{keys}{hint}"));
                 continue;
             }
             for key in table.keys() {
@@ -301,14 +304,19 @@ impl<'a> Reader<'a> {
                     .any(|k| k.section() == section && k.name() == key);
                 if !known {
                     let file = self.file();
-                    self.problem(format!("{file}: unknown setting `{section}.{key}`"));
+                    let names = self.read.iter().filter(|k| k.section() == section);
+                    let hint = closest(key, names.map(|k| k.name()));
+                    let hint = did_you_mean(hint.map(|name| format!("{section}.{name}")));
+                    self.problem(format!("{file}: unknown setting `{section}.{key}`{hint}"));
                 }
             }
         }
     }
 
-    /// A variable naming a known section but no known key is a typo;
-    /// other IMGCACHE_* names belong to scripts and are left alone.
+    /// A variable naming a known section but no known key is a typo, and
+    /// so is one a letter or two from a setting's name
+    /// (`IMGCACHE_SERVR_LISTEN`); other IMGCACHE_* names belong to
+    /// scripts and are left alone.
     fn unknown_in_env(&mut self) {
         let sources = self.sources;
         let known: BTreeSet<String> = self.read.iter().map(|k| k.env_name()).collect();
@@ -324,11 +332,56 @@ impl<'a> Reader<'a> {
             let not_a_setting = NON_SETTING_ENV.contains(&name.as_str())
                 || is_service_link(name)
                 || self.named_env.contains(name);
-            if in_a_section && !known.contains(name) && !not_a_setting {
-                self.problem(format!("unknown environment variable `{name}`"));
+            if known.contains(name) || not_a_setting {
+                continue;
+            }
+            let hint = closest(name, known.iter().map(String::as_str));
+            if in_a_section || hint.is_some() {
+                let hint = did_you_mean(hint);
+                self.problem(format!("unknown environment variable `{name}`{hint}"));
             }
         }
     }
+}
+
+/// The candidate a mistyped `name` most likely meant: at most two edits
+/// away (one for short names), case aside.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let most = if name.len() <= 4 { 1 } else { 2 };
+    candidates
+        .map(|candidate| {
+            (
+                edits(&name.to_ascii_lowercase(), &candidate.to_ascii_lowercase()),
+                candidate,
+            )
+        })
+        .filter(|(distance, _)| *distance <= most)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance, on bytes (names are ASCII).
+fn edits(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// ` (did you mean `x`?)`, or nothing.
+fn did_you_mean(hint: Option<impl std::fmt::Display>) -> String {
+    hint.map(|h| format!(" (did you mean `{h}`?)"))
+        .unwrap_or_default()
 }
 
 /// Kubernetes injects `<SERVICE>_SERVICE_HOST`, `<SERVICE>_PORT_…` and the

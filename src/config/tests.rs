@@ -218,6 +218,36 @@ fn urls_without_credentials_or_impossible_ports() {
     );
 }
 
+/// A mistyped key, section or variable is named with what it most likely
+/// meant; a variable a letter away from a setting is refused even when
+/// its section is misspelt (it used to be ignored); other IMGCACHE_*
+/// variables (scripts') are left alone.
+#[test]
+fn typos_get_a_hint() {
+    let s = sources(
+        "[cache]\nttll = \"1m\"\n[servr]\nlisten = \"127.0.0.1:1\"\n",
+        &[
+            ("IMGCACHE_SERVR_LISTEN", "127.0.0.1:2"),
+            ("IMGCACHE_DEPLOY_COLOUR", "blue"),
+        ],
+    );
+    let problems = Config::from_sources(&s).expect_err("typos");
+    let all = problems.join("\n");
+    assert!(
+        all.contains("`cache.ttll` (did you mean `cache.ttl`?)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("`[servr]` (servr.listen) (did you mean `[server]`?)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("`IMGCACHE_SERVR_LISTEN` (did you mean `IMGCACHE_SERVER_LISTEN`?)"),
+        "{all}"
+    );
+    assert!(!all.contains("IMGCACHE_DEPLOY_COLOUR"), "{all}");
+}
+
 /// A log filter tracing cannot read is a problem, from the file or from
 /// `IMGCACHE_LOG` (which wins); it used to fall back to `info` silently.
 #[test]
