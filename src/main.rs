@@ -28,7 +28,13 @@ fn main() -> ExitCode {
         // `--check-config | head` closes the pipe early: that is not an
         // error worth a panic (println! panics on a closed stdout).
         use std::io::Write;
-        let _ = writeln!(std::io::stdout(), "configuration ok\n{config:#?}");
+        // What is printed is TOML (the effective config, secrets redacted)
+        // and the verdict a comment, so the output is itself a config.
+        let _ = write!(
+            std::io::stdout(),
+            "# configuration ok\n{}",
+            config.effective_toml()
+        );
         return ExitCode::SUCCESS;
     }
     imgcache::telemetry::init(&config.log);

@@ -85,6 +85,55 @@ async fn stale_if_error_covers_every_kind_of_failure() {
     assert_eq!(refreshed.outcome(), STORED);
 }
 
+/// With nothing cached to fall back on, the proxy's own 502 and 504 on an
+/// image read say so in `Cache-Status` (`detail=`), so a client tells
+/// them from Glance's; an error Glance itself answers passes through as
+/// an uncached miss. Nothing is stored either way.
+#[tokio::test]
+async fn the_proxys_own_errors_on_image_reads_carry_cache_status() {
+    let sample = start_sample().await;
+    let proxy = TestProxy::new(&sample.url())
+        .with(|config| {
+            config.upstream.response_timeout = Duration::from_millis(500);
+            config.upstream.breaker_failures = 0;
+        })
+        .start()
+        .await;
+    let cases = [
+        (
+            Fault::Down,
+            502,
+            Some(CacheOutcome::Failed(Failure::UpstreamError)),
+        ),
+        (
+            Fault::StallBody,
+            504,
+            Some(CacheOutcome::Failed(Failure::UpstreamTimeout)),
+        ),
+        (
+            Fault::FailNext {
+                remaining: 1,
+                status: 503,
+                retry_after: None,
+            },
+            503,
+            URI_MISS,
+        ),
+    ];
+    for (fault, code, outcome) in cases {
+        sample.control.set_fault(fault.clone());
+        let reply = get_image(&proxy, EXAMPLE_IMAGE_ID).await;
+        assert_eq!(reply.status, code, "{fault:?}");
+        assert_eq!(reply.outcome(), outcome, "{fault:?}");
+        sample.control.set_fault(Fault::None);
+    }
+    assert_eq!(
+        get_image(&proxy, EXAMPLE_IMAGE_ID).await.outcome(),
+        STORED,
+        "no error was stored"
+    );
+}
+
 /// A 404 or 401 on refresh is never hidden behind the stale copy: it
 /// passes through and the entry is dropped.
 #[tokio::test]
@@ -196,6 +245,10 @@ async fn in_flight_cap_answers_503_with_retry_after() {
     assert_eq!(proxy.proxy.upstream_in_flight(), 1);
     let queued = get(&proxy.url("/v2/images/b"), &[]).await;
     assert_eq!(queued.status, 503);
+    assert_eq!(
+        queued.outcome(),
+        Some(CacheOutcome::Failed(Failure::HeldBack))
+    );
     assert_eq!(queued.header("retry-after"), "1");
     assert_eq!(queued.json()["error"]["code"], 503);
     assert_eq!(

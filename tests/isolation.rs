@@ -55,6 +55,10 @@ async fn breaker_opens_when_the_upstream_fails_for_many() {
     let before = sample.control.total_requests();
     let held = get_image_as(&proxy, QUEUED_IMAGE_ID, TOKEN_ADMIN).await;
     assert_eq!(held.status, 503);
+    assert_eq!(
+        held.outcome(),
+        Some(CacheOutcome::Failed(Failure::HeldBack))
+    );
     let retry: u64 = held.header("retry-after").parse().expect("Retry-After");
     assert!(retry >= 1);
     assert!(
@@ -268,9 +272,18 @@ async fn retry_after_backs_off_only_the_caller_it_was_asked_of() {
         limited.status, 429,
         "the upstream's own answer passes through"
     );
+    assert_eq!(
+        limited.outcome(),
+        URI_MISS,
+        "the upstream's, not the proxy's"
+    );
     let before = sample.control.total_requests();
     let held = get_image_as(&proxy, PRIVATE_IMAGE_ID, TOKEN_A).await;
     assert_eq!(held.status, 429);
+    assert_eq!(
+        held.outcome(),
+        Some(CacheOutcome::Failed(Failure::Throttled))
+    );
     let retry: u64 = held.header("retry-after").parse().expect("Retry-After");
     assert!((5..=7).contains(&retry), "{retry}");
     let stale = get_image_as(&proxy, SHARED_IMAGE_ID, TOKEN_A).await;

@@ -65,7 +65,7 @@ fn env_and_flag_errors_exit_64() {
 }
 
 /// `--check-config` on the shipped file succeeds without starting anything,
-/// and prints the sections as read (not the raw copy kept for reloads).
+/// and prints the effective config as TOML (not a debug dump).
 #[test]
 fn check_config_accepts_the_shipped_file() {
     let output = Command::new(BIN)
@@ -80,9 +80,76 @@ fn check_config_accepts_the_shipped_file() {
         String::from_utf8_lossy(&output.stderr)
     );
     let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(printed.contains("configuration ok"));
-    assert!(printed.contains("upstream: UpstreamConfig"), "{printed}");
+    assert!(printed.starts_with("# configuration ok\n"), "{printed}");
+    let effective: toml::Table = toml::from_str(&printed).expect("the output is TOML");
+    assert!(effective["upstream"]["url"].is_str(), "{printed}");
     assert!(!printed.contains("as_read"), "{printed}");
+}
+
+/// The printed config is what the proxy runs with (env and flags applied,
+/// defaults filled in), with every secret redacted wherever it was set,
+/// and it reads back as a config that prints the same.
+#[test]
+fn check_config_prints_the_effective_config_without_secrets() {
+    let path = temp_file(
+        "secrets.toml",
+        "[server]\nworkers = 3\n\
+         [redis]\nurl = \"redis://app:url-pw-1@127.0.0.1:6379/0\"\nkey_secret = \"key-secret-2\"\n\
+         [[signing.credentials]]\nak = \"AKVISIBLE\"\nsk = \"sk-secret-3\"\n",
+    );
+    let check = |config: &std::path::Path| {
+        let output = Command::new(BIN)
+            .args(["--check-config", "--config", config.to_str().expect("path")])
+            .args(["--upstream", "http://127.0.0.1:9292"])
+            .env_remove("IMGCACHE_CONFIG")
+            .env("IMGCACHE_ADMIN_TOKEN", "admin-token-4")
+            .env("IMGCACHE_IDENTITY_KEYSTONE_URL", "http://127.0.0.1:5000")
+            .env("IMGCACHE_IDENTITY_SERVICE_TOKEN", "service-token-5")
+            .output()
+            .expect("run");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    let printed = check(&path);
+    for secret in [
+        "url-pw-1",
+        "key-secret-2",
+        "sk-secret-3",
+        "admin-token-4",
+        "service-token-5",
+    ] {
+        assert!(!printed.contains(secret), "{secret} shown: {printed}");
+    }
+    let effective: toml::Table = toml::from_str(&printed).expect("the output is TOML");
+    assert_eq!(effective["server"]["workers"].as_integer(), Some(3));
+    assert_eq!(
+        effective["upstream"]["url"].as_str(),
+        Some("http://127.0.0.1:9292")
+    );
+    assert_eq!(
+        effective["redis"]["url"].as_str(),
+        Some("redis://app:<redacted>@127.0.0.1:6379/0")
+    );
+    assert_eq!(effective["admin"]["token"].as_str(), Some("<redacted>"));
+    assert_eq!(
+        effective["identity"]["service_token"].as_str(),
+        Some("<redacted>")
+    );
+    assert_eq!(
+        effective["signing"]["credentials"][0]["ak"].as_str(),
+        Some("AKVISIBLE")
+    );
+    // Defaults are filled in: a key the file never names is printed.
+    assert!(effective["cache"]["ttl"].is_str(), "{printed}");
+
+    // Read back, it is a valid config that prints the same.
+    let again = temp_file("effective.toml", &printed);
+    assert_eq!(check(&again), printed);
 }
 
 /// `--check-config | head`: a reader that goes away is not a crash (it

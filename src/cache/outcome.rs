@@ -27,17 +27,56 @@ pub enum CacheOutcome {
     Fetched { stored: bool, collapsed: bool },
     /// The request asked not to use the cache.
     Bypass,
+    /// Nothing cached could answer and the proxy answered the read with
+    /// an error of its own (the upstream unreachable or too slow, or
+    /// reads held back): the client can tell it from the upstream's.
+    Failed(Failure),
+}
+
+/// Why the proxy answered an image read with its own error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// 502: the upstream could not be reached or broke the exchange.
+    UpstreamError,
+    /// 504: the upstream did not answer in time.
+    UpstreamTimeout,
+    /// 503: reads held back for everyone (the breaker is open, or the
+    /// upstream queue is full).
+    HeldBack,
+    /// 429: the upstream asked this caller to wait.
+    Throttled,
+}
+
+impl Failure {
+    /// Every failure, for tests and tables.
+    pub const ALL: [Failure; 4] = [
+        Failure::UpstreamError,
+        Failure::UpstreamTimeout,
+        Failure::HeldBack,
+        Failure::Throttled,
+    ];
+
+    /// Its `detail` parameter in `Cache-Status`.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Failure::UpstreamError => "upstream-error",
+            Failure::UpstreamTimeout => "upstream-timeout",
+            Failure::HeldBack => "held-back",
+            Failure::Throttled => "throttled",
+        }
+    }
 }
 
 /// The `cache` label values, in the order the metrics keep them; the
 /// last is for requests that did not touch the cache.
-pub const LABELS: [&str; 7] = [
+pub const LABELS: [&str; 8] = [
     "hit",
     "stale",
     "miss",
     "collapsed",
     "uri_miss",
     "bypass",
+    "error",
     "none",
 ];
 
@@ -65,6 +104,7 @@ impl CacheOutcome {
                 collapsed: true,
             } => status::URI_MISS_COLLAPSED,
             CacheOutcome::Bypass => status::BYPASS,
+            CacheOutcome::Failed(failure) => status::failed(failure.detail()),
         }
     }
 
@@ -79,7 +119,8 @@ impl CacheOutcome {
             Some(CacheOutcome::Fetched { stored: true, .. }) => 2,
             Some(CacheOutcome::Fetched { stored: false, .. }) => 4,
             Some(CacheOutcome::Bypass) => 5,
-            None => 6,
+            Some(CacheOutcome::Failed(_)) => 6,
+            None => 7,
         }
     }
 
@@ -143,6 +184,14 @@ fn candidate(text: &str) -> Option<CacheOutcome> {
         "fwd=stale" => CacheOutcome::Stale {
             upstream_status: number("fwd-status=").and_then(|n: i64| u16::try_from(n).ok())?,
         },
+        "fwd=miss" if first.is_some_and(|p| p.starts_with("detail=")) => {
+            let detail = first?.strip_prefix("detail=")?;
+            CacheOutcome::Failed(
+                Failure::ALL
+                    .into_iter()
+                    .find(|failure| failure.detail() == detail)?,
+            )
+        }
         "fwd=miss" => CacheOutcome::Fetched {
             stored: true,
             collapsed,
@@ -220,6 +269,26 @@ mod tests {
                 "collapsed",
             ),
             (CacheOutcome::Bypass, "imgcache; fwd=bypass", "bypass"),
+            (
+                CacheOutcome::Failed(Failure::UpstreamError),
+                "imgcache; fwd=miss; detail=upstream-error",
+                "error",
+            ),
+            (
+                CacheOutcome::Failed(Failure::UpstreamTimeout),
+                "imgcache; fwd=miss; detail=upstream-timeout",
+                "error",
+            ),
+            (
+                CacheOutcome::Failed(Failure::HeldBack),
+                "imgcache; fwd=miss; detail=held-back",
+                "error",
+            ),
+            (
+                CacheOutcome::Failed(Failure::Throttled),
+                "imgcache; fwd=miss; detail=throttled",
+                "error",
+            ),
         ];
         for (outcome, text, label) in cases {
             assert_eq!(outcome.header_value(), text);

@@ -62,6 +62,13 @@ pub const URI_MISS_COLLAPSED: HeaderValue =
 /// The request asked not to use the cache.
 pub const BYPASS: HeaderValue = HeaderValue::from_static("imgcache; fwd=bypass");
 
+/// Nothing cached could answer and the proxy answered with an error of
+/// its own; `detail` says which ([`Failure::detail`](super::outcome::Failure::detail)).
+pub fn failed(detail: &'static str) -> HeaderValue {
+    HeaderValue::from_str(&format!("imgcache; fwd=miss; detail={detail}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("imgcache; fwd=miss"))
+}
+
 /// A stale copy served because the refresh failed with `upstream_status`
 /// (or the proxy's own 502/504 when the upstream never answered).
 pub fn stale(upstream_status: u16) -> HeaderValue {

@@ -32,6 +32,7 @@ mod admin;
 mod cache;
 pub mod cli;
 pub mod defaults;
+mod effective;
 mod identity;
 mod identity_headers;
 pub mod keys;
@@ -64,6 +65,7 @@ pub use self::tls::{CertFiles, ServerTls};
 pub use self::transform::{Mode, TransformConfig};
 pub use self::upstream::{UpstreamConfig, parse_upstream_url};
 pub use defaults::*;
+pub use effective::{REDACTED, redact_url_password};
 pub use identity_headers::{IdentityHeaders, MAX_IDENTITY_HEADERS};
 pub use underscore_headers::UnderscoreHeaders;
 
@@ -209,6 +211,13 @@ impl Config {
         };
         config.cross_check(r);
         config
+    }
+
+    /// The configuration as the proxy runs with it, as TOML: every key
+    /// of every section in file order, defaults filled in, secrets
+    /// redacted (what `--check-config` prints).
+    pub fn effective_toml(&self) -> String {
+        self.as_read.0.effective_toml()
     }
 
     /// The defaults, as if no file, env or flag said anything.

@@ -73,6 +73,40 @@ impl Settings {
         identity.diff(&file.identity, class, &mut changes);
         changes.into_keys()
     }
+
+    /// Every section as TOML, in file order, secrets redacted.
+    pub fn effective_toml(&self) -> String {
+        let Settings {
+            server,
+            upstream,
+            cache,
+            transform,
+            log,
+            admin,
+            redis,
+            signing,
+            identity,
+        } = self;
+        let sections = [
+            server.effective(),
+            upstream.effective(),
+            cache.effective(),
+            transform.effective(),
+            log.effective(),
+            admin.effective(),
+            redis.effective(),
+            signing.effective(),
+            identity.effective(),
+        ];
+        let mut out = String::new();
+        for (at, keys) in sections.iter().enumerate() {
+            if at > 0 {
+                out.push('\n');
+            }
+            super::effective::write_section(&mut out, keys);
+        }
+        out
+    }
 }
 
 /// Every section's keys, in file order.

@@ -7,8 +7,9 @@
 //! - a settings struct with one field per key, the value as written
 //!   (typed, units parsed, not yet validated);
 //! - `read`, which reads every key (a bad value is a problem and reads as
-//!   its default), and `diff`, which names every key of one reload class
-//!   whose value differs.
+//!   its default), `diff`, which names every key of one reload class
+//!   whose value differs, and `effective`, every key's value as TOML
+//!   (for `--check-config`, which redacts it).
 //!
 //! A key cannot be declared and not read or not compared: both are
 //! generated from the same list. What a section's settings *mean* (the
@@ -71,6 +72,12 @@ macro_rules! settings {
                         changes.check(key::$field, &self.$field, &file.$field);
                     }
                 )*
+            }
+
+            /// Each key with the value it holds, as TOML (unredacted).
+            pub(super) fn effective(&self) -> Vec<(super::keys::Key, toml::Value)> {
+                use super::effective::Effective as _;
+                vec![$( (key::$field, self.$field.effective()) ),*]
             }
 
             /// Each key with its reload class.

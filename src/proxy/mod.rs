@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 
 use crate::body::ProxyBody;
 use crate::cache::Cache;
-use crate::cache::outcome::CacheOutcome;
+use crate::cache::outcome::{CacheOutcome, Failure};
 use crate::cache::status::CACHE_STATUS;
 use crate::clock::Clock;
 use crate::config::{CacheConfig, Config, Fixed, Reloadable, TransformConfig};
@@ -69,6 +69,25 @@ impl Answer {
             upstream_status: None,
             outcome: None,
         }
+    }
+
+    /// An image read the proxy answers with its own error: when the
+    /// cache had nothing to answer with and the upstream failed or was
+    /// not asked, the answer says so in `Cache-Status` (a client tells
+    /// the proxy's 502 from Glance's). Errors about the request itself
+    /// are not the cache's and stay errors.
+    fn from_read_error(err: ProxyError) -> Result<Answer, ProxyError> {
+        let failure = match &err {
+            ProxyError::BadGateway(_) => Failure::UpstreamError,
+            ProxyError::GatewayTimeout(_) => Failure::UpstreamTimeout,
+            ProxyError::Unavailable { .. } => Failure::HeldBack,
+            ProxyError::Throttled { .. } => Failure::Throttled,
+            ProxyError::BadRequest(_)
+            | ProxyError::TooLarge(_)
+            | ProxyError::HeadersTooLarge(_)
+            | ProxyError::NotFound(_) => return Err(err),
+        };
+        Ok(Answer::from_error(err).with_outcome(CacheOutcome::Failed(failure)))
     }
 
     /// Records what the cache did: the one place its `Cache-Status`
@@ -280,7 +299,9 @@ impl Proxy {
             // A GET with a body is not a plain image read: not ours to cache.
             Route::ImageRead(id) if empty => {
                 finished.route = RouteLabel::ImageRead;
-                self.read_image(forward, body, id).await
+                self.read_image(forward, body, id)
+                    .await
+                    .or_else(Answer::from_read_error)
             }
             Route::ImageRead(_) | Route::Other => self.forward(forward, body).await,
             Route::ImageList => {

@@ -37,7 +37,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use outcome::{BYPASS, COLLAPSED, CacheOutcome, STORED, URI_MISS, is_hit, outcome_of};
+pub use outcome::{BYPASS, COLLAPSED, CacheOutcome, Failure, STORED, URI_MISS, is_hit, outcome_of};
 pub use proxy::{ProxyHandle, TestProxy, config_for, start_proxy, start_proxy_over};
 
 pub use glance_sample::{

@@ -2,7 +2,7 @@
 //! tests compare outcomes, not text (the text itself is pinned once, in
 //! tests/cache.rs).
 
-pub use imgcache::cache::outcome::CacheOutcome;
+pub use imgcache::cache::outcome::{CacheOutcome, Failure};
 
 /// A `Cache-Status` value parsed; a value imgcache does not send fails
 /// the test (the wire format is a contract, see `CacheOutcome::from_str`).
