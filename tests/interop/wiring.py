@@ -3,8 +3,10 @@ imgcache" says, and nothing else: every client reads one image twice, and
 checks.py (the `wire-*` checks) judges what it did.
 
 Each reader returns one dict per read: `urls`, the URLs the client
-requested (None where the client cannot show them) and `cache_status`, the
-Cache-Status of the image GET (None where the client cannot show it).
+requested, and `cache_status`, the Cache-Status of the image GET (None if
+the client's output showed none); the CLIs show both in their --debug
+output, the libraries through a response hook (openstacksdk) or the
+response headers (gophercloud).
 
 The clients get the cloud's "real" endpoint pointing at Glance itself
 (DIRECT) wherever they have one (the admin_token plugin's endpoint, which
@@ -18,15 +20,12 @@ import subprocess
 import sys
 import tempfile
 
+from clients import CA_BUNDLE_VARS
 from identities import token
 
 BIN = os.path.dirname(sys.executable)
 HERE = os.path.dirname(os.path.abspath(__file__))
 HIT = re.compile(r"(^|;)\s*hit\s*(;|$)")
-
-# requests lets these override a session's `verify`; a machine that sets
-# them must not change what the clients trust.
-CA_BUNDLE_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 def is_hit(cache_status):
@@ -35,8 +34,8 @@ def is_hit(cache_status):
 
 def clean_env(home, **extra):
     """The harness's environment without any OS_* setting, CA bundle override
-    or clouds.yaml of this machine (HOME and XDG_CONFIG_HOME point at an empty
-    directory), plus `extra`."""
+    or clouds.yaml of this machine (HOME is an empty directory, and
+    XDG_CONFIG_HOME is unset), plus `extra`."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("OS_") and k not in CA_BUNDLE_VARS and k != "XDG_CONFIG_HOME"}
     env["HOME"] = home
