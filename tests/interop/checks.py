@@ -5,9 +5,12 @@ compared with what Glance itself answers (DIRECT).
         create the images the checks use, through Glance's real API
     checks.py run --mode MODE --direct URL --proxy URL --state FILE
                   --request-log FILE [--admin URL] [--underscores drop|fold]
-                  [--label LABEL] [--only NAME,...] [--no-proxy]
+                  [--label LABEL] [--only NAME,...] [--no-proxy] [--clients]
         one pass of every check (or of those named) for one transform mode;
-        prints `PASS|FAIL|SKIP [label] name[: why]` and exits 1 if any failed
+        prints `PASS|FAIL|SKIP [label] name[: why]` and exits 1 if any failed;
+        --clients adds the `wire-*` checks (wiring.py): every client,
+        configured as README's "Pointing clients at imgcache" says, hits
+        on its second read
     checks.py header-names [--admin URL]
         the request headers keystonemiddleware, oslo.context and Glance take
         identity or authority from (read from their installed sources), each
@@ -32,6 +35,7 @@ from clients import (Failed, as_caller, cli, cli_ok, cli_render, cli_show, creat
 from identities import trusted_headers
 import header_names
 import identity_probes
+import wiring
 
 # The spec's example image (querying-image-details.rst), all `__` values
 # strings as IMS sends them; `__lazyloading` is "True" as in the real
@@ -141,6 +145,7 @@ class Run:
         self.underscores = args.underscores
         self.no_proxy = args.no_proxy
         self.only = set(args.only.split(",")) if args.only else None
+        self.clients = args.clients
         self.request_log = args.request_log
         self.state_dir = os.path.dirname(os.path.abspath(args.state))
         with open(args.state) as f:
@@ -186,6 +191,8 @@ class Run:
         ]
         if self.mode == "passthrough":
             checks.insert(1, ("passthrough-bytes", self.passthrough_bytes))
+        if self.clients:
+            checks += [(name, lambda name=name: self.wired_client(name)) for name in wiring.CLIENTS]
         if self.only is not None:
             unknown = self.only - {name for name, _ in checks}
             if unknown:
@@ -314,6 +321,42 @@ class Run:
             time.sleep(0.02)
         time.sleep(0.3)
         return logged().count(["GET", f"/v2/images/{image_id}"])
+
+    # -- every client wired as the README says (wiring.py)
+
+    def wired_client(self, name):
+        """One client, configured only as README's "Pointing clients at
+        imgcache" says (its cloud endpoint otherwise pointing at Glance),
+        reads a fresh image twice: every request it sent went to PROXY,
+        Glance logged one GET of the image (the second read was answered by
+        the cache), and the second read's Cache-Status says hit."""
+        reader, what = wiring.CLIENTS[name]
+        if self.no_proxy:
+            return "needs the cache; IMGCACHE_INTEROP_NO_PROXY=1"
+        if name.startswith("wire-gophercloud"):
+            missing = wiring.gophercloud_available()
+            if missing:
+                return missing
+        # A new image that nobody has read: the first read must be a miss.
+        image_id = create_image(self.proxy, "a", {"name": f"{name}-{self.label}", "disk_format": "raw",
+                                                  "container_format": "bare", "visibility": "private"},
+                                b"wired client " + name.encode())
+        before = self.glance_gets(image_id)
+        with wiring.tempdir() as home:
+            reads = reader(self.proxy, self.direct, image_id, "a", home)
+        seen = self.glance_gets(image_id) - before
+        urls = [u for r in reads for u in r["urls"]]
+        expect(all(r["urls"] for r in reads), f"{what}: no request URLs seen (the output format changed?): {reads}")
+        strays = [u for u in urls if u != self.proxy and not u.startswith(self.proxy + "/")]
+        expect(not strays, f"{what}: requests that bypassed the proxy: {strays}")
+        expect(seen == 1, f"{what}: Glance logged {seen} GETs of the image for 2 reads through the proxy "
+                          f"(want 1: the second read answered by the cache)")
+        statuses = [r["cache_status"] for r in reads]
+        expect(statuses[1] is not None, f"{what}: the second read showed no Cache-Status: {reads[1]}")
+        expect(wiring.is_hit(statuses[1]) and not wiring.is_hit(statuses[0]),
+               f"{what}: Cache-Status first {statuses[0]!r}, second {statuses[1]!r} (want a miss, then a hit)")
+        print(f"    {name}: {what}: {len(urls)} requests, all to the proxy; Glance saw 1 GET; "
+              f"Cache-Status {statuses[0]!r} then {statuses[1]!r}", flush=True)
 
     # -- identity probes (identity_probes.py): underscores, aliases, duplicates
 
@@ -517,6 +560,8 @@ def main():
                        help="what the proxy is configured to do with `_` header names")
     p_run.add_argument("--label", help="name of this pass in the output (default: the mode)")
     p_run.add_argument("--only", help="comma-separated names of the checks to run")
+    p_run.add_argument("--clients", action="store_true",
+                       help="add the wire-* checks: every client configured as the README says hits on its 2nd read")
     p_names = sub.add_parser("header-names")
     p_names.add_argument("--admin", help="the proxy's admin listener; without it the names are only listed")
     p_names.add_argument("--label", default="names")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interoperability harness: a real Glance 33 (uWSGI, sqlite, file store,
 # no keystone) with imgcache in front of it, driven by the real clients
-# (python-glanceclient's `glance` CLI, openstacksdk) and by raw HTTP.
+# (python-glanceclient's `glance` CLI, openstacksdk, python-openstackclient's
+# `openstack` CLI, gophercloud from Debian) and by raw HTTP.
 # checks.py compares what each client sees through the proxy (PROXY) with
 # what Glance itself answers (DIRECT), once per transform mode; the identity
 # probes (identity_probes.py) run in each mode and once more against a proxy
@@ -9,6 +10,13 @@
 # identity header names (header_names.py) are checked once; one more
 # passthrough pass reaches the proxy over https (TLS on its listener, a
 # private CA made with openssl that the CLI, the SDK and raw HTTP trust).
+# The first pass also runs the wire-* checks (wiring.py): each client,
+# configured only as README's "Pointing clients at imgcache" says, reads a
+# fresh image twice and must hit on the second read; gophercloud's probe
+# (gophercloud/main.go) is built here, offline, from Debian's
+# golang-go + golang-github-gophercloud-gophercloud-dev (GOPATH mode).
+# Once, too: the Kubernetes manifests in deploy/ parse as YAML and keep
+# their client wiring (manifests.py).
 #
 # Environment:
 #   IMGCACHE_INTEROP_VENV      venv to create or reuse (default <repo>/target/interop/venv)
@@ -18,6 +26,7 @@
 #   IMGCACHE_INTEROP_MODES     transform modes to check (default "passthrough strip normalize typed")
 #   IMGCACHE_INTEROP_FOLD      0: skip the identity probes against a proxy with underscore_headers = fold
 #   IMGCACHE_INTEROP_TLS       0: skip the pass over https
+#   IMGCACHE_INTEROP_GO        0: no Go (the gophercloud checks are skipped, nothing is installed)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +38,8 @@ PYTHON=${IMGCACHE_INTEROP_PYTHON:-python3}
 read -ra MODES <<< "${IMGCACHE_INTEROP_MODES:-passthrough strip normalize typed}"
 FOLD=${IMGCACHE_INTEROP_FOLD:-1}
 TLS=${IMGCACHE_INTEROP_TLS:-1}
+GO=${IMGCACHE_INTEROP_GO:-1}
+GOPHERCLOUD_SRC=/usr/share/gocode/src/github.com/gophercloud/gophercloud
 PROXY_SCHEME=http  # https during the TLS pass
 
 # Every request of this harness goes to loopback: never through an HTTP proxy
@@ -51,13 +62,49 @@ source "$HERE/lib.sh"
 # --- installs ----------------------------------------------------------------
 
 versions_line() {
-    "$VENV/bin/python" - "$("$VENV/bin/uwsgi" --version)" <<'EOF'
+    "$VENV/bin/python" - "$("$VENV/bin/uwsgi" --version)" "$@" <<'EOF'
 import importlib.metadata as md, platform, sys
-names = ["glance", "python-glanceclient", "openstacksdk"]
+names = ["glance", "python-glanceclient", "openstacksdk", "python-openstackclient"]
 parts = [f"{n} {md.version(n)}" for n in names]
-parts += [f"uwsgi {sys.argv[1]}", f"python {platform.python_version()}"]
+parts += [f"uwsgi {sys.argv[1]}", f"python {platform.python_version()}"] + sys.argv[2:]
 print("interop versions: " + ", ".join(parts))
 EOF
+}
+
+# go_versions: Go's and Debian's gophercloud's versions, one a line (none without Go).
+go_versions() {
+    [[ $GO == 1 ]] && command -v go >/dev/null || return 0
+    go version | awk '{print $3}'
+    echo "gophercloud $(dpkg-query -W -f '${Version}' golang-github-gophercloud-gophercloud-dev 2>/dev/null || echo '?') (Debian)"
+}
+
+# ensure_go: Debian's Go and gophercloud, installed (as root) when missing.
+ensure_go() {
+    local missing=()
+    command -v go >/dev/null || missing+=(golang-go)
+    [[ -d $GOPHERCLOUD_SRC ]] || missing+=(golang-github-gophercloud-gophercloud-dev)
+    ((${#missing[@]} == 0)) && return 0
+    [[ $(id -u) == 0 ]] || die "missing Debian packages ${missing[*]} (the gophercloud checks); install them (needs root) or set IMGCACHE_INTEROP_GO=0"
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq || die "apt-get update failed: Debian's package mirror is unreachable"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        || die "apt-get install ${missing[*]} failed"
+}
+
+# build_gophercloud_probe: gophercloud/main.go against Debian's gophercloud,
+# offline: GOPATH mode (GO111MODULE=off) with /usr/share/gocode as GOPATH,
+# GOPROXY=off, so nothing is fetched. Sets IMGCACHE_INTEROP_GOPHERCLOUD for
+# checks.py; a failed build is a FAIL line (the wire-gophercloud-* checks
+# then fail too, for want of the probe).
+build_gophercloud_probe() {
+    local out=$WORK/gophercloud-probe
+    export IMGCACHE_INTEROP_GOPHERCLOUD=$out
+    if (cd "$HERE/gophercloud" && GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOFLAGS= \
+            GOCACHE="$WORK/gocache" go build -o "$out" .) >"$WORK/go-build.log" 2>&1; then
+        log "gophercloud probe built ($(go_versions | paste -sd ' '))"
+    else
+        echo "FAIL [go] gophercloud-build: $(tail -n 5 "$WORK/go-build.log" | tr '\n' ' ')" | tee -a "$WORK/results.txt"
+    fi
 }
 
 # --- processes ---------------------------------------------------------------
@@ -86,7 +133,11 @@ on_exit() {
     if [[ -n $WORK ]]; then
         if ((rc == 0)); then rm -rf "$WORK"; else log "kept $WORK (Glance and proxy logs) for inspection"; fi
     fi
-    [[ -f $VENV/.interop-stamp ]] && { versions_line || true; }
+    if [[ -f $VENV/.interop-stamp ]]; then
+        local extra=()
+        mapfile -t extra < <(go_versions)
+        versions_line "${extra[@]}" || true
+    fi
     exit "$rc"
 }
 
@@ -299,14 +350,21 @@ run_tls_pass() {
 }
 
 main() {
-    local failed=0 mode ports passed fails skipped
+    local failed=0 mode ports passed fails skipped first_pass=""
     [[ $WITHOUT_PROXY == 1 || -x $IMGCACHE_BIN ]] \
         || die "no proxy binary at $IMGCACHE_BIN: build it (cargo build --release), set IMGCACHE_BIN, or set IMGCACHE_INTEROP_NO_PROXY=1"
     ensure_packages
+    [[ $GO == 1 ]] && ensure_go
     ensure_venv "$VENV" "$HERE/requirements.txt" .interop-stamp glance
     trap on_exit EXIT
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgcache-interop.XXXXXX")
     touch "$WORK/results.txt"
+    "$VENV/bin/python" "$HERE/manifests.py" "$REPO/deploy/kubernetes" | tee -a "$WORK/results.txt" || failed=1
+    if [[ $GO == 1 ]]; then
+        build_gophercloud_probe
+    else
+        log "IMGCACHE_INTEROP_GO=0: the gophercloud checks are skipped"
+    fi
     ports=$(free_ports 3)
     read -r GLANCE_PORT PROXY_PORT ADMIN_PORT <<<"$ports"
     start_glance
@@ -317,6 +375,7 @@ main() {
         run_checks passthrough "http://127.0.0.1:$GLANCE_PORT" --no-proxy || failed=1
         "$VENV/bin/python" "$HERE/checks.py" header-names --label no-proxy | tee -a "$WORK/results.txt" || failed=1
     else
+        first_pass=1
         for mode in "${MODES[@]}"; do
             start_proxy "$mode"
             if [[ $mode == "${MODES[0]}" ]]; then
@@ -325,12 +384,15 @@ main() {
                 "$VENV/bin/python" "$HERE/checks.py" header-names --admin "http://127.0.0.1:$ADMIN_PORT" \
                     | tee -a "$WORK/results.txt" || failed=1
             fi
-            if ! run_checks "$mode" "http://127.0.0.1:$PROXY_PORT" --admin "http://127.0.0.1:$ADMIN_PORT"; then
+            # The first pass also runs every client as README says to wire it (wire-* checks).
+            if ! run_checks "$mode" "http://127.0.0.1:$PROXY_PORT" --admin "http://127.0.0.1:$ADMIN_PORT" \
+                    ${first_pass:+--clients}; then
                 failed=1
                 log "last lines of the proxy's log ($mode):"
                 tail -n 15 "$WORK/proxy-$mode.log" | sed 's/^/    /'
             fi
             stop_proxy
+            first_pass=""
         done
         if [[ $FOLD == 1 ]]; then
             run_fold_probes || failed=1
