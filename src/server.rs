@@ -34,6 +34,10 @@ use crate::proxy::Proxy;
 use crate::tls::{self, Acceptor};
 use crate::write_timeout::WriteTimeout;
 
+mod open;
+
+use open::{OpenConnections, OpenGuard, Speaks};
+
 /// Most header lines in one HTTP/1 request.
 const MAX_HEADER_LINES: usize = 200;
 
@@ -111,9 +115,11 @@ pub async fn run_within(
     proxy.operator().mark_serving();
     let hits = proxy.clone();
     let handler = move |request, peer| proxy.clone().handle(request, peer);
+    let metrics = hits.metrics_handle();
     let limits = Limits {
         budget,
-        metrics: Some(hits.metrics_handle()),
+        open: Some(metrics.counters(OpenConnections::register)),
+        metrics: Some(metrics),
     };
     accept_loop(listener, handler, Some(hits), tls, config, limits, shutdown).await;
 }
@@ -122,6 +128,8 @@ pub async fn run_within(
 struct Limits {
     budget: Budget,
     metrics: Option<Arc<Metrics>>,
+    /// Where open connections are counted (the proxy's listener only).
+    open: Option<Arc<OpenConnections>>,
 }
 
 /// The accept loop for any handler (the admin API), every connection
@@ -139,6 +147,7 @@ pub async fn serve<H, F>(
     let limits = Limits {
         budget: Budget::new(config.max_connections),
         metrics: None,
+        open: None,
     };
     accept_loop(listener, handler, None, tls, config, limits, shutdown).await;
 }
@@ -208,12 +217,13 @@ async fn accept_loop<H, F>(
             max_header_bytes: config.max_header_bytes,
             idle_timeout: config.idle_timeout,
             metrics: metrics.clone(),
+            open: limits.open.clone(),
             tls: None,
         };
         let (handler, hits, tls) = (handler.clone(), hits.clone(), tls.clone());
         tokio::spawn(async move {
             match tls {
-                None => connection.serve(stream, hits, handler).await,
+                None => connection.serve(stream, hits, handler, Speaks::Http1).await,
                 Some(tls) => connection.serve_tls(&tls, stream, hits, handler).await,
             }
             drop(permit);
@@ -237,6 +247,8 @@ struct Connection {
     idle_timeout: Duration,
     /// Where idle closes are counted (the proxy's listener only).
     metrics: Option<Arc<Metrics>>,
+    /// Where the connection is counted open (the proxy's listener only).
+    open: Option<Arc<OpenConnections>>,
     /// What TLS told about the client (`None`: plain HTTP).
     tls: Option<tls::Peer>,
 }
@@ -260,18 +272,28 @@ impl Connection {
             return;
         };
         self.tls = Some(accepted.peer);
-        let hits = if accepted.h2 { None } else { hits };
-        self.serve(accepted.stream, hits, handler).await;
+        let (hits, speaks) = if accepted.h2 {
+            (None, Speaks::H2)
+        } else {
+            (hits, Speaks::Http1)
+        };
+        self.serve(accepted.stream, hits, handler, speaks).await;
     }
 
     /// Serves the connection to its end: on the hit path first (when
     /// `hits` is given), then with hyper if the hit path hands it over.
-    async fn serve<S, H, F>(self, stream: S, hits: Option<Proxy>, handler: H)
+    /// It is counted open, as speaking `speaks` (or h2c once its first
+    /// bytes say so), until this returns.
+    async fn serve<S, H, F>(self, stream: S, hits: Option<Proxy>, handler: H, speaks: Speaks)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
     {
+        let mut open: Option<OpenGuard> = self
+            .open
+            .as_ref()
+            .map(|gauges| gauges.open(speaks, self.tls.is_some()));
         let streams = Streams::default();
         let service = connection_service(handler, self.peer, self.tls.clone(), streams.clone());
         let (io, protocol) = match hits {
@@ -286,7 +308,14 @@ impl Connection {
                 };
                 match hit_path::serve(stream, serving, self.stopped.clone()).await {
                     Outcome::Closed => return,
-                    Outcome::HandOff(io, protocol) => (io, protocol),
+                    Outcome::HandOff(io, protocol) => {
+                        // The hit path hands over `Any` only for HTTP/2's
+                        // preface: h2c.
+                        if let (Protocol::Any, Some(open)) = (protocol, open.as_mut()) {
+                            open.now_speaks(Speaks::H2);
+                        }
+                        (io, protocol)
+                    }
                 }
             }
             None => (Rewind::new(stream, Bytes::new()), Protocol::Any),
@@ -320,6 +349,7 @@ impl Connection {
         if let Err(err) = ended {
             tracing::debug!(peer = %self.peer, %err, "connection ended with an error");
         }
+        drop(open);
     }
 }
 

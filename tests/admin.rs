@@ -18,22 +18,21 @@ async fn scrape(admin: &str) -> String {
 }
 
 /// Every line of the exposition is a comment or `series value`, names are
-/// prefixed, and it ends with `# EOF`.
+/// prefixed (`imgcache_`, or `process_` for the process series every
+/// Prometheus client exports under that name), and it ends with `# EOF`.
 fn assert_valid_exposition(text: &str) {
     assert!(text.ends_with("# EOF\n"), "no EOF marker");
+    let prefixed = |name: &str| name.starts_with("imgcache_") || name.starts_with("process_");
     for line in text.lines() {
         if line.starts_with('#') {
-            assert!(
-                line.starts_with("# HELP imgcache_")
-                    || line.starts_with("# TYPE imgcache_")
-                    || line.starts_with("# UNIT imgcache_")
-                    || line == "# EOF",
-                "{line}"
-            );
+            let name = ["# HELP ", "# TYPE ", "# UNIT "]
+                .iter()
+                .find_map(|comment| line.strip_prefix(comment));
+            assert!(name.is_some_and(prefixed) || line == "# EOF", "{line}");
             continue;
         }
         let (series, value) = line.rsplit_once(' ').expect("series and value");
-        assert!(series.starts_with("imgcache_"), "{line}");
+        assert!(prefixed(series), "{line}");
         assert!(value.parse::<f64>().is_ok(), "{line}");
         if let Some(labels) = series.split_once('{').map(|(_, l)| l) {
             assert!(labels.ends_with('}'), "{line}");

@@ -3,6 +3,10 @@
 //! increment with no hashing; state held elsewhere (cache size, breaker,
 //! in-flight requests) is read at scrape time from a [`Snapshot`].
 //!
+//! The process series (`process_resident_memory_bytes`, …) are the
+//! usual ones of Prometheus' client libraries, unprefixed, read at scrape
+//! time too.
+//!
 //! Labels are all from small fixed sets: no image ids, identities or
 //! tokens ever become labels.
 //!
@@ -25,6 +29,7 @@ mod client;
 mod coherence;
 mod isolation;
 mod l2;
+mod process;
 mod snapshot;
 
 use client::ClientCounters;
@@ -307,12 +312,14 @@ impl Metrics {
         }
     }
 
-    /// The exposition text (OpenMetrics), with the scrape-time values.
+    /// The exposition text (OpenMetrics), with the scrape-time values and
+    /// the process's own series (`process_*`, read from `/proc/self` now).
     pub fn encode(&self, snapshot: &Snapshot) -> Result<String, std::fmt::Error> {
         let mut out = String::with_capacity(8 * 1024);
         let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
         prometheus_client::encoding::text::encode_registry(&mut out, &registry)?;
         prometheus_client::encoding::text::encode_registry(&mut out, &snapshot_registry(snapshot))?;
+        prometheus_client::encoding::text::encode_registry(&mut out, &process::process_registry())?;
         prometheus_client::encoding::text::encode_eof(&mut out)?;
         Ok(out)
     }

@@ -1,11 +1,16 @@
 //! Principal counters: signed requests by what their signature was
 //! (`imgcache_signed_requests_total{result}`) and Keystone validation
-//! calls by their answer (`imgcache_token_validations_total{result}`).
+//! calls by their answer (`imgcache_token_validations_total{result}`) and
+//! how long they took
+//! (`imgcache_keystone_validation_duration_seconds{result}`).
+
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
 
 use super::signing::{SignatureCheck, Unverified};
 
@@ -35,9 +40,17 @@ pub enum TokenValidation {
 
 const VALIDATION_RESULTS: [&str; 3] = ["valid", "invalid", "unavailable"];
 
+/// Buckets of a validation call's duration: 1 ms to ~8 s (past
+/// `identity.timeout`'s usual few seconds).
+fn validation_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 14))
+}
+
 pub(super) struct PrincipalCounters {
     signed: [Counter; 6],
     validations: [Counter; 3],
+    /// In [`VALIDATION_RESULTS`] order.
+    validation_seconds: [Histogram; 3],
 }
 
 impl PrincipalCounters {
@@ -59,9 +72,21 @@ impl PrincipalCounters {
             "Calls to Keystone validating a token not seen within identity.validation_ttl, by answer",
             validations,
         );
+        let durations = Family::<ResultLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            validation_histogram,
+        );
+        let validation_seconds = VALIDATION_RESULTS
+            .map(|result| durations.get_or_create(&ResultLabels { result }).clone());
+        registry.register_with_unit(
+            "keystone_validation_duration",
+            "How long calls to Keystone validating a token took (up to identity.timeout), by answer",
+            Unit::Seconds,
+            durations,
+        );
         PrincipalCounters {
             signed: signed_counters,
             validations: validation_counters,
+            validation_seconds,
         }
     }
 
@@ -74,13 +99,15 @@ impl PrincipalCounters {
         self.signed[index].inc();
     }
 
-    pub(super) fn validation(&self, answer: TokenValidation) {
+    /// One call to Keystone: its answer and how long it took.
+    pub(super) fn validation(&self, answer: TokenValidation, took: Duration) {
         let index = match answer {
             TokenValidation::Valid => 0,
             TokenValidation::Invalid => 1,
             TokenValidation::Unavailable => 2,
         };
         self.validations[index].inc();
+        self.validation_seconds[index].observe(took.as_secs_f64());
     }
 }
 

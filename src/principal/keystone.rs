@@ -176,7 +176,10 @@ impl Tokens {
     /// Asks Keystone, and says for how long the answer holds.
     async fn validate(&self, token: &[u8]) -> Remembered {
         let started = self.clock.now();
+        // Real time, whatever clock the proxy keeps: this is a latency.
+        let call = Instant::now();
         let answer = tokio::time::timeout(self.timeout, self.ask(token)).await;
+        let took = call.elapsed();
         let (scope, lifetime) = match answer {
             Ok(Ok((scope, expires_at))) => {
                 let left = expires_at
@@ -187,11 +190,12 @@ impl Tokens {
             Ok(Err(Some(invalid))) => (invalid, self.validation_ttl),
             Ok(Err(None)) | Err(_) => (TokenScope::Unknown, RETRY_UNAVAILABLE),
         };
-        self.counters.validation(match scope {
+        let answered = match scope {
             TokenScope::Valid(_) => TokenValidation::Valid,
             TokenScope::Invalid => TokenValidation::Invalid,
             TokenScope::Unknown | TokenScope::Busy => TokenValidation::Unavailable,
-        });
+        };
+        self.counters.validation(answered, took);
         Remembered {
             scope,
             until: started + lifetime,

@@ -1,11 +1,13 @@
 //! TLS on the listening side (`imgcache_tls_handshakes_total`,
 //! `imgcache_tls_handshake_failures_total`,
-//! `imgcache_tls_certificate_reloads_total`).
+//! `imgcache_tls_certificate_reloads_total`) and when each listener's
+//! certificate expires (`imgcache_tls_certificate_not_after_seconds`).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
 
 use super::HandshakeFailure;
 
@@ -17,6 +19,11 @@ struct ProtocolLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,6 +39,8 @@ pub(super) struct TlsCounters {
     failures: Vec<Counter>,
     reloads_ok: Counter,
     reloads_failed: Counter,
+    /// By listener (`server`, `admin`), once its certificate is loaded.
+    not_after: Family<ListenerLabels, Gauge>,
 }
 
 impl TlsCounters {
@@ -77,12 +86,20 @@ impl TlsCounters {
             "TLS certificate reloads (SIGHUP or a change of the files), by result",
             reloads,
         );
+        let not_after = Family::<ListenerLabels, Gauge>::default();
+        registry.register_with_unit(
+            "tls_certificate_not_after",
+            "When the certificate a listener serves expires (its notAfter), in seconds since the Unix epoch",
+            Unit::Seconds,
+            not_after.clone(),
+        );
         TlsCounters {
             h2,
             http1,
             failures,
             reloads_ok,
             reloads_failed,
+            not_after,
         }
     }
 
@@ -93,6 +110,20 @@ impl TlsCounters {
     pub(super) fn failure(&self, failure: HandshakeFailure) {
         if let Some(at) = HandshakeFailure::ALL.iter().position(|f| *f == failure) {
             self.failures[at].inc();
+        }
+    }
+
+    /// The certificate `listener` serves from now expires at `not_after`
+    /// (unreadable: the series is dropped rather than left stale).
+    pub(super) fn certificate(&self, listener: &'static str, not_after: Option<i64>) {
+        let labels = ListenerLabels { listener };
+        match not_after {
+            Some(at) => {
+                self.not_after.get_or_create(&labels).set(at);
+            }
+            None => {
+                self.not_after.remove(&labels);
+            }
         }
     }
 

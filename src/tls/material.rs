@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::config::{CertFiles, ServerTls};
 use crate::pem::read_pem_certs;
 
+use super::not_after::not_after;
+
 /// ALPN protocols offered, in the server's order of preference.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
@@ -76,6 +78,9 @@ pub struct Material {
     pub config: Arc<rustls::ServerConfig>,
     /// The leaf certificate's serial number, in hex.
     pub serial: String,
+    /// When the leaf certificate expires, in seconds since the epoch
+    /// (`None`: its validity could not be read).
+    pub not_after: Option<i64>,
 }
 
 /// Reads the files and builds the server config; the error names the
@@ -84,6 +89,7 @@ pub fn load(files: &Files) -> Result<Material, String> {
     let chain = read_pem_certs(&files.cert.cert_file)?;
     let key = read_key(files.cert.key_path())?;
     let serial = chain.first().map(serial_of).unwrap_or_default();
+    let not_after = chain.first().and_then(|leaf| not_after(leaf));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -109,6 +115,7 @@ pub fn load(files: &Files) -> Result<Material, String> {
     Ok(Material {
         config: Arc::new(config),
         serial,
+        not_after,
     })
 }
 

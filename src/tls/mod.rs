@@ -11,6 +11,7 @@ mod client_cert;
 mod counters;
 mod failure;
 mod material;
+mod not_after;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -94,6 +95,8 @@ impl Acceptor {
         let fingerprint = files.fingerprint()?;
         let material = material::load(&files)?;
         tracing::info!(listener, serial = %material.serial, "TLS certificate loaded");
+        let counters = metrics.counters(TlsCounters::register);
+        counters.certificate(listener, material.not_after);
         Ok(Acceptor {
             shared: Arc::new(Shared {
                 files,
@@ -104,7 +107,7 @@ impl Acceptor {
                 }),
                 handshake_timeout,
                 client_identity,
-                counters: metrics.counters(TlsCounters::register),
+                counters,
                 listener,
             }),
         })
@@ -204,6 +207,9 @@ impl Acceptor {
         }
         let material = material::load(&shared.files)?;
         shared.current.store(material.config);
+        shared
+            .counters
+            .certificate(shared.listener, material.not_after);
         seen.loaded = fingerprint;
         Ok(Reloaded::Swapped {
             serial: material.serial,

@@ -63,14 +63,19 @@ impl Ca {
     /// A server certificate for 127.0.0.1 and localhost with `serial`,
     /// written as `{file}.crt` (chain: leaf, then the CA) and `{file}.key`.
     pub fn server(&self, file: &str, serial: u64) -> Issued {
-        let mut params =
-            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-                .expect("params");
-        params.serial_number = Some(SerialNumber::from(serial));
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "imgcache");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue(server_params(serial), file)
+    }
+
+    /// As [`Ca::server`], valid until midnight (UTC) of `(year, month,
+    /// day)`.
+    pub fn server_until(
+        &self,
+        file: &str,
+        serial: u64,
+        (year, month, day): (i32, u8, u8),
+    ) -> Issued {
+        let mut params = server_params(serial);
+        params.not_after = rcgen::date_time_ymd(year, month, day);
         self.issue(params, file)
     }
 
@@ -110,7 +115,24 @@ impl Ca {
     }
 }
 
+/// A server certificate's parameters: 127.0.0.1 and localhost, `serial`.
+fn server_params(serial: u64) -> CertificateParams {
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("params");
+    params.serial_number = Some(SerialNumber::from(serial));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "imgcache");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params
+}
+
 impl Issued {
+    /// When the certificate expires, in seconds since the epoch.
+    pub fn not_after(&self) -> i64 {
+        self.cert.params().not_after.unix_timestamp()
+    }
+
     /// The certificate (leaf only) and key, for a rustls client.
     pub fn der(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.serialize_der()));
