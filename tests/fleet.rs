@@ -1,15 +1,53 @@
 //! The shared Redis tier with a real redis-server and two or three
 //! instances on loopback: shared fills, cross-instance coalescing and
-//! invalidation, Redis failures, identity isolation.
+//! invalidation, Redis failures, identity isolation. Every scenario runs
+//! twice: against one server (`single::…`) and against a six-node Redis
+//! Cluster (`cluster::…`).
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::redis::{RedisServer, TestRedis, available};
+use common::redis::{KillableRedis, TestRedis, Topology};
 use common::*;
 use http::Method;
+
+/// Each scenario as a test against one server and against a cluster.
+macro_rules! on_each_topology {
+    ($($name:ident),* $(,)?) => {
+        mod single {
+            use super::*;
+            $(
+                #[doc = concat!("[`super::", stringify!($name), "`] against one redis-server.")]
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(Topology::Single).await;
+                }
+            )*
+        }
+        mod cluster {
+            use super::*;
+            $(
+                #[doc = concat!("[`super::", stringify!($name), "`] against a Redis Cluster.")]
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(Topology::Cluster).await;
+                }
+            )*
+        }
+    };
+}
+
+on_each_topology!(
+    a_fill_on_one_instance_is_a_hit_on_another,
+    a_cold_herd_over_three_instances_asks_once,
+    a_write_on_one_instance_reaches_the_others,
+    a_purge_on_one_instance_empties_all,
+    redis_failure_degrades_to_local_and_recovers,
+    identity_isolation_across_instances,
+    garbage_in_redis_is_ignored,
+);
 
 /// `n` instances in front of `upstream`, sharing `redis`, each with its
 /// admin API.
@@ -23,9 +61,8 @@ async fn fleet_of(n: usize, upstream: &str, redis: &TestRedis) -> Vec<Arc<ProxyH
 }
 
 /// A fill on instance 1 is a hit on instance 2: the upstream is asked once.
-#[tokio::test]
-async fn a_fill_on_one_instance_is_a_hit_on_another() {
-    let Some(redis) = TestRedis::acquire().await else {
+async fn a_fill_on_one_instance_is_a_hit_on_another(topology: Topology) {
+    let Some(redis) = TestRedis::of(topology).await else {
         return;
     };
     let sample = start_sample().await;
@@ -55,9 +92,8 @@ async fn a_fill_on_one_instance_is_a_hit_on_another() {
 
 /// 100 concurrent cold requests spread over 3 instances: one upstream
 /// request.
-#[tokio::test]
-async fn a_cold_herd_over_three_instances_asks_once() {
-    let Some(redis) = TestRedis::acquire().await else {
+async fn a_cold_herd_over_three_instances_asks_once(topology: Topology) {
+    let Some(redis) = TestRedis::of(topology).await else {
         return;
     };
     let sample = start_sample().await;
@@ -87,9 +123,8 @@ async fn a_cold_herd_over_three_instances_asks_once() {
 
 /// A PATCH through instance 1: the next GET on instance 2 sees the new
 /// body (its local entry was dropped by the fleet message, Redis's too).
-#[tokio::test]
-async fn a_write_on_one_instance_reaches_the_others() {
-    let Some(redis) = TestRedis::acquire().await else {
+async fn a_write_on_one_instance_reaches_the_others(topology: Topology) {
+    let Some(redis) = TestRedis::of(topology).await else {
         return;
     };
     let sample = start_sample().await;
@@ -130,9 +165,8 @@ async fn a_write_on_one_instance_reaches_the_others() {
 }
 
 /// A purge on one instance empties every instance and Redis.
-#[tokio::test]
-async fn a_purge_on_one_instance_empties_all() {
-    let Some(redis) = TestRedis::acquire().await else {
+async fn a_purge_on_one_instance_empties_all(topology: Topology) {
+    let Some(redis) = TestRedis::of(topology).await else {
         return;
     };
     let sample = start_sample().await;
@@ -161,15 +195,13 @@ async fn a_purge_on_one_instance_empties_all() {
 /// Redis killed mid-run: every instance keeps answering correctly from
 /// its own cache and the upstream; when Redis returns, each picks it up
 /// again and drops its local cache once (it may have missed messages).
-#[tokio::test]
-async fn redis_failure_degrades_to_local_and_recovers() {
-    if !available() {
+async fn redis_failure_degrades_to_local_and_recovers(topology: Topology) {
+    // This one kills its Redis: always its own.
+    let Some(mut redis) = KillableRedis::start(topology).await else {
         return;
-    }
-    // This one kills its Redis: always its own server.
-    let mut redis = RedisServer::start().await;
+    };
     let sample = start_sample().await;
-    let fleet = fleet_of(2, &sample.url(), &TestRedis::owned(&redis)).await;
+    let fleet = fleet_of(2, &sample.url(), &redis.test_redis()).await;
     get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
     redis.kill();
     for instance in &fleet {
@@ -220,9 +252,8 @@ async fn redis_failure_degrades_to_local_and_recovers() {
 
 /// Identity isolation holds across instances exactly as within one, and
 /// nothing in Redis reveals a token or an image id.
-#[tokio::test]
-async fn identity_isolation_across_instances() {
-    let Some(redis) = TestRedis::acquire().await else {
+async fn identity_isolation_across_instances(topology: Topology) {
+    let Some(redis) = TestRedis::of(topology).await else {
         return;
     };
     let sample = start_sample().await;
@@ -244,7 +275,7 @@ async fn identity_isolation_across_instances() {
         Some(CacheOutcome::SharedHit { .. })
     ));
     let pattern = format!("{}:*", redis.prefix);
-    let keys = redis.cli(&["--scan", "--pattern", &pattern]);
+    let keys = redis.keys(&pattern).join("\n");
     assert!(!keys.is_empty());
     for secret in ["alice", "project-a", PRIVATE_IMAGE_ID] {
         assert!(!keys.contains(secret), "{secret} in {keys}");
@@ -252,22 +283,17 @@ async fn identity_isolation_across_instances() {
 }
 
 /// Garbage in Redis is a miss, never an error or a wrong body.
-#[tokio::test]
-async fn garbage_in_redis_is_ignored() {
-    let Some(redis) = TestRedis::acquire().await else {
+async fn garbage_in_redis_is_ignored(topology: Topology) {
+    let Some(redis) = TestRedis::of(topology).await else {
         return;
     };
     let sample = start_sample().await;
     let fleet = fleet_of(2, &sample.url(), &redis).await;
     get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
     // The fill shares its entry after answering: wait until it is there.
-    let scan = || redis.cli(&["--scan", "--pattern", &format!("{}:img:*", redis.prefix)]);
-    eventually("the fill is in Redis", || async {
-        !scan().trim().is_empty()
-    })
-    .await;
-    let keys = scan();
-    let key = keys.lines().next().expect("the image's hash").to_owned();
+    let scan = || redis.keys(&format!("{}:*:img", redis.prefix));
+    eventually("the fill is in Redis", || async { !scan().is_empty() }).await;
+    let key = scan().first().expect("the image's hash").to_owned();
     let fields = redis.cli(&["HKEYS", &key]);
     let field = fields.lines().next().expect("a field").to_owned();
     redis.cli(&["HSET", &key, &field, "not an entry"]);

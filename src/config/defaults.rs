@@ -124,6 +124,8 @@ pub const DEFAULT_ADMIN_TOKEN: &str = "";
 // [redis]
 /// Empty: no shared tier.
 pub const DEFAULT_REDIS_URL: &str = "";
+/// Empty: not a cluster.
+pub const DEFAULT_REDIS_NODES: &[&str] = &[];
 /// Empty: stored keys are plain SHA-256.
 pub const DEFAULT_REDIS_KEY_SECRET: &str = "";
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);

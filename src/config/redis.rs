@@ -9,9 +9,16 @@ use super::table::settings;
 settings! {
     /// `[redis]` as written.
     RedisSettings in "redis" {
-        /// `redis://` or `rediss://`; empty: no shared tier. May hold a
-        /// password: named in messages, never shown.
+        /// `single` (one server at `url`) or `cluster` (Redis Cluster,
+        /// seeded from `nodes`).
+        mode: string = RedisMode::default().as_str(), Restart;
+        /// `redis://` or `rediss://`; empty: no shared tier (single mode).
+        /// May hold a password: named in messages, never shown.
         url: string = DEFAULT_REDIS_URL, Restart;
+        /// Cluster mode: seed nodes, `redis://host:port` each (any few of
+        /// the cluster's; the rest is discovered). `url`, when set, is one
+        /// more.
+        nodes: list = DEFAULT_REDIS_NODES, Restart;
         /// Keys stored entries' names (HMAC); a secret. Empty: plain SHA-256.
         key_secret: string = DEFAULT_REDIS_KEY_SECRET, Restart;
         /// Longest wait for any one Redis call.
@@ -25,11 +32,48 @@ settings! {
     }
 }
 
+/// How the tier reaches Redis (`redis.mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RedisMode {
+    /// One server (or a proxy in front of several) at `redis.url`;
+    /// invalidations over `PUBLISH`.
+    #[default]
+    Single,
+    /// Redis Cluster seeded from `redis.nodes`: commands follow
+    /// `MOVED`/`ASK` and topology changes; invalidations over sharded
+    /// pub/sub (`SPUBLISH`, Redis 7).
+    Cluster,
+}
+
+impl RedisMode {
+    /// The mode `redis.mode` names.
+    pub fn parse(text: &str) -> Option<RedisMode> {
+        match text {
+            "single" => Some(RedisMode::Single),
+            "cluster" => Some(RedisMode::Cluster),
+            _ => None,
+        }
+    }
+
+    /// The name `redis.mode` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedisMode::Single => "single",
+            RedisMode::Cluster => "cluster",
+        }
+    }
+}
+
 /// `[redis]`: the fleet's shared second tier.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redis://…` or `rediss://…` (TLS).
+    /// Single server or cluster.
+    pub mode: RedisMode,
+    /// `redis://…` or `rediss://…` (TLS): the server (single mode) or one
+    /// more seed node (cluster mode, may be empty).
     pub url: String,
+    /// Cluster mode: the seed nodes' URLs. Empty in single mode.
+    pub nodes: Vec<String>,
     /// Keys the names of stored entries (HMAC-SHA256) so they reveal
     /// nothing testable about tokens; `None`: plain SHA-256.
     pub key_secret: Option<String>,
@@ -46,15 +90,11 @@ pub struct RedisConfig {
 impl std::fmt::Debug for RedisConfig {
     /// The URL may hold a password and the key secret is a secret.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = match self.url.split_once('@') {
-            Some((scheme_and_auth, host)) => {
-                let scheme = scheme_and_auth.split("://").next().unwrap_or("redis");
-                format!("{scheme}://<redacted>@{host}")
-            }
-            None => self.url.clone(),
-        };
+        let nodes: Vec<String> = self.nodes.iter().map(|n| redacted(n)).collect();
         f.debug_struct("RedisConfig")
-            .field("url", &url)
+            .field("mode", &self.mode)
+            .field("url", &redacted(&self.url))
+            .field("nodes", &nodes)
             .field(
                 "key_secret",
                 &self.key_secret.as_ref().map(|_| "<redacted>"),
@@ -67,13 +107,52 @@ impl std::fmt::Debug for RedisConfig {
     }
 }
 
+/// A Redis URL with any user and password replaced: `redis://<redacted>@host`.
+pub fn redacted(url: &str) -> String {
+    match url.rsplit_once('@') {
+        Some((scheme_and_auth, host)) => {
+            let scheme = scheme_and_auth.split("://").next().unwrap_or("redis");
+            format!("{scheme}://<redacted>@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 impl RedisConfig {
+    /// A single-server tier at `url`, other keys at their defaults.
+    pub fn single(url: &str) -> RedisConfig {
+        RedisConfig {
+            mode: RedisMode::Single,
+            url: url.to_owned(),
+            nodes: Vec::new(),
+            key_secret: None,
+            timeout: DEFAULT_REDIS_TIMEOUT,
+            lock_ttl: DEFAULT_REDIS_LOCK_TTL,
+            poll_interval: DEFAULT_REDIS_POLL_INTERVAL,
+            key_prefix: DEFAULT_REDIS_KEY_PREFIX.to_owned(),
+        }
+    }
+
+    /// Every URL the tier connects with (the one, or the seeds).
+    pub fn urls(&self) -> Vec<&str> {
+        match self.mode {
+            RedisMode::Single => vec![self.url.as_str()],
+            RedisMode::Cluster => std::iter::once(self.url.as_str())
+                .filter(|u| !u.is_empty())
+                .chain(self.nodes.iter().map(String::as_str))
+                .collect(),
+        }
+    }
+
     /// Builds the section from its settings, recording what is wrong;
-    /// `None` when `redis.url` is empty (the tier is off).
+    /// `None` when neither `redis.url` nor `redis.nodes` is set (the tier
+    /// is off).
     pub(super) fn build(s: &RedisSettings, r: &mut Reader<'_>) -> Option<RedisConfig> {
         // No `..`: a key nobody builds from is an unused variable.
         let RedisSettings {
+            mode,
             url,
+            nodes,
             key_secret,
             timeout,
             lock_ttl,
@@ -81,23 +160,78 @@ impl RedisConfig {
             key_prefix,
         } = s;
         let url = url.trim();
-        if url.is_empty() {
+        let nodes: Vec<String> = nodes.iter().map(|n| n.trim().to_owned()).collect();
+        if url.is_empty() && nodes.is_empty() {
             return None;
         }
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        let mode = RedisMode::parse(mode.trim()).unwrap_or_else(|| {
             r.problem(format!(
-                "{} must start with redis:// or rediss://",
-                key::url
+                "{} `{}` is not one of single, cluster",
+                key::mode,
+                mode.trim()
             ));
-        }
+            RedisMode::default()
+        });
+        check_endpoints(mode, url, &nodes, r);
         let key_secret = key_secret.trim();
         Some(RedisConfig {
+            mode,
             url: url.to_owned(),
+            nodes,
             key_secret: (!key_secret.is_empty()).then(|| key_secret.to_owned()),
             timeout: *timeout,
             lock_ttl: *lock_ttl,
             poll_interval: *poll_interval,
             key_prefix: key_prefix.clone(),
         })
+    }
+}
+
+/// Each mode's endpoints, every problem recorded: single mode takes
+/// `url` only; cluster mode seeds from `nodes` and `url` (when set), all
+/// of one scheme. URLs are
+/// named, never shown (they may hold a password).
+fn check_endpoints(mode: RedisMode, url: &str, nodes: &[String], r: &mut Reader<'_>) {
+    let scheme_ok = |u: &str| u.starts_with("redis://") || u.starts_with("rediss://");
+    match mode {
+        RedisMode::Single => {
+            if url.is_empty() {
+                r.problem(format!("{} is empty: single mode needs it", key::url));
+            } else if !scheme_ok(url) {
+                r.problem(format!(
+                    "{} must start with redis:// or rediss://",
+                    key::url
+                ));
+            }
+            if !nodes.is_empty() {
+                r.problem(format!("{} is for {} = \"cluster\"", key::nodes, key::mode));
+            }
+        }
+        RedisMode::Cluster => {
+            let seeds = std::iter::once(url).filter(|u| !u.is_empty());
+            for (n, node) in nodes.iter().enumerate() {
+                if !scheme_ok(node) {
+                    r.problem(format!(
+                        "{}[{n}] must start with redis:// or rediss://",
+                        key::nodes
+                    ));
+                }
+            }
+            if !url.is_empty() && !scheme_ok(url) {
+                r.problem(format!(
+                    "{} must start with redis:// or rediss://",
+                    key::url
+                ));
+            }
+            let seeds: Vec<&str> = seeds.chain(nodes.iter().map(String::as_str)).collect();
+            let tls = seeds.iter().filter(|n| n.starts_with("rediss://")).count();
+            if tls != 0 && tls != seeds.len() {
+                r.problem(format!(
+                    "{} and {} mix redis:// and rediss://: one scheme for the cluster",
+                    key::url,
+                    key::nodes
+                ));
+            }
+        }
     }
 }

@@ -375,3 +375,55 @@ fn identity_section() {
         "{problems}"
     );
 }
+
+/// `[redis]` modes: single takes `url`, cluster seeds from `nodes` (and
+/// `url`); every problem of the section is reported in one run, and no
+/// password is shown.
+#[test]
+fn redis_modes() {
+    let single =
+        Config::from_sources(&sources("[redis]\nurl = \"redis://h:6379\"\n", &[])).expect("valid");
+    let redis = single.redis.expect("on");
+    assert_eq!(redis.mode, RedisMode::Single);
+    assert_eq!(redis.urls(), ["redis://h:6379"]);
+    let text = "[redis]\nmode = \"cluster\"\nnodes = [\"redis://a:7000\", \"redis://b:7001\"]\n";
+    let cluster = Config::from_sources(&sources(text, &[])).expect("valid");
+    let redis = cluster.redis.expect("on");
+    assert_eq!(redis.mode, RedisMode::Cluster);
+    assert_eq!(redis.urls(), ["redis://a:7000", "redis://b:7001"]);
+    let env = sources(
+        "",
+        &[
+            ("IMGCACHE_REDIS_MODE", "cluster"),
+            ("IMGCACHE_REDIS_NODES", "redis://a:1,redis://b:2"),
+        ],
+    );
+    assert_eq!(
+        Config::from_sources(&env)
+            .expect("valid")
+            .redis
+            .expect("on")
+            .nodes
+            .len(),
+        2
+    );
+    let bad = "[redis]\nmode = \"ring\"\nurl = \"http://:pw@h\"\n\
+               nodes = [\"redis://a:1\"]\n";
+    let problems = Config::from_sources(&sources(bad, &[]))
+        .expect_err("invalid")
+        .join("\n");
+    assert!(problems.contains("redis.mode `ring`"), "{problems}");
+    assert!(problems.contains("redis.url must start"), "{problems}");
+    assert!(problems.contains("redis.nodes is for"), "{problems}");
+    assert!(!problems.contains("pw"), "{problems}");
+    let mixed =
+        "[redis]\nmode = \"cluster\"\nnodes = [\"redis://a:1\", \"rediss://b:2\", \"tcp://c\"]\n";
+    let problems = Config::from_sources(&sources(mixed, &[]))
+        .expect_err("invalid")
+        .join("\n");
+    assert!(problems.contains("redis.nodes[2] must start"), "{problems}");
+    assert!(
+        problems.contains("mix redis:// and rediss://"),
+        "{problems}"
+    );
+}
