@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::redis::{KillableRedis, TestRedis, Topology};
+use common::redis::{KillableRedis, RedisServer, TestRedis, Topology, available};
 use common::*;
 use http::Method;
 
@@ -301,4 +301,38 @@ async fn garbage_in_redis_is_ignored(topology: Topology) {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["id"], EXAMPLE_IMAGE_ID);
     assert_eq!(reply.outcome(), STORED);
+}
+
+/// A Redis that admits only an ACL user: the proxies log in with
+/// `redis.username` and the password (`redis.password_file` /
+/// `password_env` in a config; here set directly) and share fills; the
+/// URL holds no credentials.
+#[tokio::test]
+async fn an_acl_user_logs_in_with_its_password() {
+    if !available() {
+        return;
+    }
+    let server = RedisServer::start_with(&[
+        "--user", "imgcache", "on", ">s3cret", "~*", "&*", "+@all", "--user", "default", "off",
+    ])
+    .await;
+    let mut redis = TestRedis::owned(&server);
+    redis.login = Some(("imgcache".into(), "s3cret".into()));
+    let sample = start_sample().await;
+    let fleet = fleet_of(2, &sample.url(), &redis).await;
+    assert_eq!(
+        get_image(&fleet[0], EXAMPLE_IMAGE_ID).await.outcome(),
+        STORED
+    );
+    let shared = fleet[1].clone();
+    eventually("instance 2 finds instance 1's fill in Redis", || {
+        let shared = shared.clone();
+        async move {
+            let reply = get_image(&shared, EXAMPLE_IMAGE_ID).await;
+            shared.proxy.cache().store.invalidate_all().await;
+            matches!(reply.outcome(), Some(CacheOutcome::SharedHit { .. }))
+        }
+    })
+    .await;
+    assert_eq!(fleet[1].proxy.operator().shared_tier(), Some("up"));
 }

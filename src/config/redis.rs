@@ -19,6 +19,17 @@ settings! {
         /// the cluster's; the rest is discovered). `url`, when set, is one
         /// more.
         nodes: list = DEFAULT_REDIS_NODES, Restart;
+        /// ACL user to log in as (every mode). Empty: the URL's, or none.
+        username: string = DEFAULT_REDIS_USERNAME, Restart;
+        /// A file holding the password (a mounted secret); trailing
+        /// newline dropped. At most one of it, `password_env` and a
+        /// password in the URL.
+        password_file: string = DEFAULT_REDIS_PASSWORD_FILE, Restart;
+        /// The `IMGCACHE_…` environment variable holding the password.
+        password_env: string = DEFAULT_REDIS_PASSWORD_ENV, Restart;
+        /// PEM CA bundle a `rediss://` server's certificate must chain to.
+        /// Empty: the system's roots.
+        tls_ca_file: string = DEFAULT_REDIS_TLS_CA_FILE, Restart;
         /// Keys stored entries' names (HMAC); a secret. Empty: plain SHA-256.
         key_secret: string = DEFAULT_REDIS_KEY_SECRET, Restart;
         /// Longest wait for any one Redis call.
@@ -74,6 +85,13 @@ pub struct RedisConfig {
     pub url: String,
     /// Cluster mode: the seed nodes' URLs. Empty in single mode.
     pub nodes: Vec<String>,
+    /// ACL user (`redis.username`), over the URLs' own.
+    pub username: Option<String>,
+    /// The password from `redis.password_file` or `redis.password_env`,
+    /// over the URLs' own. A secret.
+    pub password: Option<String>,
+    /// CA bundle (PEM) for `rediss://` servers; `None`: system roots.
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// Keys the names of stored entries (HMAC-SHA256) so they reveal
     /// nothing testable about tokens; `None`: plain SHA-256.
     pub key_secret: Option<String>,
@@ -95,6 +113,9 @@ impl std::fmt::Debug for RedisConfig {
             .field("mode", &self.mode)
             .field("url", &redacted(&self.url))
             .field("nodes", &nodes)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca_file", &self.tls_ca_file)
             .field(
                 "key_secret",
                 &self.key_secret.as_ref().map(|_| "<redacted>"),
@@ -125,6 +146,9 @@ impl RedisConfig {
             mode: RedisMode::Single,
             url: url.to_owned(),
             nodes: Vec::new(),
+            username: None,
+            password: None,
+            tls_ca_file: None,
             key_secret: None,
             timeout: DEFAULT_REDIS_TIMEOUT,
             lock_ttl: DEFAULT_REDIS_LOCK_TTL,
@@ -153,6 +177,10 @@ impl RedisConfig {
             mode,
             url,
             nodes,
+            username,
+            password_file,
+            password_env,
+            tls_ca_file,
             key_secret,
             timeout,
             lock_ttl,
@@ -173,11 +201,21 @@ impl RedisConfig {
             RedisMode::default()
         });
         check_endpoints(mode, url, &nodes, r);
+        let urls: Vec<&str> = std::iter::once(url)
+            .chain(nodes.iter().map(String::as_str))
+            .filter(|u| !u.is_empty())
+            .collect();
+        let password = password(password_file.trim(), password_env.trim(), &urls, r);
+        let tls_ca_file = tls_ca(tls_ca_file.trim(), &urls, r);
+        let username = username.trim();
         let key_secret = key_secret.trim();
         Some(RedisConfig {
             mode,
             url: url.to_owned(),
             nodes,
+            username: (!username.is_empty()).then(|| username.to_owned()),
+            password,
+            tls_ca_file,
             key_secret: (!key_secret.is_empty()).then(|| key_secret.to_owned()),
             timeout: *timeout,
             lock_ttl: *lock_ttl,
@@ -185,6 +223,88 @@ impl RedisConfig {
             key_prefix: key_prefix.clone(),
         })
     }
+}
+
+/// The password from its file or variable, if one is named; a problem
+/// if both are, or one is and a URL holds a password too. Never quoted.
+fn password(file: &str, env: &str, urls: &[&str], r: &mut Reader<'_>) -> Option<String> {
+    if !file.is_empty() && !env.is_empty() {
+        r.problem(format!(
+            "{} and {}: name one",
+            key::password_file,
+            key::password_env
+        ));
+        return None;
+    }
+    let in_url = urls.iter().any(|u| has_password(u));
+    let named = if !file.is_empty() {
+        Some(key::password_file)
+    } else if !env.is_empty() {
+        Some(key::password_env)
+    } else {
+        None
+    };
+    if let (Some(named), true) = (named, in_url) {
+        r.problem(format!(
+            "{named} and a password in the URL: keep one (the URL's is shown nowhere, but lives in the config)"
+        ));
+    }
+    let value = if !file.is_empty() {
+        std::fs::read_to_string(file)
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+            .map_err(|e| format!("{}: cannot read {file}: {e}", key::password_file))
+    } else if !env.is_empty() {
+        if !env.starts_with("IMGCACHE_") {
+            Err(format!(
+                "{} must name an IMGCACHE_… variable",
+                key::password_env
+            ))
+        } else {
+            r.env_value(env)
+                .map(|v| v.trim().to_owned())
+                .ok_or_else(|| format!("{}: `{env}` is not set", key::password_env))
+        }
+    } else {
+        return None;
+    };
+    match value {
+        Ok(password) if !password.is_empty() => Some(password),
+        Ok(_) => {
+            r.problem(format!(
+                "{}: the password is empty",
+                named.unwrap_or(key::password_file)
+            ));
+            None
+        }
+        Err(problem) => {
+            r.problem(problem);
+            None
+        }
+    }
+}
+
+/// Whether `url` holds a password (`redis://[user]:password@host`).
+fn has_password(url: &str) -> bool {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.rsplit_once('@'))
+        .is_some_and(|(auth, _)| auth.contains(':'))
+}
+
+/// The CA file, checked to be a readable file and used only with TLS.
+fn tls_ca(file: &str, urls: &[&str], r: &mut Reader<'_>) -> Option<std::path::PathBuf> {
+    if file.is_empty() {
+        return None;
+    }
+    if !urls.iter().all(|u| u.starts_with("rediss://")) {
+        r.problem(format!(
+            "{} is set but the Redis URLs are not rediss:// (TLS)",
+            key::tls_ca_file
+        ));
+    }
+    if let Err(e) = std::fs::read(file) {
+        r.problem(format!("{}: cannot read {file}: {e}", key::tls_ca_file));
+    }
+    Some(std::path::PathBuf::from(file))
 }
 
 /// Each mode's endpoints, every problem recorded: single mode takes

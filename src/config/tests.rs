@@ -427,3 +427,57 @@ fn redis_modes() {
         "{problems}"
     );
 }
+
+/// The Redis password comes from a file or an `IMGCACHE_…` variable,
+/// never both, never beside one in the URL; a CA file needs `rediss://`;
+/// the password shows nowhere.
+#[test]
+fn redis_login() {
+    let dir = std::env::temp_dir().join(format!("imgcache-redis-pw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("password");
+    std::fs::write(&file, "fr0m-file\n").expect("write");
+    let text = format!(
+        "[redis]\nurl = \"redis://h:6379\"\nusername = \"imgcache\"\npassword_file = \"{}\"\n",
+        file.display()
+    );
+    let config = Config::from_sources(&sources(&text, &[])).expect("valid");
+    let redis = config.redis.as_ref().expect("on");
+    assert_eq!(redis.password.as_deref(), Some("fr0m-file"));
+    assert_eq!(redis.username.as_deref(), Some("imgcache"));
+    assert!(!format!("{config:?}").contains("fr0m-file"));
+    let env = sources(
+        "[redis]\nurl = \"redis://h:6379\"\npassword_env = \"IMGCACHE_REDIS_PW\"\n",
+        &[("IMGCACHE_REDIS_PW", "fr0m-env")],
+    );
+    let redis = Config::from_sources(&env)
+        .expect("valid")
+        .redis
+        .expect("on");
+    assert_eq!(redis.password.as_deref(), Some("fr0m-env"));
+    let bad = format!(
+        "[redis]\nurl = \"redis://:in-url@h:6379\"\npassword_file = \"{}\"\n\
+         tls_ca_file = \"/nonexistent/ca.pem\"\n",
+        file.display()
+    );
+    let problems = Config::from_sources(&sources(&bad, &[]))
+        .expect_err("invalid")
+        .join("\n");
+    assert!(problems.contains("password in the URL"), "{problems}");
+    assert!(problems.contains("not rediss://"), "{problems}");
+    assert!(
+        problems.contains("redis.tls_ca_file: cannot read"),
+        "{problems}"
+    );
+    assert!(
+        !problems.contains("in-url") && !problems.contains("fr0m"),
+        "{problems}"
+    );
+    let both =
+        "[redis]\nurl = \"redis://h\"\npassword_file = \"/x\"\npassword_env = \"IMGCACHE_X\"\n";
+    let problems = Config::from_sources(&sources(both, &[]))
+        .expect_err("invalid")
+        .join("\n");
+    assert!(problems.contains("name one"), "{problems}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

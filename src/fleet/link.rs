@@ -9,7 +9,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster::{ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, TlsCertificates, Value};
 
 use crate::config::{RedisConfig, RedisMode};
 
@@ -43,7 +43,7 @@ impl Link {
                     .map_err(|e| format!("redis: {e}"))
             }
             RedisMode::Cluster => {
-                let client = cluster_builder(config)
+                let client = cluster_builder(config)?
                     .build()
                     .map_err(|e| format!("redis.nodes: {e}"))?;
                 let settings = ClusterConfig::new()
@@ -58,20 +58,61 @@ impl Link {
 }
 
 /// The client of a single server (the subscriber opens its own
-/// connection from it).
+/// connection from it), with `redis.username`/password and CA applied.
 pub fn single_client(config: &RedisConfig) -> Result<redis::Client, String> {
-    redis::Client::open(config.url.as_str()).map_err(|e| format!("redis.url: {e}"))
+    // The crate's message never holds the URL: safe to show.
+    let info = config
+        .url
+        .as_str()
+        .into_connection_info()
+        .map_err(|e| format!("redis.url: {e}"))?;
+    let mut login = info.redis_settings().clone();
+    if let Some(username) = &config.username {
+        login = login.set_username(username);
+    }
+    if let Some(password) = &config.password {
+        login = login.set_password(password);
+    }
+    let info = info.set_redis_settings(login);
+    match ca(config)? {
+        Some(certificates) => redis::Client::build_with_tls(info, certificates),
+        None => redis::Client::open(info),
+    }
+    .map_err(|e| format!("redis.url: {e}"))
+}
+
+/// The CA bundle as the crate takes it, if one is configured.
+fn ca(config: &RedisConfig) -> Result<Option<TlsCertificates>, String> {
+    let Some(path) = &config.tls_ca_file else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("redis.tls_ca_file: cannot read {}: {e}", path.display()))?;
+    Ok(Some(TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    }))
 }
 
 /// A cluster client builder from the seed nodes, with the retries kept
 /// short: a call is bounded by `redis.timeout` anyway.
-pub fn cluster_builder(config: &RedisConfig) -> ClusterClientBuilder {
-    ClusterClientBuilder::new(config.urls())
+pub fn cluster_builder(config: &RedisConfig) -> Result<ClusterClientBuilder, String> {
+    let mut builder = ClusterClientBuilder::new(config.urls());
+    if let Some(username) = &config.username {
+        builder = builder.username(username);
+    }
+    if let Some(password) = &config.password {
+        builder = builder.password(password);
+    }
+    if let Some(certificates) = ca(config)? {
+        builder = builder.certs(certificates);
+    }
+    Ok(builder
         .retries(2)
         .min_retry_wait(10)
         .max_retry_wait(100)
         .connection_timeout(connect_timeout(config))
-        .response_timeout(config.timeout)
+        .response_timeout(config.timeout))
 }
 
 impl ConnectionLike for Link {

@@ -115,11 +115,13 @@ async fn subscribe(fleet: &Fleet, channel: &str) -> Result<redis::aio::PubSub, S
 async fn run_cluster(fleet: Arc<Fleet>, events: mpsc::UnboundedSender<Event>) {
     let channel = fleet.keys().channel();
     let (pushes_in, mut pushes) = mpsc::unbounded_channel();
-    let client = match link::cluster_builder(fleet.config())
-        .use_protocol(redis::ProtocolVersion::RESP3)
-        .push_sender(pushes_in)
-        .build()
-    {
+    let client = match link::cluster_builder(fleet.config()).and_then(|builder| {
+        builder
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(pushes_in)
+            .build()
+            .map_err(|e| e.to_string())
+    }) {
         Ok(client) => client,
         Err(err) => {
             tracing::warn!(%err, "cannot subscribe to invalidations: bad cluster settings");

@@ -10,6 +10,8 @@ use std::time::Duration;
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// More `redis-server` arguments (ACL users, …).
+    extra: Vec<String>,
 }
 
 /// Whether redis-server can be run here. In CI (`CI` set) its absence is
@@ -33,11 +35,20 @@ pub fn available() -> bool {
 impl RedisServer {
     /// Starts one on a free port and waits until it answers.
     pub async fn start() -> RedisServer {
+        RedisServer::start_with(&[]).await
+    }
+
+    /// Starts one with more `redis-server` arguments.
+    pub async fn start_with(extra: &[&str]) -> RedisServer {
         let port = StdListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port,
+            child: None,
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
+        };
         server.restart().await;
         server
     }
@@ -69,6 +80,7 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -88,10 +100,11 @@ impl RedisServer {
         let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
             return false;
         };
+        // Any answer will do: one asking for a login is up too.
         let mut reply = [0u8; 7];
         stream.write_all(b"PING\r\n").await.is_ok()
             && stream.read_exact(&mut reply).await.is_ok()
-            && &reply == b"+PONG\r\n"
+            && (&reply == b"+PONG\r\n" || reply.starts_with(b"-NOAUTH"))
     }
 
     /// Runs a redis-cli command against it; returns stdout.
@@ -201,6 +214,7 @@ impl RedisCluster {
         let server = RedisServer {
             port: self.ports[n],
             child: None,
+            extra: Vec::new(),
         };
         for _ in 0..500 {
             if server.ping().await {
@@ -330,6 +344,8 @@ pub struct TestRedis {
     pub url: String,
     /// Cluster mode: the seed nodes; single mode: empty.
     pub nodes: Vec<String>,
+    /// The ACL user and password the proxy logs in with, if any.
+    pub login: Option<(String, String)>,
     pub prefix: String,
     _own: Option<Owned>,
 }
@@ -391,6 +407,7 @@ impl TestRedis {
         TestRedis {
             url,
             nodes: Vec::new(),
+            login: None,
             prefix: format!("imgcache:test:{}", uuid::Uuid::new_v4().simple()),
             _own: own,
         }
@@ -415,6 +432,9 @@ impl TestRedis {
             },
             url: self.url.clone(),
             nodes: self.nodes.clone(),
+            username: self.login.as_ref().map(|(user, _)| user.clone()),
+            password: self.login.as_ref().map(|(_, password)| password.clone()),
+            tls_ca_file: None,
             key_secret: Some("fleet-secret".into()),
             timeout: Duration::from_millis(200),
             lock_ttl: Duration::from_secs(3),
