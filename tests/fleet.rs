@@ -336,3 +336,77 @@ async fn an_acl_user_logs_in_with_its_password() {
     .await;
     assert_eq!(fleet[1].proxy.operator().shared_tier(), Some("up"));
 }
+
+/// The master serving an image's keys dies (SIGKILL) while writes and
+/// reads go on: every answer is the right image, a write is seen at once
+/// by the instance it went through and soon by the other (no stale read
+/// after a write), the replica is promoted, and the tier comes back by
+/// itself.
+///
+/// Ignored: it fails about three runs in four (round 1: the reading
+/// instance keeps its old copy for `cache.ttl`; or the tier is not back
+/// within 20 s). The write's invalidation does not reach the other
+/// instance while the image's master is dead; see docs/design.md
+/// "Failover: open".
+#[tokio::test]
+#[ignore = "fails while one cluster master is dead: the write's message is lost (docs/design.md, Failover: open)"]
+async fn a_cluster_master_failover_serves_no_wrong_or_stale_body() {
+    let Some(KillableRedis::Cluster(mut cluster)) = KillableRedis::start(Topology::Cluster).await
+    else {
+        return;
+    };
+    let redis = TestRedis::clustered(&cluster);
+    let sample = start_sample().await;
+    let fleet = fleet_of(2, &sample.url(), &redis).await;
+    get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
+    let scan = || redis.keys(&format!("{}:*:img", redis.prefix));
+    eventually("the fill is in Redis", || async { !scan().is_empty() }).await;
+    let key = scan().first().expect("the image's hash").to_owned();
+    cluster.kill_port(cluster.master_of(&key));
+    for round in 0..6 {
+        let value = format!("failover {round}");
+        let (writer, reader) = (&fleet[round % 2], fleet[(round + 1) % 2].clone());
+        let patch =
+            format!(r#"[{{"op": "replace", "path": "/__os_version", "value": "{value}"}}]"#);
+        let headers = [
+            ("x-auth-token", TOKEN_ADMIN),
+            (
+                "content-type",
+                "application/openstack-images-v2.1-json-patch",
+            ),
+        ];
+        let url = writer.url(&image_path(EXAMPLE_IMAGE_ID));
+        let written = send(Method::PATCH, &url, &headers, patch.as_bytes()).await;
+        assert_eq!(written.status, 200);
+        let own = get_image(writer, EXAMPLE_IMAGE_ID).await;
+        assert_eq!(own.json()["id"], EXAMPLE_IMAGE_ID);
+        assert_eq!(
+            own.json()["__os_version"],
+            value.as_str(),
+            "stale after write"
+        );
+        let what = format!("round {round}: the other instance sees the write");
+        eventually(&what, || {
+            let (reader, value) = (reader.clone(), value.clone());
+            async move {
+                let reply = get_image(&reader, EXAMPLE_IMAGE_ID).await;
+                assert_eq!(reply.json()["id"], EXAMPLE_IMAGE_ID, "a wrong body");
+                reply.json()["__os_version"] == value.as_str()
+            }
+        })
+        .await;
+    }
+    cluster.wait_ok().await;
+    let shared = fleet[1].clone();
+    get_image(&fleet[0], PRIVATE_IMAGE_ID).await;
+    eventually("the tier is back: instance 2 hits Redis", || {
+        let (shared, first) = (shared.clone(), fleet[0].clone());
+        async move {
+            get_image(&first, PRIVATE_IMAGE_ID).await;
+            let reply = get_image(&shared, PRIVATE_IMAGE_ID).await;
+            shared.proxy.cache().store.invalidate_all().await;
+            matches!(reply.outcome(), Some(CacheOutcome::SharedHit { .. }))
+        }
+    })
+    .await;
+}

@@ -280,10 +280,10 @@ impl Fleet {
         let mut connection = self.connection.clone();
         let mut invocation = self.scripts.invalidate.key(self.keys.generation(id));
         invocation.key(self.keys.image(id)).arg(GENERATION_TTL_MS);
-        let bumped: Option<i64> = self.call(invocation.invoke_async(&mut connection)).await;
-        if bumped.is_some() {
-            self.publish(&format!("{IMAGE_MESSAGE_PREFIX}{id}")).await;
-        }
+        let _: Option<i64> = self.call(invocation.invoke_async(&mut connection)).await;
+        // Even when the image's shard did not answer: the channel may be
+        // on another, and the other instances must drop their copies.
+        self.publish(&format!("{IMAGE_MESSAGE_PREFIX}{id}")).await;
     }
 
     /// Starts a new fleet epoch (every stored entry becomes invisible)
@@ -291,10 +291,8 @@ impl Fleet {
     pub async fn purge_all(&self) {
         let mut connection = self.connection.clone();
         let invocation = self.scripts.purge_all.key(self.keys.epoch());
-        let epoch: Option<String> = self.call(invocation.invoke_async(&mut connection)).await;
-        if epoch.is_some() {
-            self.publish(PURGE_ALL_MESSAGE).await;
-        }
+        let _: Option<String> = self.call(invocation.invoke_async(&mut connection)).await;
+        self.publish(PURGE_ALL_MESSAGE).await;
     }
 
     /// Tells every instance on the invalidation channel: `PUBLISH` on one
@@ -309,7 +307,17 @@ impl Fleet {
         };
         let mut publish = redis::cmd(command);
         publish.arg(self.keys.channel()).arg(message);
-        let _: Option<i64> = self.call(publish.query_async(&mut connection)).await;
+        // Not skipped while Redis looks down (a write is rare, and one
+        // dead cluster shard must not silence the channel on another):
+        // tried every time, within `redis.timeout`.
+        let sent = tokio::time::timeout(
+            self.config.timeout,
+            publish.query_async::<i64>(&mut connection),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(_))) {
+            self.metrics.record_l2_error();
+        }
     }
 
     /// The metrics the tier feeds.

@@ -436,7 +436,13 @@ impl TestRedis {
             password: self.login.as_ref().map(|(_, password)| password.clone()),
             tls_ca_file: None,
             key_secret: Some("fleet-secret".into()),
-            timeout: Duration::from_millis(200),
+            // A cluster's first call connects to six nodes; on a loaded
+            // CI machine 200 ms is not always enough for it.
+            timeout: if self.nodes.is_empty() {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_secs(1)
+            },
             lock_ttl: Duration::from_secs(3),
             poll_interval: Duration::from_millis(10),
             key_prefix: self.prefix.clone(),
