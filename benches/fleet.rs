@@ -138,12 +138,12 @@ fn main() {
         let sample = SampleService::with_generated(IMAGES + 300).start().await.expect("sample");
         let redis = RedisServer::start().await;
         let redis_config = RedisConfig {
-            url: redis.url(),
             key_secret: Some("bench".into()),
             timeout: Duration::from_millis(50),
             lock_ttl: Duration::from_secs(3),
             poll_interval: Duration::from_millis(5),
             key_prefix: "imgcache:bench".into(),
+            ..RedisConfig::single(&redis.url())
         };
         let mut local = Vec::new();
         let mut shared = Vec::new();

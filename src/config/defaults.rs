@@ -124,6 +124,15 @@ pub const DEFAULT_ADMIN_TOKEN: &str = "";
 // [redis]
 /// Empty: no shared tier.
 pub const DEFAULT_REDIS_URL: &str = "";
+/// Empty: not a cluster.
+pub const DEFAULT_REDIS_NODES: &[&str] = &[];
+/// Empty: the URL's user, or none.
+pub const DEFAULT_REDIS_USERNAME: &str = "";
+/// Empty: the URL's password, or none.
+pub const DEFAULT_REDIS_PASSWORD_FILE: &str = "";
+pub const DEFAULT_REDIS_PASSWORD_ENV: &str = "";
+/// Empty: the system's root certificates.
+pub const DEFAULT_REDIS_TLS_CA_FILE: &str = "";
 /// Empty: stored keys are plain SHA-256.
 pub const DEFAULT_REDIS_KEY_SECRET: &str = "";
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);

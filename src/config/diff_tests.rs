@@ -79,7 +79,20 @@ const ALTERNATES: &[(&str, &str)] = &[
         "admin.tls_key_file",
         concat!("\"", env!("CARGO_MANIFEST_DIR"), "/Cargo.lock\""),
     ),
-    ("redis.url", r#""redis://127.0.0.1:6380""#),
+    // BASE runs a cluster (seeded from its url): single is the other mode.
+    ("redis.mode", r#""single""#),
+    ("redis.url", r#""rediss://127.0.0.1:6380""#),
+    ("redis.nodes", r#"["rediss://127.0.0.1:7000"]"#),
+    ("redis.username", r#""imgcache""#),
+    (
+        "redis.password_file",
+        concat!("\"", env!("CARGO_MANIFEST_DIR"), "/Cargo.toml\""),
+    ),
+    ("redis.password_env", r#""IMGCACHE_TEST_REDIS_PASSWORD""#),
+    (
+        "redis.tls_ca_file",
+        concat!("\"", env!("CARGO_MANIFEST_DIR"), "/Cargo.lock\""),
+    ),
     ("redis.key_secret", r#""k""#),
     ("redis.timeout", r#""3s""#),
     ("redis.lock_ttl", r#""9s""#),
@@ -113,11 +126,12 @@ const APPLIED_ON_RELOAD: &[&str] = &[
     "transform.max_list_bytes",
 ];
 
-/// The base every test config starts from: defaults, with the Redis tier,
+/// The base every test config starts from: defaults, with the Redis tier
+/// (cluster mode, so both its mode and its seed list can change alone),
 /// token validation and TLS on both listeners on so their keys count
 /// (the config checks only that TLS files are files).
 const BASE: &str = concat!(
-    "[redis]\nurl = \"redis://127.0.0.1:6379\"\n",
+    "[redis]\nmode = \"cluster\"\nurl = \"rediss://127.0.0.1:6379\"\n",
     "[identity]\nkeystone_url = \"http://127.0.0.1:5000/v3\"\n",
     "[server]\ntls_cert_file = \"",
     env!("CARGO_MANIFEST_DIR"),
@@ -129,10 +143,13 @@ const BASE: &str = concat!(
 );
 
 fn config_from(file: toml::Table) -> Config {
+    // The variable `redis.password_env`'s alternate names.
+    let env = vec![("IMGCACHE_TEST_REDIS_PASSWORD".to_owned(), "pw".to_owned())];
     let sources = Sources {
         file,
         ..Sources::default()
-    };
+    }
+    .with_env(env);
     Config::from_sources(&sources).unwrap_or_else(|problems| panic!("{problems:#?}"))
 }
 

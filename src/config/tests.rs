@@ -375,3 +375,109 @@ fn identity_section() {
         "{problems}"
     );
 }
+
+/// `[redis]` modes: single takes `url`, cluster seeds from `nodes` (and
+/// `url`); every problem of the section is reported in one run, and no
+/// password is shown.
+#[test]
+fn redis_modes() {
+    let single =
+        Config::from_sources(&sources("[redis]\nurl = \"redis://h:6379\"\n", &[])).expect("valid");
+    let redis = single.redis.expect("on");
+    assert_eq!(redis.mode, RedisMode::Single);
+    assert_eq!(redis.urls(), ["redis://h:6379"]);
+    let text = "[redis]\nmode = \"cluster\"\nnodes = [\"redis://a:7000\", \"redis://b:7001\"]\n";
+    let cluster = Config::from_sources(&sources(text, &[])).expect("valid");
+    let redis = cluster.redis.expect("on");
+    assert_eq!(redis.mode, RedisMode::Cluster);
+    assert_eq!(redis.urls(), ["redis://a:7000", "redis://b:7001"]);
+    let env = sources(
+        "",
+        &[
+            ("IMGCACHE_REDIS_MODE", "cluster"),
+            ("IMGCACHE_REDIS_NODES", "redis://a:1,redis://b:2"),
+        ],
+    );
+    assert_eq!(
+        Config::from_sources(&env)
+            .expect("valid")
+            .redis
+            .expect("on")
+            .nodes
+            .len(),
+        2
+    );
+    let bad = "[redis]\nmode = \"ring\"\nurl = \"http://:pw@h\"\n\
+               nodes = [\"redis://a:1\"]\n";
+    let problems = Config::from_sources(&sources(bad, &[]))
+        .expect_err("invalid")
+        .join("\n");
+    assert!(problems.contains("redis.mode `ring`"), "{problems}");
+    assert!(problems.contains("redis.url must start"), "{problems}");
+    assert!(problems.contains("redis.nodes is for"), "{problems}");
+    assert!(!problems.contains("pw"), "{problems}");
+    let mixed =
+        "[redis]\nmode = \"cluster\"\nnodes = [\"redis://a:1\", \"rediss://b:2\", \"tcp://c\"]\n";
+    let problems = Config::from_sources(&sources(mixed, &[]))
+        .expect_err("invalid")
+        .join("\n");
+    assert!(problems.contains("redis.nodes[2] must start"), "{problems}");
+    assert!(
+        problems.contains("mix redis:// and rediss://"),
+        "{problems}"
+    );
+}
+
+/// The Redis password comes from a file or an `IMGCACHE_…` variable,
+/// never both, never beside one in the URL; a CA file needs `rediss://`;
+/// the password shows nowhere.
+#[test]
+fn redis_login() {
+    let dir = std::env::temp_dir().join(format!("imgcache-redis-pw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("password");
+    std::fs::write(&file, "fr0m-file\n").expect("write");
+    let text = format!(
+        "[redis]\nurl = \"redis://h:6379\"\nusername = \"imgcache\"\npassword_file = \"{}\"\n",
+        file.display()
+    );
+    let config = Config::from_sources(&sources(&text, &[])).expect("valid");
+    let redis = config.redis.as_ref().expect("on");
+    assert_eq!(redis.password.as_deref(), Some("fr0m-file"));
+    assert_eq!(redis.username.as_deref(), Some("imgcache"));
+    assert!(!format!("{config:?}").contains("fr0m-file"));
+    let env = sources(
+        "[redis]\nurl = \"redis://h:6379\"\npassword_env = \"IMGCACHE_REDIS_PW\"\n",
+        &[("IMGCACHE_REDIS_PW", "fr0m-env")],
+    );
+    let redis = Config::from_sources(&env)
+        .expect("valid")
+        .redis
+        .expect("on");
+    assert_eq!(redis.password.as_deref(), Some("fr0m-env"));
+    let bad = format!(
+        "[redis]\nurl = \"redis://:in-url@h:6379\"\npassword_file = \"{}\"\n\
+         tls_ca_file = \"/nonexistent/ca.pem\"\n",
+        file.display()
+    );
+    let problems = Config::from_sources(&sources(&bad, &[]))
+        .expect_err("invalid")
+        .join("\n");
+    assert!(problems.contains("password in the URL"), "{problems}");
+    assert!(problems.contains("not rediss://"), "{problems}");
+    assert!(
+        problems.contains("redis.tls_ca_file: cannot read"),
+        "{problems}"
+    );
+    assert!(
+        !problems.contains("in-url") && !problems.contains("fr0m"),
+        "{problems}"
+    );
+    let both =
+        "[redis]\nurl = \"redis://h\"\npassword_file = \"/x\"\npassword_env = \"IMGCACHE_X\"\n";
+    let problems = Config::from_sources(&sources(both, &[]))
+        .expect_err("invalid")
+        .join("\n");
+    assert!(problems.contains("name one"), "{problems}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,6 +2,13 @@
 //! only ever appear as digests: HMAC-SHA256 under `redis.key_secret` when
 //! set (so no guessed token can be tested against what Redis holds), else
 //! plain SHA-256.
+//!
+//! Every key of one image carries the same hash tag, `{<image digest>}`
+//! (the digest covers the key prefix and the image id), so its entry hash,
+//! generation counter and fill locks live in one Redis Cluster hash slot:
+//! each script touches keys of one slot only. The fleet epoch is the one
+//! global key, and no script that touches an image reads it (see
+//! `Fleet::lookup`).
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -59,18 +66,20 @@ impl Keys {
         hex
     }
 
-    fn image_digest(&self, id: &ImageId) -> String {
-        self.digest(&[b"image", id.as_str().as_bytes()])
+    /// The hash tag of every key of one image: the same slot for all.
+    fn image_tag(&self, id: &ImageId) -> String {
+        let digest = self.digest(&[b"image", self.prefix.as_bytes(), id.as_str().as_bytes()]);
+        format!("{{{digest}}}")
     }
 
     /// The hash holding every identity's entry of one image.
     pub fn image(&self, id: &ImageId) -> String {
-        format!("{}:img:{}", self.prefix, self.image_digest(id))
+        format!("{}:{}:img", self.prefix, self.image_tag(id))
     }
 
     /// The image's generation counter (bumped by every write).
     pub fn generation(&self, id: &ImageId) -> String {
-        format!("{}:gen:{}", self.prefix, self.image_digest(id))
+        format!("{}:{}:gen", self.prefix, self.image_tag(id))
     }
 
     /// The fleet-wide epoch (bumped by purge-all).
@@ -87,7 +96,7 @@ impl Keys {
 
     /// The fill lock of one image and identity.
     pub fn lock(&self, id: &ImageId, field: &str) -> String {
-        format!("{}:lock:{}:{field}", self.prefix, self.image_digest(id))
+        format!("{}:{}:lock:{field}", self.prefix, self.image_tag(id))
     }
 
     /// The pub/sub channel for invalidations.
@@ -138,7 +147,28 @@ mod tests {
             keyed.field(&who, &transform),
             keyed.field(&identity("bob"), &transform)
         );
-        assert!(keyed.image(&id).starts_with("imgcache:v1:img:"));
+        assert!(keyed.image(&id).starts_with("imgcache:v1:{"));
+    }
+
+    /// The entry hash, the generation and the locks of one image share a
+    /// hash tag (one cluster slot); other images and other prefixes get
+    /// other tags.
+    #[test]
+    fn one_image_one_slot() {
+        let keys = Keys::new("imgcache:v1", Some("s"));
+        let id = ImageId::new("bc6bed6e-ba3a-4447-afcc-449174a3eb52");
+        let tag = |key: String| {
+            let open = key.find('{').expect("a tag");
+            let close = open + key[open..].find('}').expect("closed");
+            key[open..=close].to_owned()
+        };
+        let image = tag(keys.image(&id));
+        assert_eq!(image.len(), 2 + DIGEST_HEX);
+        assert_eq!(tag(keys.generation(&id)), image);
+        assert_eq!(tag(keys.lock(&id, "f")), image);
+        assert_ne!(tag(keys.image(&ImageId::new("other"))), image);
+        assert_ne!(tag(Keys::new("p2", Some("s")).image(&id)), image);
+        assert!(!keys.epoch().contains('{'), "the epoch is global");
     }
 
     /// Different transform settings give different fields.
