@@ -58,7 +58,7 @@ pub use self::admin::AdminConfig;
 pub use self::cache::CacheConfig;
 pub use self::identity::{IdentityConfig, Share};
 pub use self::log::LogConfig;
-pub use self::redis::{RedisConfig, RedisMode, redacted};
+pub use self::redis::{RedisConfig, RedisMode};
 pub use self::server::ServerConfig;
 pub use self::signing::{Credential, SigningConfig};
 pub use self::tls::{CertFiles, ServerTls};

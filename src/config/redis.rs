@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::effective::redact_url_password;
 use super::defaults::*;
 use super::reader::Reader;
 use super::table::settings;
@@ -108,10 +109,10 @@ pub struct RedisConfig {
 impl std::fmt::Debug for RedisConfig {
     /// The URL may hold a password and the key secret is a secret.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let nodes: Vec<String> = self.nodes.iter().map(|n| redacted(n)).collect();
+        let nodes: Vec<String> = self.nodes.iter().map(|n| redact_url_password(n)).collect();
         f.debug_struct("RedisConfig")
             .field("mode", &self.mode)
-            .field("url", &redacted(&self.url))
+            .field("url", &redact_url_password(&self.url))
             .field("nodes", &nodes)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
@@ -125,17 +126,6 @@ impl std::fmt::Debug for RedisConfig {
             .field("poll_interval", &self.poll_interval)
             .field("key_prefix", &self.key_prefix)
             .finish()
-    }
-}
-
-/// A Redis URL with any user and password replaced: `redis://<redacted>@host`.
-pub fn redacted(url: &str) -> String {
-    match url.rsplit_once('@') {
-        Some((scheme_and_auth, host)) => {
-            let scheme = scheme_and_auth.split("://").next().unwrap_or("redis");
-            format!("{scheme}://<redacted>@{host}")
-        }
-        None => url.to_owned(),
     }
 }
 
