@@ -192,14 +192,19 @@ fn bench_response(c: &mut Criterion) {
         outcome: CacheOutcome::Hit { ttl: 299 },
         age: status::age(1),
         underscored: 0,
+        principal: imgcache::proxy::PrincipalKind::Anonymous,
     };
     let mut out = Vec::with_capacity(4096);
     c.bench_function("respond/hit_path_head", |b| {
         b.iter(|| {
             out.clear();
-            write_head(&mut out, black_box(&hit), Some(b"req-client"), false);
+            write_head(&mut out, black_box(&hit), b"req-client", false);
             black_box(out.len())
         })
+    });
+    // A hit without the client's id gets a new one: what that costs.
+    c.bench_function("respond/request_id_generate", |b| {
+        b.iter(|| black_box(imgcache::request_id::RequestId::generate()))
     });
 }
 

@@ -92,6 +92,10 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
     if let Some(demo) = &demo {
         demo.print_help(listen, admin);
     }
+    tokio::spawn(check_upstream(
+        config.upstream.origin.clone(),
+        config.upstream.connect_timeout,
+    ));
     let (stop_admin, admin_stopped) = watch::channel(false);
     let admin_api = Admin::new(proxy.operator(), config.admin.token.as_deref());
     let admin_task =
@@ -111,6 +115,20 @@ pub async fn run(mut config: Config, sources: Sources, demo: bool) -> ExitCode {
     let _ = stop_admin.send(true);
     let _ = admin_task.await;
     ExitCode::SUCCESS
+}
+
+/// One look at the upstream at start-up: readiness does not depend on it
+/// (a proxy with a stale cache is still worth asking), so an upstream
+/// down from the start says so here, as a WARN line.
+async fn check_upstream(origin: http::Uri, timeout: std::time::Duration) {
+    if let Err(err) = crate::upstream::reachable(&origin, timeout).await {
+        tracing::warn!(
+            kind = "upstream_unreachable",
+            upstream = %origin,
+            error = %err,
+            "the upstream cannot be reached at start-up; image reads fail (or are served stale) until it can"
+        );
+    }
 }
 
 /// The TLS acceptors of the proxy's and the admin's listeners (`None`:

@@ -21,6 +21,8 @@
 //! - [`body`]: the body type used in both directions.
 //! - [`error`]: the proxy's own errors and their statuses.
 //! - [`access_log`]: one event per request.
+//! - [`request_id`]: the request id a person follows through the logs.
+//! - [`warn_limit`]: WARN lines at most once a second per kind.
 //! - [`metrics`]: Prometheus counters, histograms and scrape-time gauges;
 //!   subsystems register their own counters with it.
 //! - [`hop_by_hop`], [`pem`]: facts about HTTP and PEM files everything uses.
@@ -51,11 +53,13 @@ pub mod pem;
 pub mod principal;
 pub mod proxy;
 pub mod request_headers;
+pub mod request_id;
 pub mod route;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
 pub mod transform;
 pub mod upstream;
+pub mod warn_limit;
 pub mod workers;
 pub mod write_timeout;

@@ -44,6 +44,8 @@ pub struct Fetched {
     pub upstream_status: u16,
     /// The upstream's `x-openstack-request-id`, for the leader's response.
     pub request_id: Option<HeaderValue>,
+    /// Time to the upstream's response headers (the leader's upstream time).
+    pub upstream_elapsed: Option<std::time::Duration>,
     /// The result.
     pub kind: FetchedKind,
 }
@@ -54,6 +56,7 @@ impl Fetched {
         Fetched {
             upstream_status: 0,
             request_id: None,
+            upstream_elapsed: None,
             kind: FetchedKind::Failed(err),
         }
     }

@@ -9,20 +9,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::ProxyError;
 use crate::proxy::FreshHit;
-use crate::proxy::respond::fresh_request_id;
 
-/// Appends the response head for `hit` to `out`. `request_id` is the
-/// client's own, when it sent a sane one; `closing` adds
-/// `connection: close` (the server is draining).
-pub fn write_head(out: &mut Vec<u8>, hit: &FreshHit, request_id: Option<&[u8]>, closing: bool) {
+/// Appends the response head for `hit` to `out`, with this request's id;
+/// `closing` adds `connection: close` (the server is draining).
+pub fn write_head(out: &mut Vec<u8>, hit: &FreshHit, request_id: &[u8], closing: bool) {
     let entry = &hit.entry;
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     out.extend_from_slice(entry.headers.as_bytes());
     line(out, b"cache-status", hit.outcome.header_value().as_bytes());
-    match request_id {
-        Some(id) => line(out, b"x-openstack-request-id", id),
-        None => line(out, b"x-openstack-request-id", &fresh_request_id()),
-    }
+    line(out, b"x-openstack-request-id", request_id);
     line(out, b"age", hit.age.as_bytes());
     if closing {
         line(out, b"connection", b"close");
@@ -107,6 +102,7 @@ mod tests {
             outcome: crate::cache::outcome::CacheOutcome::Hit { ttl: 60 },
             age: HeaderValue::from_static("0"),
             underscored: 0,
+            principal: crate::proxy::PrincipalKind::Anonymous,
         }
     }
 
@@ -116,7 +112,7 @@ mod tests {
     fn a_whole_response() {
         let mut out = Vec::new();
         let hit = hit();
-        write_head(&mut out, &hit, Some(b"req-client"), false);
+        write_head(&mut out, &hit, b"req-client", false);
         out.extend_from_slice(&hit.entry.body);
         let mut headers = [httparse::EMPTY_HEADER; 16];
         let mut response = httparse::Response::new(&mut headers);
@@ -145,12 +141,12 @@ mod tests {
         assert_eq!(&out[len..], b"{\"id\": \"a\"}");
     }
 
-    /// Without the client's id a fresh one is made; a draining server
-    /// says it will close.
+    /// The id given goes out; a draining server says it will close.
     #[test]
-    fn fresh_id_and_closing() {
+    fn id_and_closing() {
         let mut out = Vec::new();
-        write_head(&mut out, &hit(), None, true);
+        let id = crate::request_id::RequestId::generate();
+        write_head(&mut out, &hit(), id.as_bytes(), true);
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains("\r\nx-openstack-request-id: req-"), "{text}");
         assert!(text.contains("\r\nconnection: close\r\n"), "{text}");

@@ -91,6 +91,7 @@ pub(super) async fn read_small(answer: Answer) -> Result<(Answer, Option<Bytes>)
         response,
         upstream_status,
         outcome,
+        upstream_elapsed,
     } = answer;
     let (parts, body) = response.into_parts();
     let bytes = body
@@ -104,6 +105,7 @@ pub(super) async fn read_small(answer: Answer) -> Result<(Answer, Option<Bytes>)
         response: http::Response::from_parts(parts, ProxyBody::full(bytes.clone())),
         upstream_status,
         outcome,
+        upstream_elapsed,
     };
     Ok((answer, Some(bytes)))
 }

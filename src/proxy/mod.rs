@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, Request, Response, Version, header};
 use http_body::Body as _;
@@ -25,7 +25,8 @@ use crate::fleet::Fleet;
 use crate::metrics::Metrics;
 use crate::principal::Principals;
 use crate::principal::signing::{self, SignatureCheck};
-use crate::request_headers::{UnderscoreHeaders, content_length, head_size};
+use crate::request_headers::{content_length, head_size};
+use crate::request_id::{self, RequestId};
 use crate::route::Route;
 use crate::tls;
 use crate::upstream::Upstream;
@@ -48,7 +49,7 @@ use admit::Head;
 
 pub use admit::Verdict;
 pub use control::{Operator, ReloadReport};
-pub use finish::{Arrival, Finished, RequestCounters, RouteLabel};
+pub use finish::{Arrival, Finished, PrincipalKind, RequestCounters, RouteLabel};
 pub use plan::{FreshHit, HitPathPlan, ReadPlan};
 
 /// A response plus what metrics and the access log want to know about
@@ -60,6 +61,9 @@ pub struct Answer {
     pub upstream_status: Option<u16>,
     /// What the cache did, when it was involved.
     pub outcome: Option<CacheOutcome>,
+    /// Time to the upstream's response headers, when it was asked for
+    /// this request.
+    pub upstream_elapsed: Option<Duration>,
 }
 
 impl Answer {
@@ -68,6 +72,7 @@ impl Answer {
             response: err.into_response(),
             upstream_status: None,
             outcome: None,
+            upstream_elapsed: None,
         }
     }
 
@@ -219,29 +224,38 @@ impl Proxy {
         mut request: Request<Incoming>,
         client: SocketAddr,
     ) -> Result<Response<ProxyBody>, Infallible> {
+        let started = Instant::now();
+        let client_id = RequestId::of_client(request.headers());
         let arrival = Arrival::logged(
             request.method(),
             || Some(request.uri().clone()),
-            Instant::now(),
+            client,
+            request
+                .headers()
+                .get(header::USER_AGENT)
+                .map(|v| v.as_bytes()),
         );
         let known = request.extensions_mut().remove::<Verdict>();
-        let mut finished = Finished {
-            route: RouteLabel::Other,
-            status: 0,
-            outcome: None,
-            upstream_status: None,
-            underscored: (UnderscoreHeaders::Drop, 0),
-        };
+        let id = client_id.unwrap_or_else(RequestId::generate);
+        let mut finished = Finished::new(started, id);
         let answer = self
             .route(request, client, known, &mut finished)
             .await
             .unwrap_or_else(Answer::from_error);
-        finished.status = answer.response.status().as_u16();
-        finished.outcome = answer.outcome;
-        finished.upstream_status = answer.upstream_status;
+        let Answer {
+            mut response,
+            upstream_status,
+            outcome,
+            upstream_elapsed,
+        } = answer;
+        finished.status = response.status().as_u16();
+        finished.outcome = outcome;
+        finished.upstream_status = upstream_status;
+        finished.upstream_elapsed = upstream_elapsed;
+        finished.request_id = answer_id(client_id, id, response.headers_mut());
         match self.finish(&finished, arrival) {
-            Some(log) => Ok(answer.response.map(|body| body.with_log(log))),
-            None => Ok(answer.response),
+            Some(log) => Ok(response.map(|body| body.with_log(log))),
+            None => Ok(response),
         }
     }
 
@@ -282,11 +296,21 @@ impl Proxy {
             headers: &parts.headers,
         };
         let admitted = self.admit(&head, payload, known)?;
+        let tls = parts.extensions.remove::<tls::Peer>();
+        let certificate = tls.as_ref().is_some_and(|t| t.client_cert.is_some());
+        finished.principal = PrincipalKind::of(&parts.headers, &admitted.signature, certificate);
         if admitted.signature.keeps_host() {
             keep_authority_as_host(&mut parts.headers, authority);
         }
+        // The upstream logs the same id (Glance: as the global request
+        // id, when it is in Glance's `req-<uuid>` form). A client's own
+        // header, sane or not, goes as it came.
+        if !parts.headers.contains_key(&request_id::OPENSTACK) {
+            let id = finished.request_id.header_value();
+            parts.headers.insert(request_id::OPENSTACK.clone(), id);
+        }
         let forward = Forward {
-            tls: parts.extensions.remove::<tls::Peer>(),
+            tls,
             method: parts.method.clone(),
             path: admitted.path,
             query: parts.uri.query(),
@@ -354,7 +378,9 @@ impl Proxy {
 
     /// Sends an upstream request and streams the response back.
     async fn send(&self, request: Request<ProxyBody>) -> Result<Answer, ProxyError> {
+        let asked = Instant::now();
         let response = self.shared.core.upstream.send(request).await?;
+        let upstream_elapsed = Some(asked.elapsed());
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         let upstream_status = Some(parts.status.as_u16());
@@ -362,6 +388,7 @@ impl Proxy {
             response: Response::from_parts(parts, body),
             upstream_status,
             outcome: None,
+            upstream_elapsed,
         })
     }
 }
@@ -411,6 +438,21 @@ impl Forward<'_> {
         }
         Ok(request)
     }
+}
+
+/// The request id a response carries, set on it: the client's own (sane)
+/// id; else the upstream's answer for this request (a sane one); else
+/// the one made for it (which the upstream was sent).
+fn answer_id(client: Option<RequestId>, made: RequestId, headers: &mut HeaderMap) -> RequestId {
+    let id = client
+        .or_else(|| {
+            headers
+                .get(&request_id::OPENSTACK)
+                .and_then(|v| RequestId::parse(v.as_bytes()))
+        })
+        .unwrap_or(made);
+    headers.insert(request_id::OPENSTACK.clone(), id.header_value());
+    id
 }
 
 /// The message's `Content-Length`, when it has a valid one.

@@ -10,7 +10,7 @@ use std::time::Instant;
 use http::{HeaderValue, Method, Version};
 
 use super::admit::{Head, Verdict};
-use super::finish::{Finished, RouteLabel};
+use super::finish::{Finished, PrincipalKind, RouteLabel};
 use super::{Proxy, Settings};
 use crate::cache::entry::Entry;
 use crate::cache::freshness::Staleness;
@@ -20,6 +20,7 @@ use crate::cache::policy;
 use crate::cache::status;
 use crate::principal::signing::{self, SignatureCheck};
 use crate::request_headers::{Forwarded, HeaderLookup, UnderscoreHeaders};
+use crate::request_id::RequestId;
 use crate::route::{ImageId, Route};
 use crate::tls::ClientCert;
 
@@ -50,6 +51,8 @@ pub struct FreshHit {
     pub age: HeaderValue,
     /// Header lines dropped for a `_` in their names (counted, not sent).
     pub underscored: usize,
+    /// What credentials the request carried (set by the hit path's plan).
+    pub principal: PrincipalKind,
 }
 
 impl FreshHit {
@@ -61,6 +64,7 @@ impl FreshHit {
             },
             age: status::age(age.as_secs()),
             underscored,
+            principal: PrincipalKind::Unknown,
             entry,
         }
     }
@@ -159,7 +163,11 @@ impl Proxy {
             )
             .await
         {
-            ReadPlan::Fresh(hit) => HitPathPlan::Answer(hit),
+            ReadPlan::Fresh(mut hit) => {
+                let certificate = client_cert.is_some();
+                hit.principal = PrincipalKind::of(headers, &admitted.signature, certificate);
+                HitPathPlan::Answer(hit)
+            }
             _ => HitPathPlan::Hyper(Some(Verdict(admitted.signature))),
         }
     }
@@ -175,14 +183,16 @@ pub enum HitPathPlan {
 }
 
 impl FreshHit {
-    /// What the finish step counts for it.
-    pub fn finished(&self) -> Finished {
+    /// What the finish step counts for it: a request read at `started`,
+    /// answered with `request_id`.
+    pub fn finished(&self, started: std::time::Instant, request_id: RequestId) -> Finished {
         Finished {
             route: RouteLabel::ImageRead,
             status: 200,
             outcome: Some(self.outcome),
-            upstream_status: None,
             underscored: (UnderscoreHeaders::Drop, self.underscored),
+            principal: self.principal,
+            ..Finished::new(started, request_id)
         }
     }
 }

@@ -213,8 +213,7 @@ impl Proxy {
         led: bool,
     ) -> Result<Answer, ProxyError> {
         let request = &forward.headers;
-        let follower_id = (!led).then(|| respond::request_id_for(request));
-        let upstream_status = Some(fetched.upstream_status);
+        let leader = led.then_some(fetched);
         match &fetched.kind {
             FetchedKind::Entry {
                 entry,
@@ -230,17 +229,11 @@ impl Proxy {
                     stored: *stored,
                     collapsed: !led,
                 };
-                let request_id = follower_id
-                    .or_else(|| fetched.request_id.clone())
-                    .unwrap_or_else(|| respond::request_id_for(request));
-                Ok(respond::from_entry(
-                    entry,
-                    outcome,
-                    None,
-                    request,
-                    request_id,
-                    upstream_status,
-                ))
+                let upstream = match led {
+                    true => respond::Upstream::Led(fetched),
+                    false => respond::Upstream::Joined(fetched),
+                };
+                Ok(respond::from_entry(entry, outcome, None, request, upstream))
             }
             FetchedKind::Passed {
                 status,
@@ -251,13 +244,7 @@ impl Proxy {
                     stored: false,
                     collapsed: !led,
                 };
-                Ok(respond::passed(
-                    *status,
-                    headers,
-                    body,
-                    outcome,
-                    follower_id,
-                ))
+                Ok(respond::passed(*status, headers, body, outcome, leader))
             }
             FetchedKind::TooLarge => {
                 let answer = self.forward(forward, ProxyBody::empty()).await?;

@@ -79,6 +79,7 @@ async fn reshape(
         response,
         upstream_status,
         outcome,
+        upstream_elapsed,
     } = answer;
     let (mut parts, body) = response.into_parts();
     let received = body
@@ -104,6 +105,7 @@ async fn reshape(
         response: Response::from_parts(parts, ProxyBody::full(body)),
         upstream_status,
         outcome,
+        upstream_elapsed,
     })
 }
 

@@ -1,5 +1,7 @@
 //! Building responses on the cache path: from a stored entry (hit, stored
 //! miss, collapsed wait) or from an upstream response that was not stored.
+//! Request ids are set once, for every response, by `Proxy::handle`
+//! (`answer_id`); here only a fill's leader gets the upstream's.
 
 use std::time::Instant;
 
@@ -9,17 +11,16 @@ use http::{Response, StatusCode};
 
 use super::{Answer, FreshHit};
 use crate::body::ProxyBody;
+use crate::cache::Fetched;
 use crate::cache::entry::{Entry, if_none_match};
 use crate::cache::outcome::CacheOutcome;
 use crate::cache::status;
-use crate::request_headers::HeaderLookup;
-use crate::upstream::headers::{MAX_REQUEST_ID_LEN, REQUEST_ID};
+use crate::request_id::OPENSTACK as REQUEST_ID;
 
 /// A fresh hit, as the plan found it (its outcome and `Age` made once).
 pub fn fresh(hit: &FreshHit, request: &HeaderMap) -> Answer {
-    let id = request_id_for(request);
     let age = Some(hit.age.clone());
-    from_entry(&hit.entry, hit.outcome, age, request, id, None)
+    from_entry(&hit.entry, hit.outcome, age, request, Upstream::NotAsked)
 }
 
 /// An entry served without asking the upstream while one request
@@ -41,8 +42,8 @@ pub fn stale(entry: &Entry, now: Instant, upstream_status: u16, request: &Header
     aged(entry, now, request, outcome, Some(upstream_status))
 }
 
-/// An entry served from memory: with its `Age` and a request id of this
-/// request's own.
+/// An entry served from memory, with its `Age`. (Its request id is this
+/// request's own, set by the finish of `Proxy::handle`.)
 fn aged(
     entry: &Entry,
     now: Instant,
@@ -51,25 +52,34 @@ fn aged(
     upstream_status: Option<u16>,
 ) -> Answer {
     let age = Some(status::age(entry.age(now).as_secs()));
-    from_entry(
-        entry,
-        outcome,
-        age,
-        request,
-        request_id_for(request),
-        upstream_status,
-    )
+    let upstream = match upstream_status {
+        Some(status) => Upstream::Failed(status),
+        None => Upstream::NotAsked,
+    };
+    from_entry(entry, outcome, age, request, upstream)
+}
+
+/// What the upstream said for this request, for an answer from an entry.
+pub enum Upstream<'a> {
+    /// It was not asked (by this request).
+    NotAsked,
+    /// It failed with this status (a stale copy answers).
+    Failed(u16),
+    /// This request led the fill that made the entry.
+    Led(&'a Fetched),
+    /// This request waited for another's fill.
+    Joined(&'a Fetched),
 }
 
 /// An entry's response: its prepared headers and body, or a 304 when the
-/// request's `If-None-Match` matches its ETag.
+/// request's `If-None-Match` matches its ETag. Only a fill's leader gets
+/// the upstream's request id: the fill was its request.
 pub fn from_entry(
     entry: &Entry,
     outcome: CacheOutcome,
     age: Option<HeaderValue>,
     request: &HeaderMap,
-    request_id: HeaderValue,
-    upstream_status: Option<u16>,
+    upstream: Upstream<'_>,
 ) -> Answer {
     let mut response = if if_none_match(request, &entry.etag()) {
         not_modified(entry)
@@ -79,14 +89,25 @@ pub fn from_entry(
         response
     };
     let headers = response.headers_mut();
-    headers.insert(REQUEST_ID.clone(), request_id);
     if let Some(age) = age {
         headers.insert(header::AGE, age);
     }
+    let (upstream_status, upstream_elapsed) = match upstream {
+        Upstream::NotAsked => (None, None),
+        Upstream::Failed(status) => (Some(status), None),
+        Upstream::Led(fetched) => {
+            if let Some(id) = &fetched.request_id {
+                headers.insert(REQUEST_ID.clone(), id.clone());
+            }
+            (Some(fetched.upstream_status), fetched.upstream_elapsed)
+        }
+        Upstream::Joined(fetched) => (Some(fetched.upstream_status), None),
+    };
     Answer {
         response,
         upstream_status,
         outcome: None,
+        upstream_elapsed,
     }
     .with_outcome(outcome)
 }
@@ -106,56 +127,26 @@ fn not_modified(entry: &Entry) -> Response<ProxyBody> {
 }
 
 /// An upstream response that was not stored, as the upstream sent it;
-/// a follower gets its own request id instead of the leader's.
+/// a follower does not get the leader's request id (the finish gives it
+/// its own).
 pub fn passed(
     status: StatusCode,
     headers: &HeaderMap,
     body: &Bytes,
     outcome: CacheOutcome,
-    follower_request_id: Option<HeaderValue>,
+    led: Option<&Fetched>,
 ) -> Answer {
     let mut response = Response::new(ProxyBody::full(body.clone()));
     *response.status_mut() = status;
     *response.headers_mut() = headers.clone();
-    if let Some(id) = follower_request_id {
-        response.headers_mut().insert(REQUEST_ID.clone(), id);
+    if led.is_none() {
+        response.headers_mut().remove(&REQUEST_ID);
     }
     Answer {
         response,
         upstream_status: Some(status.as_u16()),
         outcome: None,
+        upstream_elapsed: led.and_then(|f| f.upstream_elapsed),
     }
     .with_outcome(outcome)
-}
-
-/// The request id for a response the upstream did not make for this
-/// request: the client's own if it sent a sane one, else a fresh one
-/// (replaying another request's id would mislead tracing).
-pub fn request_id_for(request: &HeaderMap) -> HeaderValue {
-    match request.get(&REQUEST_ID) {
-        Some(id) if is_sane_request_id(id.as_bytes()) => id.clone(),
-        _ => HeaderValue::from_bytes(&fresh_request_id())
-            .unwrap_or_else(|_| HeaderValue::from_static("req-unknown")),
-    }
-}
-
-/// The client's request id, when it sent one worth echoing.
-pub fn client_request_id<H: HeaderLookup + ?Sized>(request: &H) -> Option<&[u8]> {
-    request
-        .first_value(&REQUEST_ID)
-        .filter(|id| is_sane_request_id(id))
-}
-
-fn is_sane_request_id(id: &[u8]) -> bool {
-    !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN
-}
-
-/// `req-<uuid v4>`, as OpenStack services make them.
-pub fn fresh_request_id() -> [u8; 40] {
-    let mut text = [0u8; 40];
-    text[..4].copy_from_slice(b"req-");
-    uuid::Uuid::new_v4()
-        .hyphenated()
-        .encode_lower(&mut text[4..]);
-    text
 }

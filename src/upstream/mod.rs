@@ -29,6 +29,7 @@ use crate::config::UpstreamConfig;
 use crate::config::units::format_duration;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
+use crate::warn_limit::WarnKind;
 
 /// TCP keepalive on upstream sockets, so dead peers are noticed.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -212,6 +213,7 @@ impl Upstream {
         };
         let status = result.as_ref().ok().map(|r| r.status().as_u16());
         self.metrics.record_upstream(status, started.elapsed());
+        warn_failure(&result);
         result
     }
 
@@ -286,13 +288,17 @@ impl Upstream {
             return;
         };
         match state {
-            breaker::State::Open { until } => tracing::warn!(
-                cooldown_s = until
-                    .saturating_duration_since(self.clock.now())
-                    .as_secs_f64(),
+            breaker::State::Open { until } => crate::warn_limited!(
+                WarnKind::Breaker,
+                state = "open",
+                cooldown_s = until.saturating_duration_since(now).as_secs(),
                 "circuit breaker open: the upstream is failing for many callers; image fills are held back"
             ),
-            breaker::State::Closed => tracing::info!("circuit breaker closed"),
+            breaker::State::Closed => crate::warn_limited!(
+                WarnKind::Breaker,
+                state = "closed",
+                "circuit breaker closed: image fills flow again"
+            ),
             breaker::State::HalfOpen { .. } => {}
         }
     }
@@ -315,6 +321,47 @@ impl Upstream {
     /// How long the upstream has to send response headers.
     pub fn response_timeout(&self) -> Duration {
         self.response_timeout
+    }
+}
+
+/// A WARN line (at most one a second per kind) for an upstream that gave
+/// no answer or a 5xx. What is said is the cause, never a header.
+fn warn_failure(result: &Result<Response<ProxyBody>, SendError>) {
+    match result {
+        Ok(response) if response.status().is_server_error() => crate::warn_limited!(
+            WarnKind::UpstreamStatus,
+            status = response.status().as_u16(),
+            "the upstream answered with a server error"
+        ),
+        Ok(_) => {}
+        Err(SendError {
+            error,
+            failure: Some(failure),
+        }) => {
+            let kind = match failure {
+                Failure::Connect => WarnKind::UpstreamConnect,
+                Failure::Timeout => WarnKind::UpstreamTimeout,
+                _ => WarnKind::UpstreamBroken,
+            };
+            crate::warn_limited!(kind, error = %error, "the upstream failed");
+        }
+        Err(_) => {}
+    }
+}
+
+/// Whether the upstream at `origin` accepts a TCP connection within
+/// `timeout`: asked once at start-up, so that an upstream down from the
+/// start is a WARN line before the first request finds out.
+pub async fn reachable(origin: &Uri, timeout: Duration) -> Result<(), String> {
+    let host = origin.host().unwrap_or("localhost");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let https = origin.scheme() == Some(&Scheme::HTTPS);
+    let port = origin.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let connect = tokio::net::TcpStream::connect((host, port));
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!("no connection within {}", format_duration(timeout))),
     }
 }
 

@@ -56,8 +56,24 @@ pub fn spawn_logging(
     std::net::SocketAddr,
     std::sync::mpsc::Receiver<String>,
 ) {
+    spawn_logging_with(args, level, &[])
+}
+
+/// Like [`spawn_logging`], with more environment variables
+/// (`IMGCACHE_LOG_FORMAT=json`: the "listening" line is read as JSON).
+pub fn spawn_logging_with(
+    args: &[&str],
+    level: &str,
+    env: &[(&str, &str)],
+) -> (
+    Child,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+    std::sync::mpsc::Receiver<String>,
+) {
     let mut child = Command::new(BIN)
         .args(args)
+        .envs(env.iter().copied())
         .env("IMGCACHE_LOG", level)
         .env_remove("IMGCACHE_CONFIG")
         .stdout(Stdio::piped())
@@ -78,6 +94,14 @@ pub fn spawn_logging(
         let line = lines.next().expect("a log line").expect("utf-8");
         if line.contains(" listen=") {
             break (field(&line, " listen="), field(&line, " admin="));
+        }
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
+            && let (Some(listen), Some(admin)) = (json["listen"].as_str(), json["admin"].as_str())
+        {
+            break (
+                listen.parse().expect("address"),
+                admin.parse().expect("address"),
+            );
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe,

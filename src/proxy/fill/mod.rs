@@ -139,6 +139,7 @@ impl Fill {
         Fetched {
             upstream_status: 0,
             request_id: None,
+            upstream_elapsed: None,
             kind: FetchedKind::Entry {
                 entry,
                 stored,
@@ -165,6 +166,7 @@ impl Fill {
         deadline: tokio::time::Instant,
     ) -> (Fetched, Option<Outcome>) {
         let upstream = &self.core.upstream;
+        let asked = std::time::Instant::now();
         let response = match upstream.send_by(request, deadline).await {
             Ok(response) => response,
             Err(err) => {
@@ -174,6 +176,7 @@ impl Fill {
                 );
             }
         };
+        let upstream_elapsed = Some(asked.elapsed());
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         let outcome = fill_outcome(parts.status, &parts.headers);
@@ -204,6 +207,7 @@ impl Fill {
         let fetched = Fetched {
             upstream_status,
             request_id,
+            upstream_elapsed,
             kind,
         };
         (fetched, Some(outcome))
