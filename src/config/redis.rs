@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::effective::redact_url_password;
 use super::defaults::*;
+use super::effective::redact_url_password;
 use super::reader::Reader;
 use super::table::settings;
 
