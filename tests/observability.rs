@@ -136,9 +136,15 @@ fn metric_names_are_read_from_expressions() {
     let expr = r#"histogram_quantile(0.9, sum by (le) (rate(imgcache_a_bucket{x="y"}[5m]))) / my_process_x + process_open_fds"#;
     let names: Vec<String> = metric_names(expr).into_iter().collect();
     assert_eq!(names, ["imgcache_a_bucket", "process_open_fds"]);
-    let none = BTreeSet::new();
-    assert!(exported("imgcache_request_duration_seconds_bucket", &none));
-    assert!(!exported("imgcache_request_duration_seconds_total", &none));
+    let scraped: BTreeSet<String> = ["imgcache_request_duration_seconds_bucket".to_owned()].into();
+    assert!(exported(
+        "imgcache_request_duration_seconds_bucket",
+        &scraped
+    ));
+    assert!(!exported(
+        "imgcache_request_duration_seconds_total",
+        &scraped
+    ));
     assert!(alert_exprs().len() >= 10, "{:?}", alert_exprs());
     assert!(dashboard_exprs().len() >= 30);
 }
