@@ -97,8 +97,9 @@ pub struct Config {
     as_read: AsRead,
 }
 
-/// What `--check-config` prints: every section, not the raw copy kept
-/// for reloads (it says nothing the sections do not).
+/// Every section (secrets redacted by each section's own `Debug`), not
+/// the raw copy kept for reloads. `--check-config` prints
+/// [`Config::effective_toml`] instead.
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Config {

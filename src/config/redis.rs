@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::defaults::*;
-use super::effective::redact_url_password;
+use super::effective::{REDACTED, redact_url_password};
 use super::reader::Reader;
 use super::table::settings;
 
@@ -115,12 +115,9 @@ impl std::fmt::Debug for RedisConfig {
             .field("url", &redact_url_password(&self.url))
             .field("nodes", &nodes)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
             .field("tls_ca_file", &self.tls_ca_file)
-            .field(
-                "key_secret",
-                &self.key_secret.as_ref().map(|_| "<redacted>"),
-            )
+            .field("key_secret", &self.key_secret.as_ref().map(|_| REDACTED))
             .field("timeout", &self.timeout)
             .field("lock_ttl", &self.lock_ttl)
             .field("poll_interval", &self.poll_interval)

@@ -12,7 +12,7 @@ use http::header::HeaderName;
 use http::{Method, Uri};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -254,20 +254,7 @@ impl RequestCounters {
     /// Creates and registers them.
     pub fn register(registry: &mut Registry) -> RequestCounters {
         let family = Family::<RequestLabels, Counter>::default();
-        let requests = RouteLabel::ALL
-            .iter()
-            .map(|route| {
-                cache_outcome::LABELS
-                    .iter()
-                    .map(|cache| {
-                        let route = route.as_str();
-                        family
-                            .get_or_create(&RequestLabels { route, cache })
-                            .clone()
-                    })
-                    .collect()
-            })
-            .collect();
+        let requests = every_pair(&family);
         registry.register(
             "requests",
             "Client requests by route and what the cache did",
@@ -323,12 +310,13 @@ impl RequestCounters {
     }
 }
 
-/// `imgcache_request_duration_seconds{route,cache}`, every pair made.
-fn duration_histograms(registry: &mut Registry) -> Vec<Vec<Histogram>> {
-    let family = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-        duration_histogram,
-    );
-    let histograms = RouteLabel::ALL
+/// One series of `family` for every (route, cache) pair, made up front
+/// and indexed `[route][cache]`: recording is then an array index, with
+/// no label hashing or lock on the request path.
+fn every_pair<M: Clone, C: MetricConstructor<M>>(
+    family: &Family<RequestLabels, M, C>,
+) -> Vec<Vec<M>> {
+    RouteLabel::ALL
         .iter()
         .map(|route| {
             cache_outcome::LABELS
@@ -341,7 +329,15 @@ fn duration_histograms(registry: &mut Registry) -> Vec<Vec<Histogram>> {
                 })
                 .collect()
         })
-        .collect();
+        .collect()
+}
+
+/// `imgcache_request_duration_seconds{route,cache}`, every pair made.
+fn duration_histograms(registry: &mut Registry) -> Vec<Vec<Histogram>> {
+    let family = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+        duration_histogram,
+    );
+    let histograms = every_pair(&family);
     registry.register_with_unit(
         "request_duration",
         "Time from a request's head to its response's head, by route and what the cache did",
