@@ -60,6 +60,14 @@ async fn fleet_of(n: usize, upstream: &str, redis: &TestRedis) -> Vec<Arc<ProxyH
     fleet.into_iter().map(Arc::new).collect()
 }
 
+/// Whether `instance` answers `id` from Redis; its own memory is emptied
+/// after each try, so the next try asks Redis again.
+async fn shared_hit(instance: Arc<ProxyHandle>, id: &str) -> bool {
+    let reply = get_image(&instance, id).await;
+    instance.proxy.cache().store.invalidate_all().await;
+    matches!(reply.outcome(), Some(CacheOutcome::SharedHit { .. }))
+}
+
 /// A fill on instance 1 is a hit on instance 2: the upstream is asked once.
 async fn a_fill_on_one_instance_is_a_hit_on_another(topology: Topology) {
     let Some(redis) = TestRedis::of(topology).await else {
@@ -240,12 +248,7 @@ async fn redis_failure_degrades_to_local_and_recovers(topology: Topology) {
     get_image(&fleet[0], EXAMPLE_IMAGE_ID).await;
     let shared = fleet[1].clone();
     eventually("instance 2 uses Redis again", || {
-        let shared = shared.clone();
-        async move {
-            let reply = get_image(&shared, EXAMPLE_IMAGE_ID).await;
-            shared.proxy.cache().store.invalidate_all().await;
-            matches!(reply.outcome(), Some(CacheOutcome::SharedHit { .. }))
-        }
+        shared_hit(shared.clone(), EXAMPLE_IMAGE_ID)
     })
     .await;
 }
@@ -326,12 +329,7 @@ async fn an_acl_user_logs_in_with_its_password() {
     );
     let shared = fleet[1].clone();
     eventually("instance 2 finds instance 1's fill in Redis", || {
-        let shared = shared.clone();
-        async move {
-            let reply = get_image(&shared, EXAMPLE_IMAGE_ID).await;
-            shared.proxy.cache().store.invalidate_all().await;
-            matches!(reply.outcome(), Some(CacheOutcome::SharedHit { .. }))
-        }
+        shared_hit(shared.clone(), EXAMPLE_IMAGE_ID)
     })
     .await;
     assert_eq!(fleet[1].proxy.operator().shared_tier(), Some("up"));
@@ -403,9 +401,7 @@ async fn a_cluster_master_failover_serves_no_wrong_or_stale_body() {
         let (shared, first) = (shared.clone(), fleet[0].clone());
         async move {
             get_image(&first, PRIVATE_IMAGE_ID).await;
-            let reply = get_image(&shared, PRIVATE_IMAGE_ID).await;
-            shared.proxy.cache().store.invalidate_all().await;
-            matches!(reply.outcome(), Some(CacheOutcome::SharedHit { .. }))
+            shared_hit(shared, PRIVATE_IMAGE_ID).await
         }
     })
     .await;
